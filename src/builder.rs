@@ -1,0 +1,248 @@
+//! The public builder, [`TableRebuild`]: describes the target schema, where each column's
+//! value comes from, the remapping rules and the dependent tables, then validates, plans or
+//! executes the rebuild.
+
+use crate::error::Result;
+use crate::execute::{self, RebuildReport};
+use crate::plan::{self, RebuildPlan};
+use crate::validate::{self, ValidationReport};
+use rusqlite::types::{ToSql, ToSqlOutput, Value};
+use rusqlite::{Connection, Transaction};
+
+/// Number of sample rows a [`ValidationReport`] keeps per constraint unless told otherwise.
+pub const DEFAULT_SAMPLE_SIZE: usize = 20;
+
+/// A value rule: while copying, `column`'s value `from` becomes `to`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Remap {
+    pub column: String,
+    pub from: Value,
+    pub to: Value,
+}
+
+/// Describes a table rebuild: SQLite's "generalized ALTER TABLE procedure", done safely.
+///
+/// Build it by value, then call [`validate`](Self::validate) for a dry run,
+/// [`plan`](Self::plan) to see the SQL, or [`execute`](Self::execute) /
+/// [`execute_in`](Self::execute_in) to run it. Every existing row is checked against the
+/// target's constraints before anything destructive happens; on any error the database is
+/// left exactly as it was.
+///
+/// ```
+/// use sqlite_rebuild::{rusqlite::Connection, TableRebuild};
+///
+/// let mut conn = Connection::open_in_memory()?;
+/// conn.execute_batch(
+///     "CREATE TABLE task (id INTEGER PRIMARY KEY, state TEXT);
+///      INSERT INTO task (state) VALUES ('todo'), ('doing'), ('wip');",
+/// )?;
+///
+/// let report = TableRebuild::new("task")
+///     .create_sql(
+///         "CREATE TABLE task (id INTEGER PRIMARY KEY,
+///                             state TEXT NOT NULL CHECK (state IN ('todo', 'doing', 'done')))",
+///     )
+///     .remap("state", "wip", "doing")
+///     .execute(&mut conn)?;
+///
+/// assert_eq!(report.rows_copied(), 3);
+/// assert_eq!(report.rules()[0].rows_changed(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[must_use = "a TableRebuild does nothing until validate, plan or execute is called"]
+pub struct TableRebuild {
+    pub(crate) schema: String,
+    pub(crate) table: String,
+    pub(crate) create_sql: Option<String>,
+    pub(crate) columns: Vec<(String, String)>,
+    pub(crate) remaps: Vec<Remap>,
+    pub(crate) children: Vec<String>,
+    pub(crate) sample_size: usize,
+    /// A remap value that could not be converted, reported when the rebuild is run.
+    pub(crate) invalid_value: Option<(String, String)>,
+}
+
+impl TableRebuild {
+    /// Starts describing a rebuild of `table` (in the `main` schema).
+    pub fn new(table: impl Into<String>) -> Self {
+        TableRebuild {
+            schema: "main".to_owned(),
+            table: table.into(),
+            create_sql: None,
+            columns: Vec::new(),
+            remaps: Vec::new(),
+            children: Vec::new(),
+            sample_size: DEFAULT_SAMPLE_SIZE,
+            invalid_value: None,
+        }
+    }
+
+    /// The schema that holds the table: `main` (the default), `temp`, or an attached
+    /// database's name.
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = schema.into();
+        self
+    }
+
+    /// The complete target `CREATE TABLE` statement, under the table's own name.
+    ///
+    /// It must be exactly one statement; anything else is refused with
+    /// [`Error::TargetSql`](crate::Error::TargetSql) when the rebuild runs.
+    pub fn create_sql(mut self, sql: impl Into<String>) -> Self {
+        self.create_sql = Some(sql.into());
+        self
+    }
+
+    /// Where the target column `target`'s value comes from: an SQL expression over the old
+    /// row (a renamed column, a computed value, a constant).
+    ///
+    /// Without a rule, a target column takes the old column of the same name, or its
+    /// `DEFAULT` when the old table has no such column. The expression is SQL by design:
+    /// pass only trusted text. Values from users belong in [`remap`](Self::remap), which
+    /// binds them as parameters.
+    pub fn column(mut self, target: impl Into<String>, sql_expr: impl Into<String>) -> Self {
+        self.columns.push((target.into(), sql_expr.into()));
+        self
+    }
+
+    /// While copying, target column `column`'s value `from` becomes `to`.
+    ///
+    /// `from` and `to` accept anything rusqlite can bind: string and integer literals,
+    /// floats, blobs, and `None::<&str>` or [`rusqlite::types::Null`] for NULL. Values are
+    /// bound as parameters, never spliced into SQL. The old value is compared with `IS`,
+    /// under the column's affinity and collation. Several rules on one column compose in
+    /// the order given.
+    pub fn remap<F: ToSql, T: ToSql>(mut self, column: impl Into<String>, from: F, to: T) -> Self {
+        let column = column.into();
+        match (owned_value(&from), owned_value(&to)) {
+            (Ok(from), Ok(to)) => self.remaps.push(Remap { column, from, to }),
+            (Err(e), _) | (_, Err(e)) => {
+                self.invalid_value.get_or_insert((column, e));
+            }
+        }
+        self
+    }
+
+    /// Declares a dependent table whose rows must survive the rebuild.
+    ///
+    /// Tables whose foreign keys reference the table are protected whether declared or
+    /// not; declaring one makes the intent explicit, and declaring a table that does not
+    /// reference the table is refused with [`Error::NotAChild`](crate::Error::NotAChild).
+    pub fn child(mut self, table: impl Into<String>) -> Self {
+        self.children.push(table.into());
+        self
+    }
+
+    /// How many offending rows a [`ValidationReport`] shows per constraint (default
+    /// [`DEFAULT_SAMPLE_SIZE`]). Counts are always exact whatever the sample size.
+    pub fn sample_size(mut self, rows: usize) -> Self {
+        self.sample_size = rows;
+        self
+    }
+
+    /// Dry run: checks every existing row against the target, changing nothing.
+    ///
+    /// An empty report ([`ValidationReport::is_ok`]) means [`execute`](Self::execute)
+    /// would copy every row.
+    ///
+    /// # Errors
+    ///
+    /// Bad input (unknown table, invalid target SQL, rules naming unknown columns, ...) as
+    /// the matching [`Error`](crate::Error) variant; violations are not an error here but
+    /// the report's content.
+    pub fn validate(&self, conn: &Connection) -> Result<ValidationReport> {
+        validate::validate(conn, self)
+    }
+
+    /// Works out the ordered SQL steps without running them.
+    ///
+    /// ```
+    /// use sqlite_rebuild::{rusqlite::Connection, TableRebuild};
+    ///
+    /// let conn = Connection::open_in_memory()?;
+    /// conn.execute_batch("CREATE TABLE t (a INTEGER, b TEXT); CREATE INDEX t_b ON t (b);")?;
+    /// let plan = TableRebuild::new("t")
+    ///     .create_sql("CREATE TABLE t (a INTEGER NOT NULL, b TEXT)")
+    ///     .plan(&conn)?;
+    /// let script = plan.to_string();
+    /// assert!(script.contains("DROP TABLE \"main\".\"t\""));
+    /// assert!(script.contains("CREATE INDEX"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The same input errors as [`validate`](Self::validate).
+    pub fn plan(&self, conn: &Connection) -> Result<RebuildPlan> {
+        plan::prepare(conn, self).map(|p| p.plan)
+    }
+
+    /// Runs the rebuild in its own transaction.
+    ///
+    /// Foreign key enforcement is switched off before `BEGIN IMMEDIATE` (SQLite ignores
+    /// the pragma inside a transaction) and the caller's setting is restored afterwards,
+    /// on every path.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Violations`](crate::Error::Violations) when rows would violate the target;
+    /// [`Error::TransactionOpen`](crate::Error::TransactionOpen) when called inside a
+    /// transaction (use [`execute_in`](Self::execute_in)); any input error of
+    /// [`validate`](Self::validate); a failed check before commit. The database is
+    /// unchanged whenever an error is returned.
+    pub fn execute(&self, conn: &mut Connection) -> Result<RebuildReport> {
+        execute::execute(conn, self)
+    }
+
+    /// Runs the rebuild inside the caller's open transaction, under a savepoint, as
+    /// migration frameworks call it. On error the transaction is as it was before the call.
+    ///
+    /// With `foreign_keys=ON` (which the pragma cannot change inside a transaction),
+    /// enforcement is suspended for the rebuild through `SQLITE_DBCONFIG_ENABLE_FKEY` and
+    /// restored afterwards, so dropping the old table cascades to no child row and fires no
+    /// child trigger. Foreign keys touching the table are checked before the savepoint is
+    /// released.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute), except [`Error::TransactionOpen`](crate::Error::TransactionOpen).
+    pub fn execute_in(&self, tx: &Transaction<'_>) -> Result<RebuildReport> {
+        execute::run(tx, self)
+    }
+}
+
+fn owned_value(v: &dyn ToSql) -> std::result::Result<Value, String> {
+    match v.to_sql() {
+        Ok(ToSqlOutput::Owned(v)) => Ok(v),
+        Ok(ToSqlOutput::Borrowed(v)) => Ok(v.into()),
+        Ok(_) => Err("only plain values (NULL, integer, real, text, blob) can be remapped".to_owned()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_is_send_sync_and_collects_rules() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<TableRebuild>();
+        let rb = TableRebuild::new("t")
+            .remap("a", "x", 1)
+            .remap("a", 2i64, None::<&str>)
+            .remap("b", rusqlite::types::Null, 2.5);
+        assert_eq!(rb.remaps.len(), 3);
+        assert_eq!(rb.remaps[0].from, Value::Text("x".into()));
+        assert_eq!(rb.remaps[1].to, Value::Null);
+        assert_eq!(rb.remaps[2].to, Value::Real(2.5));
+        assert!(rb.invalid_value.is_none());
+    }
+
+    #[test]
+    fn unrepresentable_value_is_kept_for_a_typed_error() {
+        let rb = TableRebuild::new("t").remap("a", u64::MAX, 1);
+        assert_eq!(rb.invalid_value.as_ref().map(|(c, _)| c.as_str()), Some("a"));
+    }
+}

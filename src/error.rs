@@ -1,0 +1,183 @@
+//! The crate's error type: every way a rebuild can be refused or fail, each naming the
+//! table, column, constraint or row at fault.
+
+use crate::validate::ValidationReport;
+
+/// Why a rebuild was refused or failed.
+///
+/// Whatever the variant, the database is as it was before the call: every error is raised
+/// either before anything was written or after the rebuild's savepoint was rolled back.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Existing rows would violate the target table's constraints. The report says which
+    /// constraints, how many rows, and shows a sample of them.
+    #[error("{0}")]
+    Violations(ValidationReport),
+
+    /// No table of that name exists in the schema.
+    #[error("no table \"{table}\" in schema \"{schema}\"")]
+    UnknownTable {
+        /// Schema searched (`main`, `temp` or an attached database's name).
+        schema: String,
+        /// The table name asked for.
+        table: String,
+    },
+
+    /// The name refers to something that cannot be rebuilt by copy and swap.
+    #[error("\"{table}\" is a {kind}, not an ordinary table; only ordinary tables can be rebuilt")]
+    NotRebuildable {
+        /// The name asked for.
+        table: String,
+        /// What it is: `view`, `virtual table`, `shadow table` or `internal sqlite_ table`.
+        kind: String,
+    },
+
+    /// The target `CREATE TABLE` statement is unusable.
+    #[error("target SQL for \"{table}\" is invalid: {reason}")]
+    TargetSql {
+        /// The table being rebuilt.
+        table: String,
+        /// What is wrong, including SQLite's own message for syntax errors.
+        reason: String,
+    },
+
+    /// No target `CREATE TABLE` statement was given with [`create_sql`](crate::TableRebuild::create_sql).
+    #[error("no target schema for \"{table}\": call create_sql() with the new CREATE TABLE statement")]
+    MissingTargetSql {
+        /// The table being rebuilt.
+        table: String,
+    },
+
+    /// A rule names a column the target table does not have (or cannot be written to).
+    #[error("{rule} rule names column \"{column}\", which {problem} in the target \"{table}\"")]
+    UnknownColumn {
+        /// The table being rebuilt.
+        table: String,
+        /// The column named by the rule.
+        column: String,
+        /// The kind of rule: `column` or `remap`.
+        rule: String,
+        /// What is wrong with it, e.g. `does not exist`.
+        problem: String,
+    },
+
+    /// A target column is `NOT NULL` without a `DEFAULT`, and nothing provides its value.
+    #[error(
+        "target column \"{table}\".\"{column}\" is NOT NULL without DEFAULT and has no source: \
+         the old table has no column of that name; give one with .column(\"{column}\", expr)"
+    )]
+    MissingSource {
+        /// The table being rebuilt.
+        table: String,
+        /// The target column without a value.
+        column: String,
+    },
+
+    /// A `.column()` expression is not a single valid SQL expression over the old row.
+    #[error("expression for column \"{column}\" of \"{table}\" is invalid: {reason}")]
+    InvalidExpression {
+        /// The table being rebuilt.
+        table: String,
+        /// The target column whose expression is at fault.
+        column: String,
+        /// What is wrong, including SQLite's message.
+        reason: String,
+    },
+
+    /// A remap value could not be converted to an SQLite value.
+    #[error("remap value for column \"{column}\" is not a valid SQLite value: {reason}")]
+    InvalidValue {
+        /// The column of the rule.
+        column: String,
+        /// Why the conversion failed.
+        reason: String,
+    },
+
+    /// A table declared with [`child`](crate::TableRebuild::child) has no foreign key to the table.
+    #[error("\"{child}\" was declared a child of \"{table}\" but has no foreign key referencing it")]
+    NotAChild {
+        /// The table being rebuilt.
+        table: String,
+        /// The declared child.
+        child: String,
+    },
+
+    /// A child's foreign key would no longer find a PRIMARY KEY or UNIQUE key in the target.
+    #[error(
+        "child \"{child}\" references \"{table}\"({columns}), but the target table has no \
+         PRIMARY KEY or UNIQUE constraint on exactly those columns"
+    )]
+    ChildKeyMissing {
+        /// The table being rebuilt.
+        table: String,
+        /// The child table.
+        child: String,
+        /// The referenced columns, comma separated.
+        columns: String,
+    },
+
+    /// An index, trigger or view could not be recreated, or no longer works, after the swap.
+    #[error("{kind} \"{name}\" on \"{table}\" would break: {reason}")]
+    DependentBroken {
+        /// The table being rebuilt.
+        table: String,
+        /// `index`, `trigger` or `view` (or `schema` when SQLite names none).
+        kind: String,
+        /// The dependent's name.
+        name: String,
+        /// SQLite's message.
+        reason: String,
+    },
+
+    /// A check before commit failed, so the rebuild was rolled back.
+    #[error("post-rebuild check on \"{table}\" failed, rolled back: {reason}")]
+    CheckFailed {
+        /// The table being rebuilt.
+        table: String,
+        /// Which check and what it found.
+        reason: String,
+    },
+
+    /// [`execute`](crate::TableRebuild::execute) was called while a transaction is open.
+    #[error(
+        "a transaction is already open on this connection; call execute_in() with that \
+         transaction, or execute() outside it"
+    )]
+    TransactionOpen,
+
+    /// `PRAGMA foreign_keys = OFF` did not take effect, so the rebuild could not run safely.
+    #[error("could not switch foreign key enforcement off; refusing to rebuild \"{table}\"")]
+    ForeignKeysStillOn {
+        /// The table being rebuilt.
+        table: String,
+    },
+
+    /// The database runs with `journal_mode=OFF`, so a failed rebuild could not be undone.
+    #[error("database \"{schema}\" has journal_mode=OFF: a rebuild could not be rolled back; set another journal mode first")]
+    NoJournal {
+        /// The schema whose journal is off.
+        schema: String,
+    },
+
+    /// SQLite reported an error; `context` says which step.
+    #[error("{context}: {source}")]
+    Sqlite {
+        /// The step that failed.
+        context: String,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+}
+
+impl Error {
+    /// Wraps a rusqlite error with the step that produced it.
+    pub(crate) fn sqlite(context: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> Error {
+        let context = context.into();
+        move |source| Error::Sqlite { context, source }
+    }
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,591 @@
+//! Execution: transactions and savepoints, foreign key enforcement, running the plan's
+//! steps, and the checks before commit. Any failure rolls the savepoint back, so the
+//! database is exactly as it was.
+
+use crate::builder::TableRebuild;
+use crate::error::{Error, Result};
+use crate::plan::{self, sqlite_message, PlanStep, Prepared, StepKind};
+use crate::quote::{ident, literal};
+use crate::schema;
+use crate::validate;
+use rusqlite::config::DbConfig;
+use rusqlite::types::Value;
+use rusqlite::{params_from_iter, Connection, ErrorCode, TransactionBehavior};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// What a successful rebuild did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RebuildReport {
+    table: String,
+    rows_copied: u64,
+    rules: Vec<RuleReport>,
+    recreated: Vec<String>,
+    children_checked: Vec<String>,
+}
+
+impl RebuildReport {
+    /// The rebuilt table.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Rows copied into the new table (all of the old table's rows).
+    pub fn rows_copied(&self) -> u64 {
+        self.rows_copied
+    }
+
+    /// Each remapping rule, in the order given, with the rows it changed.
+    pub fn rules(&self) -> &[RuleReport] {
+        &self.rules
+    }
+
+    /// Indexes and triggers recreated after the swap, by name.
+    pub fn recreated(&self) -> &[String] {
+        &self.recreated
+    }
+
+    /// Child tables whose foreign keys were checked before commit.
+    pub fn children_checked(&self) -> &[String] {
+        &self.children_checked
+    }
+}
+
+impl fmt::Display for RebuildReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "rebuilt {}: {} rows copied", ident(&self.table), self.rows_copied)?;
+        for r in &self.rules {
+            writeln!(f, "  {r}")?;
+        }
+        if !self.recreated.is_empty() {
+            writeln!(f, "  recreated: {}", self.recreated.join(", "))?;
+        }
+        if !self.children_checked.is_empty() {
+            writeln!(f, "  children intact and checked: {}", self.children_checked.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// One remapping rule and the rows it changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleReport {
+    column: String,
+    from: Value,
+    to: Value,
+    rows_changed: u64,
+}
+
+impl RuleReport {
+    /// The target column of the rule.
+    pub fn column(&self) -> &str {
+        &self.column
+    }
+
+    /// The value replaced.
+    pub fn from(&self) -> &Value {
+        &self.from
+    }
+
+    /// The value written instead.
+    pub fn to(&self) -> &Value {
+        &self.to
+    }
+
+    /// Rows whose value this rule changed. Zero often means a typo in `from`.
+    pub fn rows_changed(&self) -> u64 {
+        self.rows_changed
+    }
+}
+
+impl fmt::Display for RuleReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "remap {}: {} -> {}: {} rows",
+            ident(&self.column),
+            literal(&self.from),
+            literal(&self.to),
+            self.rows_changed
+        )?;
+        if self.rows_changed == 0 {
+            write!(f, " (no row matched: check the value)")?;
+        }
+        Ok(())
+    }
+}
+
+/// A savepoint that rolls back unless released, so every early return undoes its work.
+pub(crate) struct Savepoint<'c> {
+    conn: &'c Connection,
+    name: &'static str,
+    open: bool,
+}
+
+impl<'c> Savepoint<'c> {
+    pub(crate) fn begin(conn: &'c Connection, name: &'static str) -> Result<Self> {
+        conn.execute_batch(&format!("SAVEPOINT {name}"))
+            .map_err(Error::sqlite("opening a savepoint"))?;
+        Ok(Savepoint { conn, name, open: true })
+    }
+
+    pub(crate) fn release(mut self) -> Result<()> {
+        self.open = false;
+        self.conn
+            .execute_batch(&format!("RELEASE {}", self.name))
+            .map_err(Error::sqlite("releasing the rebuild's savepoint"))
+    }
+}
+
+impl Drop for Savepoint<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            let sql = format!("ROLLBACK TO {0}; RELEASE {0}", self.name);
+            if let Err(e) = self.conn.execute_batch(&sql) {
+                // SQLite may already have rolled the whole transaction back (e.g. disk full).
+                log::warn!("rolling back savepoint {}: {e}", self.name);
+            }
+        }
+    }
+}
+
+/// Suspends foreign key enforcement through `SQLITE_DBCONFIG_ENABLE_FKEY`, which, unlike the
+/// pragma, also works inside a transaction, and restores it when dropped.
+pub(crate) struct ForeignKeysOff<'c> {
+    conn: &'c Connection,
+    was_on: bool,
+}
+
+impl<'c> ForeignKeysOff<'c> {
+    pub(crate) fn engage(conn: &'c Connection, table: &str) -> Result<Self> {
+        let was_on = conn
+            .db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_FKEY)
+            .map_err(Error::sqlite("reading foreign key enforcement"))?;
+        let guard = ForeignKeysOff { conn, was_on };
+        if was_on {
+            conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_FKEY, false)
+                .map_err(Error::sqlite("suspending foreign key enforcement"))?;
+            if foreign_keys_pragma(conn)? {
+                return Err(Error::ForeignKeysStillOn { table: table.to_owned() });
+            }
+            log::debug!("foreign key enforcement suspended");
+        }
+        Ok(guard)
+    }
+}
+
+impl Drop for ForeignKeysOff<'_> {
+    fn drop(&mut self) {
+        if self.was_on {
+            match self.conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_FKEY, true) {
+                Ok(_) => log::debug!("foreign key enforcement restored"),
+                Err(e) => log::error!("could not restore foreign key enforcement: {e}"),
+            }
+        }
+    }
+}
+
+fn foreign_keys_pragma(conn: &Connection) -> Result<bool> {
+    conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+        .map_err(Error::sqlite("reading PRAGMA foreign_keys"))
+}
+
+/// `execute`: the caller's connection in autocommit mode; our own transaction.
+pub(crate) fn execute(conn: &mut Connection, rb: &TableRebuild) -> Result<RebuildReport> {
+    if !conn.is_autocommit() {
+        return Err(Error::TransactionOpen);
+    }
+    let journal: String = conn
+        .query_row(&format!("PRAGMA {}.journal_mode", ident(&rb.schema)), [], |r| r.get(0))
+        .map_err(Error::sqlite(format!("reading the journal mode of \"{}\"", rb.schema)))?;
+    if journal.eq_ignore_ascii_case("off") {
+        return Err(Error::NoJournal { schema: rb.schema.clone() });
+    }
+    let fk_was_on = foreign_keys_pragma(conn)?;
+    if fk_was_on {
+        conn.execute_batch("PRAGMA foreign_keys = OFF")
+            .map_err(Error::sqlite("switching foreign keys off"))?;
+        if foreign_keys_pragma(conn)? {
+            return Err(Error::ForeignKeysStillOn { table: rb.table.clone() });
+        }
+    }
+    let result = (|| {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(Error::sqlite("beginning the rebuild's transaction"))?;
+        let report = run(&tx, rb)?;
+        tx.commit().map_err(Error::sqlite("committing the rebuild"))?;
+        Ok(report)
+    })();
+    if fk_was_on {
+        let restored = conn
+            .execute_batch("PRAGMA foreign_keys = ON")
+            .map_err(Error::sqlite("restoring PRAGMA foreign_keys"));
+        if let (Ok(_), Err(e)) = (&result, restored) {
+            return Err(e);
+        }
+    }
+    result
+}
+
+/// Why an attempt stopped: rows violate the target (diagnose them), or anything else.
+enum Stop {
+    Violations(rusqlite::Error),
+    Error(Error),
+}
+
+impl From<Error> for Stop {
+    fn from(e: Error) -> Self {
+        Stop::Error(e)
+    }
+}
+
+/// The rebuild inside the caller's transaction: a savepoint around everything.
+pub(crate) fn run(conn: &Connection, rb: &TableRebuild) -> Result<RebuildReport> {
+    let _fk = ForeignKeysOff::engage(conn, &rb.table)?;
+    let p = plan::prepare(conn, rb)?;
+    log::info!("rebuilding {} ({} steps)", p.source.qualified(), p.plan.steps().len());
+    let sp = Savepoint::begin(conn, "sqlite_rebuild")?;
+    match attempt(conn, &p) {
+        Ok(report) => {
+            sp.release()?;
+            log::info!("rebuilt {}: {} rows", p.source.qualified(), report.rows_copied);
+            Ok(report)
+        }
+        Err(stop) => {
+            drop(sp);
+            Err(explain(conn, &p, rb.sample_size, stop))
+        }
+    }
+}
+
+/// Runs the whole rebuild in a savepoint that is always rolled back: `validate`'s dry run,
+/// as faithful as a real rebuild because it is one.
+pub(crate) fn dry_run(conn: &Connection, p: &Prepared, sample_size: usize) -> Result<validate::ValidationReport> {
+    let sp = Savepoint::begin(conn, "sqlite_rebuild_dry_run")?;
+    let outcome = attempt(conn, p);
+    drop(sp);
+    match outcome {
+        Ok(report) => Ok(validate::ValidationReport::clean(&p.source.name, report.rows_copied)),
+        Err(stop) => match explain(conn, p, sample_size, stop) {
+            Error::Violations(report) => Ok(report),
+            e => Err(e),
+        },
+    }
+}
+
+const VIOLATION_CONTEXT: &str = "copying rows into the target table";
+
+/// Turns a stop into the caller's error; violations get their full report.
+fn explain(conn: &Connection, p: &Prepared, sample_size: usize, stop: Stop) -> Error {
+    match stop {
+        Stop::Error(e) => e,
+        Stop::Violations(engine_error) => match validate::diagnose(conn, p, sample_size) {
+            Ok(report) if !report.is_ok() => Error::Violations(report),
+            // SQLite refused a row that the report cannot explain (e.g. a non-deterministic
+            // CHECK): say what SQLite said.
+            Ok(_) => Error::Sqlite { context: VIOLATION_CONTEXT.to_owned(), source: engine_error },
+            Err(e) => e,
+        },
+    }
+}
+
+pub(crate) fn is_violation(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::ConstraintViolation) | Some(ErrorCode::TypeMismatch)
+    )
+}
+
+fn exec(conn: &Connection, step: &PlanStep) -> rusqlite::Result<usize> {
+    log::debug!("{}", step.sql_with_literals());
+    conn.prepare(step.sql())?.execute(params_from_iter(step.params()))
+}
+
+fn count(conn: &Connection, table_sql: &str) -> Result<u64> {
+    conn.query_row(&format!("SELECT count(*) FROM {table_sql}"), [], |r| r.get(0))
+        .map_err(Error::sqlite(format!("counting rows of {table_sql}")))
+}
+
+/// `(child, fkid) -> violations` of foreign keys pointing at `parent`, from
+/// `pragma_foreign_key_check` on `child`.
+fn fk_violations(conn: &Connection, schema: &str, child: &str, parent: &str) -> rusqlite::Result<BTreeMap<i64, u64>> {
+    let mut stmt = conn.prepare("SELECT fkid, count(*) FROM pragma_foreign_key_check(?1, ?2) WHERE parent = ?3 COLLATE NOCASE GROUP BY fkid")?;
+    let rows = stmt.query_map([child, schema, parent], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+/// Checks that every view and trigger in the schema still compiles, by renaming the table
+/// inside a savepoint that is rolled back: SQLite re-parses the whole schema on rename.
+fn schema_probe(conn: &Connection, p: &Prepared) -> Result<std::result::Result<(), String>> {
+    let legacy: bool = conn
+        .query_row("PRAGMA legacy_alter_table", [], |r| r.get(0))
+        .map_err(Error::sqlite("reading legacy_alter_table"))?;
+    if legacy {
+        conn.execute_batch("PRAGMA legacy_alter_table = OFF").map_err(Error::sqlite("setting legacy_alter_table"))?;
+    }
+    let probe_name = schema::free_name(conn, &p.source.schema, &format!("{}__probe", p.source.name))?;
+    let sp = Savepoint::begin(conn, "sqlite_rebuild_schema_probe")?;
+    let outcome = conn
+        .execute_batch(&format!("ALTER TABLE {} RENAME TO {}", p.source.qualified(), ident(&probe_name)))
+        .map_err(|e| sqlite_message(&e));
+    drop(sp);
+    if legacy {
+        conn.execute_batch("PRAGMA legacy_alter_table = ON").map_err(Error::sqlite("restoring legacy_alter_table"))?;
+    }
+    Ok(outcome)
+}
+
+/// Turns "error in view v: no such column: b" into a typed error.
+fn dependent_broken(table: &str, message: String) -> Error {
+    let parsed = message.strip_prefix("error in ").and_then(|rest| {
+        let (kind, rest) = rest.split_once(' ')?;
+        let (name, reason) = rest.split_once(": ")?;
+        Some((kind.to_owned(), name.to_owned(), reason.to_owned()))
+    });
+    match parsed {
+        Some((kind, name, reason)) => Error::DependentBroken { table: table.to_owned(), kind, name, reason },
+        None => Error::DependentBroken { table: table.to_owned(), kind: "schema".into(), name: table.to_owned(), reason: message },
+    }
+}
+
+/// Whether a child's foreign key could see different parent key values after the copy, so
+/// its rows must be re-checked. Keys copied unchanged, with the same declared type and
+/// collation, need no scan.
+fn children_need_check(p: &Prepared) -> bool {
+    let source_def = crate::sql::parse_create_table(&p.source.sql).ok();
+    let target_cols = &p.target_def.columns;
+    p.children.iter().any(|fk| {
+        referenced_columns(p, fk).iter().any(|col| {
+            let copied_as_is = p.insert_columns.iter().zip(&p.select_exprs).any(|(ins, expr)| {
+                *ins == ident(col) && *expr == format!("{}.{}", ident(&p.source.name), ident(col))
+            });
+            let same_decl = p.source.column(col).map(|c| &c.decl_type) == p.target.column(col).map(|c| &c.decl_type);
+            let coll = |cols: Option<&Vec<crate::sql::ColumnDef>>| {
+                cols.and_then(|cs| cs.iter().find(|c| c.name.eq_ignore_ascii_case(col)))
+                    .map(|c| c.collation.clone().unwrap_or_default().to_ascii_uppercase())
+            };
+            let same_coll = source_def.is_some() && coll(source_def.as_ref().map(|d| &d.columns)) == coll(Some(target_cols));
+            !(copied_as_is && same_decl && same_coll)
+        })
+    })
+}
+
+/// The parent columns a foreign key points at (the target's primary key when unnamed).
+fn referenced_columns(p: &Prepared, fk: &schema::ForeignKey) -> Vec<String> {
+    if fk.to.iter().all(Option::is_none) {
+        p.target.pk_columns().iter().map(|c| c.name.clone()).collect()
+    } else {
+        fk.to.iter().flatten().cloned().collect()
+    }
+}
+
+/// Every child key must still find a PRIMARY KEY or UNIQUE index, or SQLite reports
+/// "foreign key mismatch" for the whole schema.
+fn check_child_keys(p: &Prepared) -> Result<()> {
+    for fk in &p.children {
+        let cols = referenced_columns(p, fk);
+        let same = |keys: &[String]| {
+            keys.len() == cols.len() && cols.iter().all(|c| keys.iter().any(|k| k.eq_ignore_ascii_case(c)))
+        };
+        let pk: Vec<String> = p.target.pk_columns().iter().map(|c| c.name.clone()).collect();
+        let covered = (!pk.is_empty() && same(&pk))
+            || p.target_indexes.iter().any(|ix| {
+                ix.unique && !ix.partial && {
+                    let keys: Option<Vec<String>> = ix.keys.iter().map(|(n, _)| n.clone()).collect();
+                    keys.is_some_and(|k| same(&k))
+                }
+            });
+        if !covered {
+            return Err(Error::ChildKeyMissing {
+                table: p.source.name.clone(),
+                child: fk.child.clone(),
+                columns: if cols.is_empty() { "its primary key".into() } else { cols.join(", ") },
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Rows each rule changes, in one scan of the old table.
+fn rule_counts(conn: &Connection, p: &Prepared) -> Result<Vec<u64>> {
+    if p.rules.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Per column: which rule matched first. Rules of one column share the expression.
+    let mut exprs: Vec<&str> = Vec::new();
+    for slot in &p.rules {
+        if !exprs.contains(&slot.first_match_expr.as_str()) {
+            exprs.push(&slot.first_match_expr);
+        }
+    }
+    let mut sums = Vec::new();
+    for slot in &p.rules {
+        let e = exprs.iter().position(|x| *x == slot.first_match_expr).unwrap_or(0);
+        let firsts: Vec<String> = slot.fires_when_first.iter().map(|m| m.to_string()).collect();
+        sums.push(format!("coalesce(sum(m{e} IN ({})), 0)", firsts.join(", ")));
+    }
+    let inner: Vec<String> = exprs.iter().enumerate().map(|(i, e)| format!("{e} AS m{i}")).collect();
+    let sql = format!(
+        "SELECT {} FROM (SELECT {} FROM {} AS {})",
+        sums.join(", "),
+        inner.join(", "),
+        p.source.qualified(),
+        ident(&p.source.name)
+    );
+    let n = p.rules.len();
+    conn.query_row(&sql, params_from_iter(&p.params), |r| (0..n).map(|i| r.get::<_, i64>(i).map(|v| v as u64)).collect())
+        .map_err(Error::sqlite("counting the rows each remap rule changes"))
+}
+
+/// Create, copy, swap, recreate, check. Runs inside the caller's savepoint.
+fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport, Stop> {
+    let table = p.source.name.clone();
+    let fail = |context: &str| Error::sqlite(format!("{context} (rebuilding \"{table}\")"));
+    let schema_ok_before = match schema_probe(conn, p)? {
+        Ok(()) => true,
+        Err(msg) => {
+            log::warn!("the schema already fails to re-parse ({msg}); views and triggers cannot be verified");
+            false
+        }
+    };
+    let rule_counts = rule_counts(conn, p)?;
+    let check_children = children_need_check(p);
+    let mut children: Vec<&str> = p.children.iter().map(|fk| fk.child.as_str()).collect();
+    children.sort_by_key(|c| c.to_ascii_lowercase());
+    children.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    let mut child_before = Vec::new();
+    for child in &children {
+        let qualified = crate::quote::qualified(&p.source.schema, child);
+        let violations = if check_children {
+            fk_violations(conn, &p.source.schema, child, &p.source.name).map_err(fail("checking child foreign keys"))?
+        } else {
+            BTreeMap::new()
+        };
+        child_before.push((count(conn, &qualified)?, violations));
+    }
+    let old_rows = count(conn, &p.source.qualified())?;
+
+    let steps = p.plan.steps();
+    let mut rows_copied = 0u64;
+    let mut recreated = Vec::new();
+    let dependents = p.dependents.iter();
+    let mut dependents = dependents.peekable();
+    for step in steps {
+        match step.kind() {
+            StepKind::Copy => {
+                rows_copied = match exec(conn, step) {
+                    Ok(n) => n as u64,
+                    Err(e) if is_violation(&e) => return Err(Stop::Violations(e)),
+                    Err(e) => return Err(fail("copying rows")(e).into()),
+                };
+                // The target's own foreign keys to other tables; self references are
+                // checked after the rename, when they point at the new rows.
+                let scratch_violations: u64 = conn
+                    .query_row(
+                        "SELECT count(*) FROM pragma_foreign_key_check(?1, ?2) WHERE parent <> ?3 COLLATE NOCASE",
+                        [&p.scratch, &p.source.schema, &p.source.name],
+                        |r| r.get(0),
+                    )
+                    .map_err(fail("checking the target's foreign keys"))?;
+                if scratch_violations > 0 {
+                    return Err(Stop::Violations(rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+                        Some("FOREIGN KEY constraint failed".into()),
+                    )));
+                }
+                check_child_keys(p)?;
+            }
+            StepKind::Rename => {
+                let legacy: bool = conn
+                    .query_row("PRAGMA legacy_alter_table", [], |r| r.get(0))
+                    .map_err(fail("reading legacy_alter_table"))?;
+                conn.execute_batch("PRAGMA legacy_alter_table = ON").map_err(fail("setting legacy_alter_table"))?;
+                let renamed = exec(conn, step);
+                if !legacy {
+                    conn.execute_batch("PRAGMA legacy_alter_table = OFF").map_err(fail("restoring legacy_alter_table"))?;
+                }
+                renamed.map_err(fail("renaming the new table into place"))?;
+            }
+            StepKind::CreateIndex | StepKind::CreateTrigger => {
+                let dep = dependents.next();
+                let name = dep.map(|d| d.name.clone()).unwrap_or_default();
+                let kind = dep.map(|d| d.kind.clone()).unwrap_or_default();
+                match exec(conn, step) {
+                    Ok(_) => recreated.push(name),
+                    Err(e) if is_violation(&e) => return Err(Stop::Violations(e)),
+                    Err(e) => {
+                        return Err(Error::DependentBroken { table: table.clone(), kind, name, reason: sqlite_message(&e) }.into())
+                    }
+                }
+            }
+            _ => {
+                exec(conn, step).map_err(fail(&format!("step {:?}", step.kind())))?;
+            }
+        }
+    }
+
+    // Checks before commit.
+    let new_rows = count(conn, &p.source.qualified())?;
+    if new_rows != old_rows || rows_copied != old_rows {
+        return Err(Error::CheckFailed {
+            table,
+            reason: format!("the old table had {old_rows} rows, {rows_copied} were copied and the new table has {new_rows}"),
+        }
+        .into());
+    }
+    if !p.target_fks.is_empty() {
+        let own = fk_violations(conn, &p.source.schema, &p.source.name, &p.source.name).map_err(fail("checking the table's foreign keys"))?;
+        if own.values().any(|n| *n > 0) {
+            return Err(Stop::Violations(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+                Some("FOREIGN KEY constraint failed".into()),
+            )));
+        }
+    }
+    for (child, (rows_before, violations_before)) in children.iter().zip(&child_before) {
+        let qualified = crate::quote::qualified(&p.source.schema, child);
+        let rows_after = count(conn, &qualified)?;
+        if rows_after != *rows_before {
+            return Err(Error::CheckFailed {
+                table,
+                reason: format!("child \"{child}\" had {rows_before} rows and now has {rows_after}"),
+            }
+            .into());
+        }
+        if check_children {
+            let after = fk_violations(conn, &p.source.schema, child, &p.source.name).map_err(fail("checking child foreign keys"))?;
+            let new: u64 = after.iter().map(|(id, n)| n.saturating_sub(*violations_before.get(id).unwrap_or(&0))).sum();
+            if new > 0 {
+                return Err(Error::CheckFailed {
+                    table,
+                    reason: format!("{new} rows of child \"{child}\" would no longer find their parent row"),
+                }
+                .into());
+            }
+        }
+    }
+    if schema_ok_before {
+        if let Err(msg) = schema_probe(conn, p)? {
+            return Err(dependent_broken(&table, msg).into());
+        }
+    }
+    let rules = p
+        .rules
+        .iter()
+        .zip(rule_counts)
+        .map(|(slot, n)| RuleReport {
+            column: slot.rule.column.clone(),
+            from: slot.rule.from.clone(),
+            to: slot.rule.to.clone(),
+            rows_changed: n,
+        })
+        .collect();
+    Ok(RebuildReport {
+        table: p.source.name.clone(),
+        rows_copied,
+        rules,
+        recreated,
+        children_checked: children.iter().map(|c| c.to_string()).collect(),
+    })
+}

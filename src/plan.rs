@@ -1,0 +1,567 @@
+//! Planning: turns a [`TableRebuild`](crate::TableRebuild) and the live schema into the ordered
+//! SQL steps of the rebuild ([`RebuildPlan`]), renderable as a readable script. Planning
+//! writes nothing that outlives it: the target table is probed under a scratch name inside a
+//! savepoint that is always rolled back.
+
+use crate::builder::{Remap, TableRebuild};
+use crate::error::{Error, Result};
+use crate::execute::Savepoint;
+use crate::quote::{ident, literal, qualified};
+use crate::schema::{self, Dependent, ForeignKey, Index, Table};
+use crate::sql;
+use rusqlite::types::Value;
+use rusqlite::Connection;
+use std::fmt;
+
+/// What a [`PlanStep`] does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StepKind {
+    /// Create the target table under a scratch name.
+    CreateTarget,
+    /// Copy every row into it, applying column expressions and remapping rules.
+    Copy,
+    /// Drop the old table (the first destructive step; validation has passed by then).
+    DropOld,
+    /// Rename the target table to the table's name.
+    Rename,
+    /// Recreate an index that the old table had.
+    CreateIndex,
+    /// Recreate a trigger that the old table had.
+    CreateTrigger,
+    /// Put the AUTOINCREMENT counter back where it was.
+    RestoreSequence,
+}
+
+/// One SQL statement of a [`RebuildPlan`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanStep {
+    kind: StepKind,
+    sql: String,
+    params: Vec<Value>,
+}
+
+impl PlanStep {
+    fn new(kind: StepKind, sql: String) -> Self {
+        PlanStep { kind, sql, params: Vec::new() }
+    }
+
+    /// What the step does.
+    pub fn kind(&self) -> StepKind {
+        self.kind
+    }
+
+    /// The statement, with `?N` placeholders where [`params`](Self::params) are bound.
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+
+    /// Values bound to the statement's `?N` placeholders, in order.
+    pub fn params(&self) -> &[Value] {
+        &self.params
+    }
+
+    /// The statement with its parameters written out as SQL literals.
+    pub fn sql_with_literals(&self) -> String {
+        if self.params.is_empty() {
+            return self.sql.clone();
+        }
+        let Ok(tokens) = sql::tokenize(&self.sql) else { return self.sql.clone() };
+        let mut out = String::with_capacity(self.sql.len());
+        let mut last = 0;
+        for t in tokens.iter().filter(|t| t.kind == sql::TokenKind::Variable) {
+            let text = &self.sql[t.start..t.end];
+            let value = text
+                .strip_prefix('?')
+                .and_then(|n| n.parse::<usize>().ok())
+                .and_then(|n| self.params.get(n.wrapping_sub(1)));
+            if let Some(v) = value {
+                out.push_str(&self.sql[last..t.start]);
+                out.push_str(&literal(v));
+                last = t.end;
+            }
+        }
+        out.push_str(&self.sql[last..]);
+        out
+    }
+}
+
+/// The ordered steps of a rebuild, as [`TableRebuild::plan`](crate::TableRebuild::plan)
+/// computes them against a live database.
+///
+/// `Display` renders the plan as a commented SQL script that a person can read: which
+/// statements run, in which order, and which checks guard them. Values of remapping rules
+/// appear as literals; execution binds them as parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RebuildPlan {
+    schema: String,
+    table: String,
+    steps: Vec<PlanStep>,
+    checks: Vec<String>,
+}
+
+impl RebuildPlan {
+    /// The table being rebuilt.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The schema holding it (`main` unless chosen with [`TableRebuild::schema`]).
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// The steps in execution order.
+    pub fn steps(&self) -> &[PlanStep] {
+        &self.steps
+    }
+
+    /// The checks that run before commit, described in words.
+    pub fn checks(&self) -> &[String] {
+        &self.checks
+    }
+}
+
+impl fmt::Display for RebuildPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "-- sqlite-rebuild plan: rebuild {}", qualified(&self.schema, &self.table))?;
+        writeln!(f, "-- Runs with foreign key enforcement off, inside one transaction (execute() does both).")?;
+        writeln!(f, "-- Every row is validated against the target before the first destructive step.")?;
+        for (i, step) in self.steps.iter().enumerate() {
+            let what = match step.kind {
+                StepKind::CreateTarget => "create the target table under a scratch name",
+                StepKind::Copy => "copy every row; a constraint failure aborts with a full report",
+                StepKind::DropOld => "drop the old table (validation has passed)",
+                StepKind::Rename => "rename the target into place (legacy_alter_table keeps views and triggers untouched)",
+                StepKind::CreateIndex => "recreate an index",
+                StepKind::CreateTrigger => "recreate a trigger",
+                StepKind::RestoreSequence => "restore the AUTOINCREMENT counter",
+            };
+            writeln!(f, "\n-- {}. {what}", i + 1)?;
+            if step.kind == StepKind::Rename {
+                writeln!(f, "PRAGMA legacy_alter_table = ON;")?;
+                writeln!(f, "{};", step.sql)?;
+                writeln!(f, "PRAGMA legacy_alter_table = OFF;")?;
+            } else {
+                writeln!(f, "{};", step.sql_with_literals())?;
+            }
+        }
+        if !self.checks.is_empty() {
+            writeln!(f, "\n-- before COMMIT:")?;
+            for check in &self.checks {
+                writeln!(f, "--   {check}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Everything the executor and the validator need, worked out once.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    pub source: Table,
+    /// The target as SQLite describes it (under the scratch name).
+    pub target: Table,
+    pub target_def: sql::CreateTable,
+    pub target_indexes: Vec<Index>,
+    pub target_fks: Vec<ForeignKey>,
+    pub scratch: String,
+    /// Insert column list of the copy (quoted), and the matching SELECT expressions.
+    pub insert_columns: Vec<String>,
+    pub select_exprs: Vec<String>,
+    pub params: Vec<Value>,
+    /// The copy's first column is the implicit rowid.
+    pub copies_rowid: bool,
+    /// For each remap rule: which column and its index among that column's rules.
+    pub rules: Vec<RuleSlot>,
+    pub dependents: Vec<Dependent>,
+    /// Foreign keys of other tables that reference the rebuilt table.
+    pub children: Vec<ForeignKey>,
+    pub sequence: Option<i64>,
+    pub plan: RebuildPlan,
+}
+
+/// Where one remap rule sits in the copy's CASE expressions.
+#[derive(Debug, Clone)]
+pub(crate) struct RuleSlot {
+    pub rule: Remap,
+    /// The CASE expression over the old row that says which rule matched first (1-based,
+    /// 0 when none) for this rule's column.
+    pub first_match_expr: String,
+    /// This rule's position among its column's rules (1-based).
+    pub position: usize,
+    /// Other rules of the same column (1-based positions) that fire when rule `m`
+    /// matches first: `fires_after[m-1]` contains this rule's position when it fires.
+    pub fires_when_first: Vec<usize>,
+}
+
+impl Prepared {
+    pub(crate) fn copy_sql(&self) -> String {
+        format!(
+            "INSERT OR ABORT INTO {} ({}) SELECT {} FROM {}",
+            qualified(&self.source.schema, &self.scratch),
+            self.insert_columns.join(", "),
+            self.select_exprs.join(", "),
+            self.source.qualified()
+        )
+    }
+
+    /// Whether a foreign key (of another table, or the target's own) points at the rebuilt table.
+    pub(crate) fn is_self(&self, parent: &str) -> bool {
+        parent.eq_ignore_ascii_case(&self.source.name)
+    }
+}
+
+/// Introspects, probes the target inside a savepoint that is rolled back, and plans.
+pub(crate) fn prepare(conn: &Connection, rb: &TableRebuild) -> Result<Prepared> {
+    if let Some((column, reason)) = &rb.invalid_value {
+        return Err(Error::InvalidValue { column: column.clone(), reason: reason.clone() });
+    }
+    let source = schema::resolve_table(conn, &rb.schema, &rb.table)?;
+    let table = source.name.clone();
+    let Some(create_sql) = rb.create_sql.as_deref() else {
+        return Err(Error::MissingTargetSql { table });
+    };
+    let target_error = |reason: String| Error::TargetSql { table: table.clone(), reason };
+    sql::single_statement(create_sql).map_err(|e| target_error(e.to_string()))?;
+    let target_def = sql::parse_create_table(create_sql).map_err(|e| target_error(e.to_string()))?;
+    if !target_def.name.eq_ignore_ascii_case(&source.name) {
+        return Err(target_error(format!(
+            "it creates table \"{}\"; the target must keep the name \"{}\"",
+            target_def.name, source.name
+        )));
+    }
+    let wanted_schema = if target_def.temp { Some("temp") } else { target_def.schema.as_deref() };
+    if let Some(s) = wanted_schema {
+        if !s.eq_ignore_ascii_case(&source.schema) {
+            return Err(target_error(format!(
+                "it creates the table in schema \"{s}\" but \"{}\" lives in \"{}\"; a rebuild cannot move a table",
+                source.name, source.schema
+            )));
+        }
+    }
+    if target_def.if_not_exists {
+        return Err(target_error("IF NOT EXISTS makes no sense for a rebuild target; remove it".into()));
+    }
+
+    let scratch = schema::free_name(conn, &source.schema, &format!("{}__rebuild", source.name))?;
+    let create_scratch = {
+        let def = sql::parse_create_table(create_sql).map_err(|e| target_error(e.to_string()))?;
+        // Everything before the name (TEMP, IF NOT EXISTS) goes: the scratch name is qualified.
+        let body = create_sql.get(def.name_span.1..).unwrap_or_default();
+        format!("CREATE TABLE {}{}", qualified(&source.schema, &scratch), strip_final_semicolon(body))
+    };
+
+    // Probe the target: SQLite parses it and tells us its columns, keys and indexes.
+    let probe = Savepoint::begin(conn, "sqlite_rebuild_probe")?;
+    conn.prepare(&create_scratch)
+        .and_then(|mut s| s.execute([]))
+        .map_err(|e| target_error(sqlite_message(&e)))?;
+    let target = schema::resolve_table(conn, &source.schema, &scratch)?;
+    let target_indexes = schema::indexes(conn, &source.schema, &scratch)?;
+    let target_fks = schema::foreign_keys(conn, &source.schema, &scratch)?;
+    // Each user expression must compile against the old table on its own.
+    for (column, expr) in &rb.columns {
+        sql::single_expression(expr).map_err(|e| Error::InvalidExpression {
+            table: table.clone(),
+            column: column.clone(),
+            reason: e.to_string(),
+        })?;
+        conn.prepare(&format!("SELECT ({expr}) FROM {} AS {}", source.qualified(), ident(&source.name)))
+            .map_err(|e| Error::InvalidExpression {
+                table: table.clone(),
+                column: column.clone(),
+                reason: sqlite_message(&e),
+            })?;
+    }
+    drop(probe);
+
+    let mapping = map_columns(rb, &source, &target)?;
+    let dependents = schema::dependents(conn, &source)?;
+    let children: Vec<ForeignKey> = schema::referencing(conn, &source.schema, &source.name)?
+        .into_iter()
+        .filter(|fk| !fk.child.eq_ignore_ascii_case(&source.name))
+        .collect();
+    for declared in &rb.children {
+        if !children.iter().any(|fk| fk.child.eq_ignore_ascii_case(declared)) {
+            return Err(Error::NotAChild { table: table.clone(), child: declared.clone() });
+        }
+    }
+    let sequence = if target.autoincrement {
+        schema::sequence(conn, &source.schema, &source.name)?
+    } else {
+        None
+    };
+
+    let mut prepared = Prepared {
+        plan: RebuildPlan { schema: source.schema.clone(), table: source.name.clone(), steps: Vec::new(), checks: Vec::new() },
+        source,
+        target,
+        target_def,
+        target_indexes,
+        target_fks,
+        scratch,
+        insert_columns: mapping.insert_columns,
+        select_exprs: mapping.select_exprs,
+        params: mapping.params,
+        copies_rowid: mapping.copies_rowid,
+        rules: mapping.rules,
+        dependents,
+        children,
+        sequence,
+    };
+    prepared.plan = build_plan(&prepared, create_scratch);
+    Ok(prepared)
+}
+
+fn build_plan(p: &Prepared, create_scratch: String) -> RebuildPlan {
+    let schema = &p.source.schema;
+    let mut steps = vec![PlanStep::new(StepKind::CreateTarget, create_scratch)];
+    steps.push(PlanStep { kind: StepKind::Copy, sql: p.copy_sql(), params: p.params.clone() });
+    steps.push(PlanStep::new(StepKind::DropOld, format!("DROP TABLE {}", p.source.qualified())));
+    steps.push(PlanStep::new(
+        StepKind::Rename,
+        format!("ALTER TABLE {} RENAME TO {}", qualified(schema, &p.scratch), ident(&p.source.name)),
+    ));
+    for d in &p.dependents {
+        let kind = if d.kind == "index" { StepKind::CreateIndex } else { StepKind::CreateTrigger };
+        steps.push(PlanStep::new(kind, dependent_sql(d, schema)));
+    }
+    if let Some(seq) = p.sequence {
+        let seq_table = format!("{}.sqlite_sequence", ident(schema));
+        steps.push(PlanStep {
+            kind: StepKind::RestoreSequence,
+            sql: format!("UPDATE {seq_table} SET seq = max(seq, ?1) WHERE name = ?2"),
+            params: vec![Value::Integer(seq), Value::Text(p.source.name.clone())],
+        });
+        steps.push(PlanStep {
+            kind: StepKind::RestoreSequence,
+            sql: format!(
+                "INSERT INTO {seq_table} (name, seq) SELECT ?2, ?1 WHERE NOT EXISTS (SELECT 1 FROM {seq_table} WHERE name = ?2)"
+            ),
+            params: vec![Value::Integer(seq), Value::Text(p.source.name.clone())],
+        });
+    }
+    let mut checks = vec![format!("row count of {} equals the old table's", ident(&p.source.name))];
+    let mut fk_tables: Vec<&str> = p.children.iter().map(|fk| fk.child.as_str()).collect();
+    fk_tables.dedup();
+    if !p.target_fks.is_empty() {
+        fk_tables.insert(0, &p.source.name);
+    }
+    if !fk_tables.is_empty() {
+        let list: Vec<String> = fk_tables.iter().map(|t| ident(t)).collect();
+        checks.push(format!("PRAGMA foreign_key_check finds no new violation in {}", list.join(", ")));
+    }
+    checks.push("every view and trigger in the schema still compiles".to_owned());
+    RebuildPlan { schema: schema.clone(), table: p.source.name.clone(), steps, checks }
+}
+
+/// The statement that recreates a dependent, so that SQLite stores the same text again.
+/// An index name gets a schema prefix (SQLite stores the name token as written, without the
+/// prefix), so an index of an attached database is recreated there. A TEMP trigger's stored
+/// text has lost its `TEMP` keyword, which must be put back or it would land in `main`.
+fn dependent_sql(d: &Dependent, schema: &str) -> String {
+    if d.kind == "index" {
+        if let Ok(ix) = sql::parse_create_index(&d.sql) {
+            let name = d.sql.get(ix.name_span.0..ix.name_span.1).unwrap_or(&ix.name);
+            return sql::replace_span(&d.sql, ix.name_span, &format!("{}.{name}", ident(schema)));
+        }
+    }
+    if d.temp {
+        if let Ok(tokens) = sql::tokenize(&d.sql) {
+            let mut words = tokens.iter().filter(|t| t.kind == sql::TokenKind::Word);
+            if let (Some(create), Some(next)) = (words.next(), words.next()) {
+                let next_text = &d.sql[next.start..next.end];
+                if !next_text.eq_ignore_ascii_case("TEMP") && !next_text.eq_ignore_ascii_case("TEMPORARY") {
+                    return format!("{} TEMP{}", &d.sql[..create.end], &d.sql[create.end..]);
+                }
+            }
+        }
+    }
+    d.sql.clone()
+}
+
+struct Mapping {
+    copies_rowid: bool,
+    insert_columns: Vec<String>,
+    select_exprs: Vec<String>,
+    params: Vec<Value>,
+    rules: Vec<RuleSlot>,
+}
+
+fn map_columns(rb: &TableRebuild, source: &Table, target: &Table) -> Result<Mapping> {
+    let table = &source.name;
+    let unknown = |rule: &str, column: &str, problem: &str| Error::UnknownColumn {
+        table: table.clone(),
+        column: column.to_owned(),
+        rule: rule.to_owned(),
+        problem: problem.to_owned(),
+    };
+    for (column, _) in &rb.columns {
+        match target.column(column) {
+            None => return Err(unknown("column", column, "does not exist")),
+            Some(c) if c.is_generated() => return Err(unknown("column", column, "is a generated column (SQLite computes it)")),
+            Some(_) => {}
+        }
+    }
+    for r in &rb.remaps {
+        match target.column(&r.column) {
+            None => return Err(unknown("remap", &r.column, "does not exist")),
+            Some(c) if c.is_generated() => return Err(unknown("remap", &r.column, "is a generated column (SQLite computes it)")),
+            Some(_) => {}
+        }
+    }
+
+    let mut m = Mapping { copies_rowid: false, insert_columns: Vec::new(), select_exprs: Vec::new(), params: Vec::new(), rules: Vec::new() };
+    // Keep implicit rowids: copy them explicitly unless an INTEGER PRIMARY KEY carries them.
+    if target.ipk.is_none() {
+        if let (Some(from), Some(to)) = (source.rowid_name(), target.rowid_name()) {
+            m.insert_columns.push(ident(to));
+            m.select_exprs.push(qualified_col(source, from));
+            m.copies_rowid = true;
+        }
+    }
+    for col in target.columns.iter().filter(|c| !c.is_generated()) {
+        let explicit = rb.columns.iter().rev().find(|(c, _)| c.eq_ignore_ascii_case(&col.name));
+        let base = match explicit {
+            Some((_, expr)) => format!("({expr})"),
+            None => match source.column(&col.name) {
+                Some(src) => qualified_col(source, &src.name),
+                None => {
+                    let has_rules = rb.remaps.iter().any(|r| r.column.eq_ignore_ascii_case(&col.name));
+                    if has_rules {
+                        return Err(unknown("remap", &col.name, "has no source value (it takes its DEFAULT)"));
+                    }
+                    if col.notnull && col.default.is_none() && target.ipk.as_deref() != Some(col.name.as_str()) {
+                        return Err(Error::MissingSource { table: table.clone(), column: col.name.clone() });
+                    }
+                    continue; // the column's DEFAULT applies
+                }
+            },
+        };
+        let rules: Vec<&Remap> = rb.remaps.iter().filter(|r| r.column.eq_ignore_ascii_case(&col.name)).collect();
+        let expr = if rules.is_empty() {
+            base
+        } else {
+            remap_case(&base, &rules, &mut m)
+        };
+        m.insert_columns.push(ident(&col.name));
+        m.select_exprs.push(expr);
+    }
+    Ok(m)
+}
+
+/// `col` qualified by the old table's name, so it cannot be mistaken for anything else.
+fn qualified_col(source: &Table, column: &str) -> String {
+    format!("{}.{}", ident(&source.name), ident(column))
+}
+
+/// One flat CASE that applies a column's rules as a composition in the order given: the
+/// first rule matching the old value fires, and its output then passes through the later
+/// rules, which is worked out here since those comparisons are between literals.
+fn remap_case(base: &str, rules: &[&Remap], m: &mut Mapping) -> String {
+    let mut case = String::from("CASE");
+    let mut chains: Vec<Vec<usize>> = Vec::new();
+    let mut from_slots = Vec::new();
+    for (i, rule) in rules.iter().enumerate() {
+        m.params.push(rule.from.clone());
+        let from_slot = m.params.len();
+        from_slots.push(from_slot);
+        // Compose: the value this rule produces, run through the rules after it.
+        let mut value = rule.to.clone();
+        let mut fired = vec![i + 1];
+        for (j, later) in rules.iter().enumerate().skip(i + 1) {
+            if sql_is(&value, &later.from) {
+                value = later.to.clone();
+                fired.push(j + 1);
+            }
+        }
+        chains.push(fired);
+        m.params.push(value);
+        let to_slot = m.params.len();
+        case.push_str(&format!(" WHEN {base} IS ?{from_slot} THEN ?{to_slot}"));
+    }
+    case.push_str(&format!(" ELSE {base} END"));
+    let mut first = String::from("CASE");
+    for (i, slot) in from_slots.iter().enumerate() {
+        first.push_str(&format!(" WHEN {base} IS ?{slot} THEN {}", i + 1));
+    }
+    first.push_str(" ELSE 0 END");
+    for (i, rule) in rules.iter().enumerate() {
+        let position = i + 1;
+        let fires_when_first = chains
+            .iter()
+            .enumerate()
+            .filter(|(_, chain)| chain.contains(&position))
+            .map(|(m_idx, _)| m_idx + 1)
+            .collect();
+        m.rules.push(RuleSlot {
+            rule: (*rule).clone(),
+            first_match_expr: first.clone(),
+            position,
+            fires_when_first,
+        });
+    }
+    case
+}
+
+/// SQLite's `IS` between two values that carry no affinity, under BINARY collation.
+fn sql_is(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Null, Value::Null) => true,
+        (Value::Integer(x), Value::Integer(y)) => x == y,
+        (Value::Real(x), Value::Real(y)) => x == y,
+        (Value::Integer(i), Value::Real(r)) | (Value::Real(r), Value::Integer(i)) => (*i as f64) == *r && r.fract() == 0.0 && (*r as i64) == *i,
+        (Value::Text(x), Value::Text(y)) => x == y,
+        (Value::Blob(x), Value::Blob(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// The statement without its closing `;` and whatever comments follow it.
+fn strip_final_semicolon(sql: &str) -> &str {
+    let Ok(tokens) = sql::tokenize(sql) else { return sql };
+    match tokens.iter().rev().find(|t| !matches!(t.kind, sql::TokenKind::Space | sql::TokenKind::Comment)) {
+        Some(t) if t.kind == sql::TokenKind::Semicolon => &sql[..t.start],
+        // A trailing `-- comment` would swallow anything appended: end it with a newline.
+        _ => sql,
+    }
+}
+
+/// SQLite's message without rusqlite's wrapping.
+pub(crate) fn sqlite_message(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::SqliteFailure(_, Some(msg)) => msg.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sql_is;
+    use rusqlite::types::Value;
+    use rusqlite::Connection;
+
+    #[test]
+    fn sql_is_agrees_with_sqlite() {
+        let conn = Connection::open_in_memory().unwrap();
+        let values = [
+            Value::Null,
+            Value::Integer(1),
+            Value::Real(1.0),
+            Value::Real(1.5),
+            Value::Text("1".into()),
+            Value::Text("a".into()),
+            Value::Text("A".into()),
+            Value::Blob(b"a".to_vec()),
+            Value::Integer(i64::MAX),
+            Value::Real(9.223372036854775807e18),
+        ];
+        for a in &values {
+            for b in &values {
+                let expected: bool = conn.query_row("SELECT ?1 IS ?2", [a, b], |r| r.get(0)).unwrap();
+                assert_eq!(sql_is(a, b), expected, "{a:?} IS {b:?}");
+            }
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! Schema introspection: what SQLite says about a table and everything that depends on it,
+//! read through `pragma_table_list`, `pragma_table_xinfo`, `pragma_index_list`,
+//! `pragma_index_xinfo`, `pragma_foreign_key_list` and `sqlite_schema`. Nothing here writes.
+
+use crate::error::{Error, Result};
+use crate::quote::{ident, qualified};
+use crate::sql;
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// A column as `pragma_table_xinfo` reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Column {
+    pub name: String,
+    pub decl_type: String,
+    pub notnull: bool,
+    pub default: Option<String>,
+    /// 1-based position in the primary key, 0 when not part of it.
+    pub pk: u32,
+    /// 0 normal, 1 hidden (virtual tables), 2 VIRTUAL generated, 3 STORED generated.
+    pub hidden: u32,
+}
+
+impl Column {
+    pub(crate) fn is_generated(&self) -> bool {
+        self.hidden >= 2
+    }
+}
+
+/// An ordinary table, resolved and described.
+#[derive(Debug, Clone)]
+pub(crate) struct Table {
+    pub schema: String,
+    /// The name as stored in `sqlite_schema` (its own capitalisation).
+    pub name: String,
+    pub sql: String,
+    pub columns: Vec<Column>,
+    pub without_rowid: bool,
+    pub strict: bool,
+    /// The INTEGER PRIMARY KEY column (a rowid alias), if any.
+    pub ipk: Option<String>,
+    pub autoincrement: bool,
+}
+
+impl Table {
+    pub(crate) fn qualified(&self) -> String {
+        qualified(&self.schema, &self.name)
+    }
+
+    pub(crate) fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name.eq_ignore_ascii_case(name))
+    }
+
+    /// Primary key columns in key order.
+    pub(crate) fn pk_columns(&self) -> Vec<&Column> {
+        let mut pk: Vec<&Column> = self.columns.iter().filter(|c| c.pk > 0).collect();
+        pk.sort_by_key(|c| c.pk);
+        pk
+    }
+
+    /// A name that reaches the real rowid: `rowid`, `_rowid_` or `oid`, whichever no user
+    /// column shadows. `None` for WITHOUT ROWID tables or when all three are taken.
+    pub(crate) fn rowid_name(&self) -> Option<&'static str> {
+        if self.without_rowid {
+            return None;
+        }
+        ["rowid", "_rowid_", "oid"]
+            .into_iter()
+            .find(|n| self.column(n).is_none())
+    }
+}
+
+/// Looks `name` up in `schema` and describes it, refusing anything but an ordinary table.
+pub(crate) fn resolve_table(conn: &Connection, schema: &str, name: &str) -> Result<Table> {
+    let row: Option<(String, String, bool, bool)> = conn
+        .query_row(
+            "SELECT name, type, wr, strict FROM pragma_table_list WHERE schema = ?1 AND name = ?2 COLLATE NOCASE",
+            params![schema, name],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()
+        .map_err(Error::sqlite(format!("looking up table \"{name}\"")))?;
+    let Some((stored_name, kind, without_rowid, strict)) = row else {
+        return Err(Error::UnknownTable { schema: schema.to_owned(), table: name.to_owned() });
+    };
+    if stored_name.len() >= 7 && stored_name[..7].eq_ignore_ascii_case("sqlite_") {
+        return Err(Error::NotRebuildable { table: stored_name, kind: "internal sqlite_ table".into() });
+    }
+    if kind != "table" {
+        let kind = match kind.as_str() {
+            "virtual" => "virtual table".to_owned(),
+            "shadow" => "shadow table (part of a virtual table)".to_owned(),
+            other => other.to_owned(),
+        };
+        return Err(Error::NotRebuildable { table: stored_name, kind });
+    }
+    let sql: String = conn
+        .query_row(
+            &format!("SELECT sql FROM {}.sqlite_schema WHERE type = 'table' AND name = ?1", ident(schema)),
+            [&stored_name],
+            |r| r.get(0),
+        )
+        .map_err(Error::sqlite(format!("reading the definition of \"{stored_name}\"")))?;
+    let columns = columns(conn, schema, &stored_name)?;
+    let indexes = indexes(conn, schema, &stored_name)?;
+    let pk: Vec<&Column> = columns.iter().filter(|c| c.pk > 0).collect();
+    // A rowid table's single-column primary key is a rowid alias exactly when SQLite made
+    // no index for it (`INTEGER PRIMARY KEY DESC` and `INT PRIMARY KEY` get one).
+    let ipk = (!without_rowid && pk.len() == 1 && !indexes.iter().any(|i| i.origin == "pk"))
+        .then(|| pk[0].name.clone());
+    let autoincrement = ipk.is_some() && sql::mentions_identifier(&sql, "AUTOINCREMENT");
+    Ok(Table { schema: schema.to_owned(), name: stored_name, sql, columns, without_rowid, strict, ipk, autoincrement })
+}
+
+pub(crate) fn columns(conn: &Connection, schema: &str, table: &str) -> Result<Vec<Column>> {
+    let mut stmt = conn
+        .prepare("SELECT name, type, \"notnull\", dflt_value, pk, hidden FROM pragma_table_xinfo(?1, ?2) ORDER BY cid")
+        .map_err(Error::sqlite("reading columns"))?;
+    let rows = stmt
+        .query_map(params![table, schema], |r| {
+            Ok(Column {
+                name: r.get(0)?,
+                decl_type: r.get(1)?,
+                notnull: r.get(2)?,
+                default: r.get(3)?,
+                pk: r.get(4)?,
+                hidden: r.get(5)?,
+            })
+        })
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .map_err(Error::sqlite(format!("reading columns of \"{table}\"")))?;
+    Ok(rows)
+}
+
+/// An index as `pragma_index_list` / `pragma_index_xinfo` report it.
+#[derive(Debug, Clone)]
+pub(crate) struct Index {
+    pub name: String,
+    pub unique: bool,
+    /// `c` (CREATE INDEX), `u` (UNIQUE constraint) or `pk`.
+    pub origin: String,
+    pub partial: bool,
+    /// Key columns: `None` name for an expression term.
+    pub keys: Vec<(Option<String>, String)>,
+}
+
+pub(crate) fn indexes(conn: &Connection, schema: &str, table: &str) -> Result<Vec<Index>> {
+    let ctx = || format!("reading indexes of \"{table}\"");
+    let list: Vec<(String, bool, String, bool)> = conn
+        .prepare("SELECT name, \"unique\", origin, partial FROM pragma_index_list(?1, ?2) ORDER BY seq DESC")
+        .and_then(|mut s| {
+            s.query_map(params![table, schema], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect()
+        })
+        .map_err(Error::sqlite(ctx()))?;
+    let mut out = Vec::with_capacity(list.len());
+    for (name, unique, origin, partial) in list {
+        let keys: Vec<(Option<String>, String)> = conn
+            .prepare("SELECT name, coll FROM pragma_index_xinfo(?1, ?2) WHERE key = 1 ORDER BY seqno")
+            .and_then(|mut s| s.query_map(params![name, schema], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+            .map_err(Error::sqlite(ctx()))?;
+        out.push(Index { name, unique, origin, partial, keys });
+    }
+    Ok(out)
+}
+
+/// One foreign key of a table (all its columns), as `pragma_foreign_key_list` reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ForeignKey {
+    pub id: i64,
+    /// The table holding the REFERENCES clause.
+    pub child: String,
+    /// The referenced table, as written in the clause.
+    pub parent: String,
+    pub from: Vec<String>,
+    /// Referenced columns; `None` means "the parent's primary key".
+    pub to: Vec<Option<String>>,
+}
+
+pub(crate) fn foreign_keys(conn: &Connection, schema: &str, table: &str) -> Result<Vec<ForeignKey>> {
+    let rows: Vec<(i64, String, String, Option<String>)> = conn
+        .prepare("SELECT id, \"table\", \"from\", \"to\" FROM pragma_foreign_key_list(?1, ?2) ORDER BY id, seq")
+        .and_then(|mut s| {
+            s.query_map(params![table, schema], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect()
+        })
+        .map_err(Error::sqlite(format!("reading foreign keys of \"{table}\"")))?;
+    let mut out: Vec<ForeignKey> = Vec::new();
+    for (id, parent, from, to) in rows {
+        match out.last_mut() {
+            Some(fk) if fk.id == id => {
+                fk.from.push(from);
+                fk.to.push(to);
+            }
+            _ => out.push(ForeignKey { id, child: table.to_owned(), parent, from: vec![from], to: vec![to] }),
+        }
+    }
+    Ok(out)
+}
+
+/// Every foreign key in `schema` whose parent is `table` (children, and the table itself
+/// when it references itself).
+pub(crate) fn referencing(conn: &Connection, schema: &str, table: &str) -> Result<Vec<ForeignKey>> {
+    let tables: Vec<String> = conn
+        .prepare(&format!("SELECT name FROM {}.sqlite_schema WHERE type = 'table' ORDER BY rowid", ident(schema)))
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .map_err(Error::sqlite("listing tables"))?;
+    let mut out = Vec::new();
+    for t in tables {
+        // Virtual tables have no foreign keys, and some refuse the pragma.
+        for fk in foreign_keys(conn, schema, &t).unwrap_or_default() {
+            if fk.parent.eq_ignore_ascii_case(table) {
+                out.push(fk);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// An index or trigger whose definition must be replayed after the swap.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Dependent {
+    /// `index` or `trigger`.
+    pub kind: String,
+    pub name: String,
+    pub sql: String,
+    /// Lives in `temp.sqlite_schema` (a TEMP trigger on a table of another schema).
+    pub temp: bool,
+    pub unique: bool,
+}
+
+/// Explicit indexes and triggers on the table (DROP TABLE removes them), including TEMP
+/// triggers that point at it from the temp schema. Automatic indexes are left out: the
+/// target's own constraints recreate them.
+pub(crate) fn dependents(conn: &Connection, table: &Table) -> Result<Vec<Dependent>> {
+    let mut out = Vec::new();
+    let mut read = |schema: &str, kinds: &str, temp: bool| -> Result<()> {
+        let sql = format!(
+            "SELECT type, name, sql FROM {}.sqlite_schema WHERE type IN ({kinds}) AND tbl_name = ?1 COLLATE NOCASE AND sql IS NOT NULL ORDER BY rowid",
+            ident(schema)
+        );
+        let rows: Vec<(String, String, String)> = conn
+            .prepare(&sql)
+            .and_then(|mut s| s.query_map([&table.name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
+            .map_err(Error::sqlite(format!("listing indexes and triggers of \"{}\"", table.name)))?;
+        for (kind, name, sql) in rows {
+            let unique = kind == "index" && sql::parse_create_index(&sql).map(|i| i.unique).unwrap_or(false);
+            out.push(Dependent { kind, name, sql, temp, unique });
+        }
+        Ok(())
+    };
+    read(&table.schema, "'index','trigger'", false)?;
+    if !table.schema.eq_ignore_ascii_case("temp") && !temp_table_shadows(conn, &table.name)? {
+        read("temp", "'trigger'", true)?;
+    }
+    Ok(out)
+}
+
+/// Whether a temp table of the same name exists, which would make temp triggers ambiguous.
+fn temp_table_shadows(conn: &Connection, name: &str) -> Result<bool> {
+    conn.query_row(
+        "SELECT count(*) FROM temp.sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
+        [name],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+    .map_err(Error::sqlite("reading the temp schema"))
+}
+
+/// The AUTOINCREMENT high-water mark of a table, if `sqlite_sequence` has one.
+pub(crate) fn sequence(conn: &Connection, schema: &str, table: &str) -> Result<Option<i64>> {
+    let has_seq: bool = conn
+        .query_row(
+            &format!("SELECT count(*) FROM {}.sqlite_schema WHERE name = 'sqlite_sequence'", ident(schema)),
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| n > 0)
+        .map_err(Error::sqlite("reading sqlite_sequence"))?;
+    if !has_seq {
+        return Ok(None);
+    }
+    conn.query_row(
+        &format!("SELECT seq FROM {}.sqlite_sequence WHERE name = ?1", ident(schema)),
+        [table],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(Error::sqlite("reading sqlite_sequence"))
+}
+
+/// A name for a scratch table in `schema` that collides with nothing (SQLite compares
+/// names case-insensitively and reserves `sqlite_`).
+pub(crate) fn free_name(conn: &Connection, schema: &str, base: &str) -> Result<String> {
+    let sql = format!("SELECT count(*) FROM {}.sqlite_schema WHERE name = ?1 COLLATE NOCASE", ident(schema));
+    for n in 0..10_000u32 {
+        let candidate = if n == 0 { base.to_owned() } else { format!("{base}_{n}") };
+        let taken: i64 = conn
+            .query_row(&sql, [&candidate], |r| r.get(0))
+            .map_err(Error::sqlite("choosing a scratch table name"))?;
+        if taken == 0 {
+            return Ok(candidate);
+        }
+    }
+    Err(Error::TargetSql { table: base.to_owned(), reason: "no free scratch table name".into() })
+}

@@ -1,0 +1,103 @@
+//! Helpers shared by the integration tests: the v3_plans fixture and whole-database
+//! snapshots for asserting "exactly as it was".
+#![allow(dead_code)]
+
+use sqlite_rebuild::rusqlite::types::Value;
+use sqlite_rebuild::rusqlite::Connection;
+use std::collections::BTreeMap;
+
+pub const V3_SCHEMA: &str = include_str!("../../examples/v3_plans.sql");
+pub const V2_PLANS: &str = include_str!("../../examples/v3_plans_v2.sql");
+pub const CHILDREN: [&str; 3] = ["plan_projects", "plan_arguments", "plan_invariants"];
+
+/// Phase of plan `i`: three in four are 'action', which the v2 schema rejects.
+pub fn phase(i: i64) -> &'static str {
+    if i % 4 == 0 {
+        "execute"
+    } else {
+        "action"
+    }
+}
+
+/// State of plan `i`: 'applied' and 'constrained' are v3-only.
+pub fn state(i: i64) -> &'static str {
+    ["queued", "applied", "constrained"][(i % 3) as usize]
+}
+
+/// The v3 plans database with `plans` plans and one row per plan in each child table.
+pub fn plans_db(conn: &Connection, plans: i64) {
+    conn.execute_batch(V3_SCHEMA).unwrap();
+    conn.execute_batch("BEGIN").unwrap();
+    for i in 1..=plans {
+        conn.execute(
+            "INSERT INTO v3_plans (name, phase, processing_state) VALUES (?1, ?2, ?3)",
+            (format!("plan {i}"), phase(i), state(i)),
+        )
+        .unwrap();
+        for (table, col) in [("plan_projects", "project"), ("plan_arguments", "argument"), ("plan_invariants", "invariant")] {
+            conn.execute(&format!("INSERT INTO {table} (plan_id, {col}) VALUES (?1, 'v' || ?1)"), [i]).unwrap();
+        }
+    }
+    conn.execute_batch("COMMIT").unwrap();
+}
+
+/// Everything observable about a database: schema rows of main and temp, and every row of
+/// every table (with its rowid where it has one), in order.
+#[derive(Debug, PartialEq)]
+pub struct Snapshot {
+    pub schema: Vec<(String, String, String, Option<String>)>,
+    pub rows: BTreeMap<String, Vec<Vec<Value>>>,
+}
+
+pub fn snapshot(conn: &Connection) -> Snapshot {
+    let mut schema = Vec::new();
+    let mut tables = Vec::new();
+    for db in ["main", "temp"] {
+        let mut stmt = conn
+            .prepare(&format!("SELECT type, name, tbl_name, sql FROM \"{db}\".sqlite_schema ORDER BY type, name"))
+            .unwrap();
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).unwrap();
+        for row in rows {
+            let row: (String, String, String, Option<String>) = row.unwrap();
+            if row.0 == "table" {
+                tables.push((db, row.1.clone()));
+            }
+            schema.push((format!("{db}.{}", row.0), row.1, row.2, row.3));
+        }
+    }
+    let mut rows = BTreeMap::new();
+    for (db, table) in tables {
+        let wr: bool = conn
+            .query_row("SELECT wr FROM pragma_table_list WHERE schema = ?1 AND name = ?2", [db, table.as_str()], |r| r.get(0))
+            .unwrap_or(true);
+        let q = format!("\"{db}\".\"{}\"", table.replace('"', "\"\""));
+        let sql = if wr { format!("SELECT * FROM {q}") } else { format!("SELECT _rowid_, * FROM {q} ORDER BY _rowid_") };
+        rows.insert(format!("{db}.{table}"), query_all(conn, &sql));
+    }
+    Snapshot { schema, rows }
+}
+
+pub fn query_all(conn: &Connection, sql: &str) -> Vec<Vec<Value>> {
+    let mut stmt = conn.prepare(sql).unwrap();
+    let n = stmt.column_count();
+    let rows = stmt
+        .query_map([], |r| (0..n).map(|i| r.get::<_, Value>(i)).collect::<Result<Vec<_>, _>>())
+        .unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
+pub fn count(conn: &Connection, table: &str) -> i64 {
+    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap()
+}
+
+pub fn int(conn: &Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+pub fn text(v: &str) -> Value {
+    Value::Text(v.to_owned())
+}
+
+pub fn fk_on(conn: &Connection) -> bool {
+    conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap()
+}
