@@ -31,7 +31,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Err(Error::Violations(report)) => println!("{report}"),
         other => return Err(format!("expected a refusal, got {other:?}").into()),
     }
-    assert_eq!(child_rows(&conn)?, children_before, "a refusal changes nothing");
+    assert_eq!(
+        child_rows(&conn)?,
+        children_before,
+        "a refusal changes nothing"
+    );
 
     println!("\n== the plan with remapping rules ==");
     let downgrade = downgrade
@@ -48,7 +52,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let active: i64 = conn.query_row("SELECT count(*) FROM active_plans", [], |r| r.get(0))?;
     let fk_on: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
     println!("child rows: {children_before} before, {children_after} after");
-    println!("view active_plans: {active} rows; foreign_keys still {}", if fk_on { "ON" } else { "OFF" });
+    println!(
+        "view active_plans: {active} rows; foreign_keys still {}",
+        if fk_on { "ON" } else { "OFF" }
+    );
     assert_eq!(children_after, children_before);
     Ok(())
 }
@@ -65,7 +72,10 @@ fn seed(conn: &Connection, plans: i64) -> sqlite_rebuild::rusqlite::Result<()> {
         )?;
         for table in ["plan_projects", "plan_arguments", "plan_invariants"] {
             conn.execute(
-                &format!("INSERT INTO {table} (plan_id, {}) VALUES (?1, 'x')", child_column(table)),
+                &format!(
+                    "INSERT INTO {table} (plan_id, {}) VALUES (?1, 'x')",
+                    child_column(table)
+                ),
                 [i],
             )?;
         }

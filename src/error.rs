@@ -43,7 +43,9 @@ pub enum Error {
     },
 
     /// No target `CREATE TABLE` statement was given with [`create_sql`](crate::TableRebuild::create_sql).
-    #[error("no target schema for \"{table}\": call create_sql() with the new CREATE TABLE statement")]
+    #[error(
+        "no target schema for \"{table}\": call create_sql() with the new CREATE TABLE statement"
+    )]
     MissingTargetSql {
         /// The table being rebuilt.
         table: String,
@@ -95,7 +97,9 @@ pub enum Error {
     },
 
     /// A table declared with [`child`](crate::TableRebuild::child) has no foreign key to the table.
-    #[error("\"{child}\" was declared a child of \"{table}\" but has no foreign key referencing it")]
+    #[error(
+        "\"{child}\" was declared a child of \"{table}\" but has no foreign key referencing it"
+    )]
     NotAChild {
         /// The table being rebuilt.
         table: String,

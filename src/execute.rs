@@ -53,7 +53,12 @@ impl RebuildReport {
 
 impl fmt::Display for RebuildReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "rebuilt {}: {} rows copied", ident(&self.table), self.rows_copied)?;
+        writeln!(
+            f,
+            "rebuilt {}: {} rows copied",
+            ident(&self.table),
+            self.rows_copied
+        )?;
         for r in &self.rules {
             writeln!(f, "  {r}")?;
         }
@@ -61,7 +66,11 @@ impl fmt::Display for RebuildReport {
             writeln!(f, "  recreated: {}", self.recreated.join(", "))?;
         }
         if !self.children_checked.is_empty() {
-            writeln!(f, "  children intact and checked: {}", self.children_checked.join(", "))?;
+            writeln!(
+                f,
+                "  children intact and checked: {}",
+                self.children_checked.join(", ")
+            )?;
         }
         Ok(())
     }
@@ -126,7 +135,11 @@ impl<'c> Savepoint<'c> {
     pub(crate) fn begin(conn: &'c Connection, name: &'static str) -> Result<Self> {
         conn.execute_batch(&format!("SAVEPOINT {name}"))
             .map_err(Error::sqlite("opening a savepoint"))?;
-        Ok(Savepoint { conn, name, open: true })
+        Ok(Savepoint {
+            conn,
+            name,
+            open: true,
+        })
     }
 
     pub(crate) fn release(mut self) -> Result<()> {
@@ -166,7 +179,9 @@ impl<'c> ForeignKeysOff<'c> {
             conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_FKEY, false)
                 .map_err(Error::sqlite("suspending foreign key enforcement"))?;
             if foreign_keys_pragma(conn)? {
-                return Err(Error::ForeignKeysStillOn { table: table.to_owned() });
+                return Err(Error::ForeignKeysStillOn {
+                    table: table.to_owned(),
+                });
             }
             log::debug!("foreign key enforcement suspended");
         }
@@ -177,7 +192,10 @@ impl<'c> ForeignKeysOff<'c> {
 impl Drop for ForeignKeysOff<'_> {
     fn drop(&mut self) {
         if self.was_on {
-            match self.conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_FKEY, true) {
+            match self
+                .conn
+                .set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_FKEY, true)
+            {
                 Ok(_) => log::debug!("foreign key enforcement restored"),
                 Err(e) => log::error!("could not restore foreign key enforcement: {e}"),
             }
@@ -196,17 +214,28 @@ pub(crate) fn execute(conn: &mut Connection, rb: &TableRebuild) -> Result<Rebuil
         return Err(Error::TransactionOpen);
     }
     let journal: String = conn
-        .query_row(&format!("PRAGMA {}.journal_mode", ident(&rb.schema)), [], |r| r.get(0))
-        .map_err(Error::sqlite(format!("reading the journal mode of \"{}\"", rb.schema)))?;
+        .query_row(
+            &format!("PRAGMA {}.journal_mode", ident(&rb.schema)),
+            [],
+            |r| r.get(0),
+        )
+        .map_err(Error::sqlite(format!(
+            "reading the journal mode of \"{}\"",
+            rb.schema
+        )))?;
     if journal.eq_ignore_ascii_case("off") {
-        return Err(Error::NoJournal { schema: rb.schema.clone() });
+        return Err(Error::NoJournal {
+            schema: rb.schema.clone(),
+        });
     }
     let fk_was_on = foreign_keys_pragma(conn)?;
     if fk_was_on {
         conn.execute_batch("PRAGMA foreign_keys = OFF")
             .map_err(Error::sqlite("switching foreign keys off"))?;
         if foreign_keys_pragma(conn)? {
-            return Err(Error::ForeignKeysStillOn { table: rb.table.clone() });
+            return Err(Error::ForeignKeysStillOn {
+                table: rb.table.clone(),
+            });
         }
     }
     let result = (|| {
@@ -214,7 +243,8 @@ pub(crate) fn execute(conn: &mut Connection, rb: &TableRebuild) -> Result<Rebuil
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(Error::sqlite("beginning the rebuild's transaction"))?;
         let report = run(&tx, rb)?;
-        tx.commit().map_err(Error::sqlite("committing the rebuild"))?;
+        tx.commit()
+            .map_err(Error::sqlite("committing the rebuild"))?;
         Ok(report)
     })();
     if fk_was_on {
@@ -244,12 +274,20 @@ impl From<Error> for Stop {
 pub(crate) fn run(conn: &Connection, rb: &TableRebuild) -> Result<RebuildReport> {
     let _fk = ForeignKeysOff::engage(conn, &rb.table)?;
     let p = plan::prepare(conn, rb)?;
-    log::info!("rebuilding {} ({} steps)", p.source.qualified(), p.plan.steps().len());
+    log::info!(
+        "rebuilding {} ({} steps)",
+        p.source.qualified(),
+        p.plan.steps().len()
+    );
     let sp = Savepoint::begin(conn, "sqlite_rebuild")?;
     match attempt(conn, &p) {
         Ok(report) => {
             sp.release()?;
-            log::info!("rebuilt {}: {} rows", p.source.qualified(), report.rows_copied);
+            log::info!(
+                "rebuilt {}: {} rows",
+                p.source.qualified(),
+                report.rows_copied
+            );
             Ok(report)
         }
         Err(stop) => {
@@ -261,12 +299,19 @@ pub(crate) fn run(conn: &Connection, rb: &TableRebuild) -> Result<RebuildReport>
 
 /// Runs the whole rebuild in a savepoint that is always rolled back: `validate`'s dry run,
 /// as faithful as a real rebuild because it is one.
-pub(crate) fn dry_run(conn: &Connection, p: &Prepared, sample_size: usize) -> Result<validate::ValidationReport> {
+pub(crate) fn dry_run(
+    conn: &Connection,
+    p: &Prepared,
+    sample_size: usize,
+) -> Result<validate::ValidationReport> {
     let sp = Savepoint::begin(conn, "sqlite_rebuild_dry_run")?;
     let outcome = attempt(conn, p);
     drop(sp);
     match outcome {
-        Ok(report) => Ok(validate::ValidationReport::clean(&p.source.name, report.rows_copied)),
+        Ok(report) => Ok(validate::ValidationReport::clean(
+            &p.source.name,
+            report.rows_copied,
+        )),
         Err(stop) => match explain(conn, p, sample_size, stop) {
             Error::Violations(report) => Ok(report),
             e => Err(e),
@@ -284,7 +329,10 @@ fn explain(conn: &Connection, p: &Prepared, sample_size: usize, stop: Stop) -> E
             Ok(report) if !report.is_ok() => Error::Violations(report),
             // SQLite refused a row that the report cannot explain (e.g. a non-deterministic
             // CHECK): say what SQLite said.
-            Ok(_) => Error::Sqlite { context: VIOLATION_CONTEXT.to_owned(), source: engine_error },
+            Ok(_) => Error::Sqlite {
+                context: VIOLATION_CONTEXT.to_owned(),
+                source: engine_error,
+            },
             Err(e) => e,
         },
     }
@@ -299,19 +347,29 @@ pub(crate) fn is_violation(e: &rusqlite::Error) -> bool {
 
 fn exec(conn: &Connection, step: &PlanStep) -> rusqlite::Result<usize> {
     log::debug!("{}", step.sql_with_literals());
-    conn.prepare(step.sql())?.execute(params_from_iter(step.params()))
+    conn.prepare(step.sql())?
+        .execute(params_from_iter(step.params()))
 }
 
 fn count(conn: &Connection, table_sql: &str) -> Result<u64> {
-    conn.query_row(&format!("SELECT count(*) FROM {table_sql}"), [], |r| r.get(0))
-        .map_err(Error::sqlite(format!("counting rows of {table_sql}")))
+    conn.query_row(&format!("SELECT count(*) FROM {table_sql}"), [], |r| {
+        r.get::<_, i64>(0).map(|n| n as u64)
+    })
+    .map_err(Error::sqlite(format!("counting rows of {table_sql}")))
 }
 
 /// `(child, fkid) -> violations` of foreign keys pointing at `parent`, from
 /// `pragma_foreign_key_check` on `child`.
-fn fk_violations(conn: &Connection, schema: &str, child: &str, parent: &str) -> rusqlite::Result<BTreeMap<i64, u64>> {
+fn fk_violations(
+    conn: &Connection,
+    schema: &str,
+    child: &str,
+    parent: &str,
+) -> rusqlite::Result<BTreeMap<i64, u64>> {
     let mut stmt = conn.prepare("SELECT fkid, count(*) FROM pragma_foreign_key_check(?1, ?2) WHERE parent = ?3 COLLATE NOCASE GROUP BY fkid")?;
-    let rows = stmt.query_map([child, schema, parent], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let rows = stmt.query_map([child, schema, parent], |r| {
+        Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
+    })?;
     rows.collect()
 }
 
@@ -322,16 +380,23 @@ fn schema_probe(conn: &Connection, p: &Prepared) -> Result<std::result::Result<(
         .query_row("PRAGMA legacy_alter_table", [], |r| r.get(0))
         .map_err(Error::sqlite("reading legacy_alter_table"))?;
     if legacy {
-        conn.execute_batch("PRAGMA legacy_alter_table = OFF").map_err(Error::sqlite("setting legacy_alter_table"))?;
+        conn.execute_batch("PRAGMA legacy_alter_table = OFF")
+            .map_err(Error::sqlite("setting legacy_alter_table"))?;
     }
-    let probe_name = schema::free_name(conn, &p.source.schema, &format!("{}__probe", p.source.name))?;
+    let probe_name =
+        schema::free_name(conn, &p.source.schema, &format!("{}__probe", p.source.name))?;
     let sp = Savepoint::begin(conn, "sqlite_rebuild_schema_probe")?;
     let outcome = conn
-        .execute_batch(&format!("ALTER TABLE {} RENAME TO {}", p.source.qualified(), ident(&probe_name)))
+        .execute_batch(&format!(
+            "ALTER TABLE {} RENAME TO {}",
+            p.source.qualified(),
+            ident(&probe_name)
+        ))
         .map_err(|e| sqlite_message(&e));
     drop(sp);
     if legacy {
-        conn.execute_batch("PRAGMA legacy_alter_table = ON").map_err(Error::sqlite("restoring legacy_alter_table"))?;
+        conn.execute_batch("PRAGMA legacy_alter_table = ON")
+            .map_err(Error::sqlite("restoring legacy_alter_table"))?;
     }
     Ok(outcome)
 }
@@ -344,8 +409,18 @@ fn dependent_broken(table: &str, message: String) -> Error {
         Some((kind.to_owned(), name.to_owned(), reason.to_owned()))
     });
     match parsed {
-        Some((kind, name, reason)) => Error::DependentBroken { table: table.to_owned(), kind, name, reason },
-        None => Error::DependentBroken { table: table.to_owned(), kind: "schema".into(), name: table.to_owned(), reason: message },
+        Some((kind, name, reason)) => Error::DependentBroken {
+            table: table.to_owned(),
+            kind,
+            name,
+            reason,
+        },
+        None => Error::DependentBroken {
+            table: table.to_owned(),
+            kind: "schema".into(),
+            name: table.to_owned(),
+            reason: message,
+        },
     }
 }
 
@@ -357,15 +432,22 @@ fn children_need_check(p: &Prepared) -> bool {
     let target_cols = &p.target_def.columns;
     p.children.iter().any(|fk| {
         referenced_columns(p, fk).iter().any(|col| {
-            let copied_as_is = p.insert_columns.iter().zip(&p.select_exprs).any(|(ins, expr)| {
-                *ins == ident(col) && *expr == format!("{}.{}", ident(&p.source.name), ident(col))
-            });
-            let same_decl = p.source.column(col).map(|c| &c.decl_type) == p.target.column(col).map(|c| &c.decl_type);
+            let copied_as_is = p
+                .insert_columns
+                .iter()
+                .zip(&p.select_exprs)
+                .any(|(ins, expr)| {
+                    *ins == ident(col)
+                        && *expr == format!("{}.{}", ident(&p.source.name), ident(col))
+                });
+            let same_decl = p.source.column(col).map(|c| &c.decl_type)
+                == p.target.column(col).map(|c| &c.decl_type);
             let coll = |cols: Option<&Vec<crate::sql::ColumnDef>>| {
                 cols.and_then(|cs| cs.iter().find(|c| c.name.eq_ignore_ascii_case(col)))
                     .map(|c| c.collation.clone().unwrap_or_default().to_ascii_uppercase())
             };
-            let same_coll = source_def.is_some() && coll(source_def.as_ref().map(|d| &d.columns)) == coll(Some(target_cols));
+            let same_coll = source_def.is_some()
+                && coll(source_def.as_ref().map(|d| &d.columns)) == coll(Some(target_cols));
             !(copied_as_is && same_decl && same_coll)
         })
     })
@@ -374,7 +456,11 @@ fn children_need_check(p: &Prepared) -> bool {
 /// The parent columns a foreign key points at (the target's primary key when unnamed).
 fn referenced_columns(p: &Prepared, fk: &schema::ForeignKey) -> Vec<String> {
     if fk.to.iter().all(Option::is_none) {
-        p.target.pk_columns().iter().map(|c| c.name.clone()).collect()
+        p.target
+            .pk_columns()
+            .iter()
+            .map(|c| c.name.clone())
+            .collect()
     } else {
         fk.to.iter().flatten().cloned().collect()
     }
@@ -386,13 +472,22 @@ fn check_child_keys(p: &Prepared) -> Result<()> {
     for fk in &p.children {
         let cols = referenced_columns(p, fk);
         let same = |keys: &[String]| {
-            keys.len() == cols.len() && cols.iter().all(|c| keys.iter().any(|k| k.eq_ignore_ascii_case(c)))
+            keys.len() == cols.len()
+                && cols
+                    .iter()
+                    .all(|c| keys.iter().any(|k| k.eq_ignore_ascii_case(c)))
         };
-        let pk: Vec<String> = p.target.pk_columns().iter().map(|c| c.name.clone()).collect();
+        let pk: Vec<String> = p
+            .target
+            .pk_columns()
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
         let covered = (!pk.is_empty() && same(&pk))
             || p.target_indexes.iter().any(|ix| {
                 ix.unique && !ix.partial && {
-                    let keys: Option<Vec<String>> = ix.keys.iter().map(|(n, _)| n.clone()).collect();
+                    let keys: Option<Vec<String>> =
+                        ix.keys.iter().map(|(n, _)| n.clone()).collect();
                     keys.is_some_and(|k| same(&k))
                 }
             });
@@ -400,7 +495,11 @@ fn check_child_keys(p: &Prepared) -> Result<()> {
             return Err(Error::ChildKeyMissing {
                 table: p.source.name.clone(),
                 child: fk.child.clone(),
-                columns: if cols.is_empty() { "its primary key".into() } else { cols.join(", ") },
+                columns: if cols.is_empty() {
+                    "its primary key".into()
+                } else {
+                    cols.join(", ")
+                },
             });
         }
     }
@@ -421,11 +520,22 @@ fn rule_counts(conn: &Connection, p: &Prepared) -> Result<Vec<u64>> {
     }
     let mut sums = Vec::new();
     for slot in &p.rules {
-        let e = exprs.iter().position(|x| *x == slot.first_match_expr).unwrap_or(0);
-        let firsts: Vec<String> = slot.fires_when_first.iter().map(|m| m.to_string()).collect();
+        let e = exprs
+            .iter()
+            .position(|x| *x == slot.first_match_expr)
+            .unwrap_or(0);
+        let firsts: Vec<String> = slot
+            .fires_when_first
+            .iter()
+            .map(|m| m.to_string())
+            .collect();
         sums.push(format!("coalesce(sum(m{e} IN ({})), 0)", firsts.join(", ")));
     }
-    let inner: Vec<String> = exprs.iter().enumerate().map(|(i, e)| format!("{e} AS m{i}")).collect();
+    let inner: Vec<String> = exprs
+        .iter()
+        .enumerate()
+        .map(|(i, e)| format!("{e} AS m{i}"))
+        .collect();
     let sql = format!(
         "SELECT {} FROM (SELECT {} FROM {} AS {})",
         sums.join(", "),
@@ -434,8 +544,19 @@ fn rule_counts(conn: &Connection, p: &Prepared) -> Result<Vec<u64>> {
         ident(&p.source.name)
     );
     let n = p.rules.len();
-    conn.query_row(&sql, params_from_iter(&p.params), |r| (0..n).map(|i| r.get::<_, i64>(i).map(|v| v as u64)).collect())
-        .map_err(Error::sqlite("counting the rows each remap rule changes"))
+    let counted = (|| {
+        let mut stmt = conn.prepare(&sql)?;
+        // The counts use only the rules' `from` values: bind as many as the query holds.
+        let used = stmt.parameter_count();
+        let mut rows = stmt.query(params_from_iter(p.params.iter().take(used)))?;
+        match rows.next()? {
+            Some(r) => (0..n)
+                .map(|i| r.get::<_, i64>(i).map(|v| v as u64))
+                .collect(),
+            None => Ok(vec![0; n]),
+        }
+    })();
+    counted.map_err(Error::sqlite("counting the rows each remap rule changes"))
 }
 
 /// Create, copy, swap, recreate, check. Runs inside the caller's savepoint.
@@ -458,7 +579,8 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
     for child in &children {
         let qualified = crate::quote::qualified(&p.source.schema, child);
         let violations = if check_children {
-            fk_violations(conn, &p.source.schema, child, &p.source.name).map_err(fail("checking child foreign keys"))?
+            fk_violations(conn, &p.source.schema, child, &p.source.name)
+                .map_err(fail("checking child foreign keys"))?
         } else {
             BTreeMap::new()
         };
@@ -481,7 +603,7 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
                 };
                 // The target's own foreign keys to other tables; self references are
                 // checked after the rename, when they point at the new rows.
-                let scratch_violations: u64 = conn
+                let scratch_violations: i64 = conn
                     .query_row(
                         "SELECT count(*) FROM pragma_foreign_key_check(?1, ?2) WHERE parent <> ?3 COLLATE NOCASE",
                         [&p.scratch, &p.source.schema, &p.source.name],
@@ -500,10 +622,12 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
                 let legacy: bool = conn
                     .query_row("PRAGMA legacy_alter_table", [], |r| r.get(0))
                     .map_err(fail("reading legacy_alter_table"))?;
-                conn.execute_batch("PRAGMA legacy_alter_table = ON").map_err(fail("setting legacy_alter_table"))?;
+                conn.execute_batch("PRAGMA legacy_alter_table = ON")
+                    .map_err(fail("setting legacy_alter_table"))?;
                 let renamed = exec(conn, step);
                 if !legacy {
-                    conn.execute_batch("PRAGMA legacy_alter_table = OFF").map_err(fail("restoring legacy_alter_table"))?;
+                    conn.execute_batch("PRAGMA legacy_alter_table = OFF")
+                        .map_err(fail("restoring legacy_alter_table"))?;
                 }
                 renamed.map_err(fail("renaming the new table into place"))?;
             }
@@ -515,7 +639,13 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
                     Ok(_) => recreated.push(name),
                     Err(e) if is_violation(&e) => return Err(Stop::Violations(e)),
                     Err(e) => {
-                        return Err(Error::DependentBroken { table: table.clone(), kind, name, reason: sqlite_message(&e) }.into())
+                        return Err(Error::DependentBroken {
+                            table: table.clone(),
+                            kind,
+                            name,
+                            reason: sqlite_message(&e),
+                        }
+                        .into())
                     }
                 }
             }
@@ -535,7 +665,8 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
         .into());
     }
     if !p.target_fks.is_empty() {
-        let own = fk_violations(conn, &p.source.schema, &p.source.name, &p.source.name).map_err(fail("checking the table's foreign keys"))?;
+        let own = fk_violations(conn, &p.source.schema, &p.source.name, &p.source.name)
+            .map_err(fail("checking the table's foreign keys"))?;
         if own.values().any(|n| *n > 0) {
             return Err(Stop::Violations(rusqlite::Error::SqliteFailure(
                 rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
@@ -549,17 +680,25 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
         if rows_after != *rows_before {
             return Err(Error::CheckFailed {
                 table,
-                reason: format!("child \"{child}\" had {rows_before} rows and now has {rows_after}"),
+                reason: format!(
+                    "child \"{child}\" had {rows_before} rows and now has {rows_after}"
+                ),
             }
             .into());
         }
         if check_children {
-            let after = fk_violations(conn, &p.source.schema, child, &p.source.name).map_err(fail("checking child foreign keys"))?;
-            let new: u64 = after.iter().map(|(id, n)| n.saturating_sub(*violations_before.get(id).unwrap_or(&0))).sum();
+            let after = fk_violations(conn, &p.source.schema, child, &p.source.name)
+                .map_err(fail("checking child foreign keys"))?;
+            let new: u64 = after
+                .iter()
+                .map(|(id, n)| n.saturating_sub(*violations_before.get(id).unwrap_or(&0)))
+                .sum();
             if new > 0 {
                 return Err(Error::CheckFailed {
                     table,
-                    reason: format!("{new} rows of child \"{child}\" would no longer find their parent row"),
+                    reason: format!(
+                        "{new} rows of child \"{child}\" would no longer find their parent row"
+                    ),
                 }
                 .into());
             }

@@ -43,7 +43,11 @@ pub struct PlanStep {
 
 impl PlanStep {
     fn new(kind: StepKind, sql: String) -> Self {
-        PlanStep { kind, sql, params: Vec::new() }
+        PlanStep {
+            kind,
+            sql,
+            params: Vec::new(),
+        }
     }
 
     /// What the step does.
@@ -66,7 +70,9 @@ impl PlanStep {
         if self.params.is_empty() {
             return self.sql.clone();
         }
-        let Ok(tokens) = sql::tokenize(&self.sql) else { return self.sql.clone() };
+        let Ok(tokens) = sql::tokenize(&self.sql) else {
+            return self.sql.clone();
+        };
         let mut out = String::with_capacity(self.sql.len());
         let mut last = 0;
         for t in tokens.iter().filter(|t| t.kind == sql::TokenKind::Variable) {
@@ -124,9 +130,16 @@ impl RebuildPlan {
 
 impl fmt::Display for RebuildPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "-- sqlite-rebuild plan: rebuild {}", qualified(&self.schema, &self.table))?;
+        writeln!(
+            f,
+            "-- sqlite-rebuild plan: rebuild {}",
+            qualified(&self.schema, &self.table)
+        )?;
         writeln!(f, "-- Runs with foreign key enforcement off, inside one transaction (execute() does both).")?;
-        writeln!(f, "-- Every row is validated against the target before the first destructive step.")?;
+        writeln!(
+            f,
+            "-- Every row is validated against the target before the first destructive step."
+        )?;
         for (i, step) in self.steps.iter().enumerate() {
             let what = match step.kind {
                 StepKind::CreateTarget => "create the target table under a scratch name",
@@ -215,23 +228,34 @@ impl Prepared {
 /// Introspects, probes the target inside a savepoint that is rolled back, and plans.
 pub(crate) fn prepare(conn: &Connection, rb: &TableRebuild) -> Result<Prepared> {
     if let Some((column, reason)) = &rb.invalid_value {
-        return Err(Error::InvalidValue { column: column.clone(), reason: reason.clone() });
+        return Err(Error::InvalidValue {
+            column: column.clone(),
+            reason: reason.clone(),
+        });
     }
     let source = schema::resolve_table(conn, &rb.schema, &rb.table)?;
     let table = source.name.clone();
     let Some(create_sql) = rb.create_sql.as_deref() else {
         return Err(Error::MissingTargetSql { table });
     };
-    let target_error = |reason: String| Error::TargetSql { table: table.clone(), reason };
+    let target_error = |reason: String| Error::TargetSql {
+        table: table.clone(),
+        reason,
+    };
     sql::single_statement(create_sql).map_err(|e| target_error(e.to_string()))?;
-    let target_def = sql::parse_create_table(create_sql).map_err(|e| target_error(e.to_string()))?;
+    let target_def =
+        sql::parse_create_table(create_sql).map_err(|e| target_error(e.to_string()))?;
     if !target_def.name.eq_ignore_ascii_case(&source.name) {
         return Err(target_error(format!(
             "it creates table \"{}\"; the target must keep the name \"{}\"",
             target_def.name, source.name
         )));
     }
-    let wanted_schema = if target_def.temp { Some("temp") } else { target_def.schema.as_deref() };
+    let wanted_schema = if target_def.temp {
+        Some("temp")
+    } else {
+        target_def.schema.as_deref()
+    };
     if let Some(s) = wanted_schema {
         if !s.eq_ignore_ascii_case(&source.schema) {
             return Err(target_error(format!(
@@ -241,7 +265,9 @@ pub(crate) fn prepare(conn: &Connection, rb: &TableRebuild) -> Result<Prepared> 
         }
     }
     if target_def.if_not_exists {
-        return Err(target_error("IF NOT EXISTS makes no sense for a rebuild target; remove it".into()));
+        return Err(target_error(
+            "IF NOT EXISTS makes no sense for a rebuild target; remove it".into(),
+        ));
     }
 
     let scratch = schema::free_name(conn, &source.schema, &format!("{}__rebuild", source.name))?;
@@ -249,7 +275,11 @@ pub(crate) fn prepare(conn: &Connection, rb: &TableRebuild) -> Result<Prepared> 
         let def = sql::parse_create_table(create_sql).map_err(|e| target_error(e.to_string()))?;
         // Everything before the name (TEMP, IF NOT EXISTS) goes: the scratch name is qualified.
         let body = create_sql.get(def.name_span.1..).unwrap_or_default();
-        format!("CREATE TABLE {}{}", qualified(&source.schema, &scratch), strip_final_semicolon(body))
+        format!(
+            "CREATE TABLE {}{}",
+            qualified(&source.schema, &scratch),
+            strip_final_semicolon(body)
+        )
     };
 
     // Probe the target: SQLite parses it and tells us its columns, keys and indexes.
@@ -267,12 +297,16 @@ pub(crate) fn prepare(conn: &Connection, rb: &TableRebuild) -> Result<Prepared> 
             column: column.clone(),
             reason: e.to_string(),
         })?;
-        conn.prepare(&format!("SELECT ({expr}) FROM {} AS {}", source.qualified(), ident(&source.name)))
-            .map_err(|e| Error::InvalidExpression {
-                table: table.clone(),
-                column: column.clone(),
-                reason: sqlite_message(&e),
-            })?;
+        conn.prepare(&format!(
+            "SELECT ({expr}) FROM {} AS {}",
+            source.qualified(),
+            ident(&source.name)
+        ))
+        .map_err(|e| Error::InvalidExpression {
+            table: table.clone(),
+            column: column.clone(),
+            reason: sqlite_message(&e),
+        })?;
     }
     drop(probe);
 
@@ -283,8 +317,14 @@ pub(crate) fn prepare(conn: &Connection, rb: &TableRebuild) -> Result<Prepared> 
         .filter(|fk| !fk.child.eq_ignore_ascii_case(&source.name))
         .collect();
     for declared in &rb.children {
-        if !children.iter().any(|fk| fk.child.eq_ignore_ascii_case(declared)) {
-            return Err(Error::NotAChild { table: table.clone(), child: declared.clone() });
+        if !children
+            .iter()
+            .any(|fk| fk.child.eq_ignore_ascii_case(declared))
+        {
+            return Err(Error::NotAChild {
+                table: table.clone(),
+                child: declared.clone(),
+            });
         }
     }
     let sequence = if target.autoincrement {
@@ -294,7 +334,12 @@ pub(crate) fn prepare(conn: &Connection, rb: &TableRebuild) -> Result<Prepared> 
     };
 
     let mut prepared = Prepared {
-        plan: RebuildPlan { schema: source.schema.clone(), table: source.name.clone(), steps: Vec::new(), checks: Vec::new() },
+        plan: RebuildPlan {
+            schema: source.schema.clone(),
+            table: source.name.clone(),
+            steps: Vec::new(),
+            checks: Vec::new(),
+        },
         source,
         target,
         target_def,
@@ -317,14 +362,29 @@ pub(crate) fn prepare(conn: &Connection, rb: &TableRebuild) -> Result<Prepared> 
 fn build_plan(p: &Prepared, create_scratch: String) -> RebuildPlan {
     let schema = &p.source.schema;
     let mut steps = vec![PlanStep::new(StepKind::CreateTarget, create_scratch)];
-    steps.push(PlanStep { kind: StepKind::Copy, sql: p.copy_sql(), params: p.params.clone() });
-    steps.push(PlanStep::new(StepKind::DropOld, format!("DROP TABLE {}", p.source.qualified())));
+    steps.push(PlanStep {
+        kind: StepKind::Copy,
+        sql: p.copy_sql(),
+        params: p.params.clone(),
+    });
+    steps.push(PlanStep::new(
+        StepKind::DropOld,
+        format!("DROP TABLE {}", p.source.qualified()),
+    ));
     steps.push(PlanStep::new(
         StepKind::Rename,
-        format!("ALTER TABLE {} RENAME TO {}", qualified(schema, &p.scratch), ident(&p.source.name)),
+        format!(
+            "ALTER TABLE {} RENAME TO {}",
+            qualified(schema, &p.scratch),
+            ident(&p.source.name)
+        ),
     ));
     for d in &p.dependents {
-        let kind = if d.kind == "index" { StepKind::CreateIndex } else { StepKind::CreateTrigger };
+        let kind = if d.kind == "index" {
+            StepKind::CreateIndex
+        } else {
+            StepKind::CreateTrigger
+        };
         steps.push(PlanStep::new(kind, dependent_sql(d, schema)));
     }
     if let Some(seq) = p.sequence {
@@ -342,7 +402,10 @@ fn build_plan(p: &Prepared, create_scratch: String) -> RebuildPlan {
             params: vec![Value::Integer(seq), Value::Text(p.source.name.clone())],
         });
     }
-    let mut checks = vec![format!("row count of {} equals the old table's", ident(&p.source.name))];
+    let mut checks = vec![format!(
+        "row count of {} equals the old table's",
+        ident(&p.source.name)
+    )];
     let mut fk_tables: Vec<&str> = p.children.iter().map(|fk| fk.child.as_str()).collect();
     fk_tables.dedup();
     if !p.target_fks.is_empty() {
@@ -350,10 +413,18 @@ fn build_plan(p: &Prepared, create_scratch: String) -> RebuildPlan {
     }
     if !fk_tables.is_empty() {
         let list: Vec<String> = fk_tables.iter().map(|t| ident(t)).collect();
-        checks.push(format!("PRAGMA foreign_key_check finds no new violation in {}", list.join(", ")));
+        checks.push(format!(
+            "PRAGMA foreign_key_check finds no new violation in {}",
+            list.join(", ")
+        ));
     }
     checks.push("every view and trigger in the schema still compiles".to_owned());
-    RebuildPlan { schema: schema.clone(), table: p.source.name.clone(), steps, checks }
+    RebuildPlan {
+        schema: schema.clone(),
+        table: p.source.name.clone(),
+        steps,
+        checks,
+    }
 }
 
 /// The statement that recreates a dependent, so that SQLite stores the same text again.
@@ -363,7 +434,10 @@ fn build_plan(p: &Prepared, create_scratch: String) -> RebuildPlan {
 fn dependent_sql(d: &Dependent, schema: &str) -> String {
     if d.kind == "index" {
         if let Ok(ix) = sql::parse_create_index(&d.sql) {
-            let name = d.sql.get(ix.name_span.0..ix.name_span.1).unwrap_or(&ix.name);
+            let name = d
+                .sql
+                .get(ix.name_span.0..ix.name_span.1)
+                .unwrap_or(&ix.name);
             return sql::replace_span(&d.sql, ix.name_span, &format!("{}.{name}", ident(schema)));
         }
     }
@@ -372,7 +446,9 @@ fn dependent_sql(d: &Dependent, schema: &str) -> String {
             let mut words = tokens.iter().filter(|t| t.kind == sql::TokenKind::Word);
             if let (Some(create), Some(next)) = (words.next(), words.next()) {
                 let next_text = &d.sql[next.start..next.end];
-                if !next_text.eq_ignore_ascii_case("TEMP") && !next_text.eq_ignore_ascii_case("TEMPORARY") {
+                if !next_text.eq_ignore_ascii_case("TEMP")
+                    && !next_text.eq_ignore_ascii_case("TEMPORARY")
+                {
                     return format!("{} TEMP{}", &d.sql[..create.end], &d.sql[create.end..]);
                 }
             }
@@ -400,19 +476,37 @@ fn map_columns(rb: &TableRebuild, source: &Table, target: &Table) -> Result<Mapp
     for (column, _) in &rb.columns {
         match target.column(column) {
             None => return Err(unknown("column", column, "does not exist")),
-            Some(c) if c.is_generated() => return Err(unknown("column", column, "is a generated column (SQLite computes it)")),
+            Some(c) if c.is_generated() => {
+                return Err(unknown(
+                    "column",
+                    column,
+                    "is a generated column (SQLite computes it)",
+                ))
+            }
             Some(_) => {}
         }
     }
     for r in &rb.remaps {
         match target.column(&r.column) {
             None => return Err(unknown("remap", &r.column, "does not exist")),
-            Some(c) if c.is_generated() => return Err(unknown("remap", &r.column, "is a generated column (SQLite computes it)")),
+            Some(c) if c.is_generated() => {
+                return Err(unknown(
+                    "remap",
+                    &r.column,
+                    "is a generated column (SQLite computes it)",
+                ))
+            }
             Some(_) => {}
         }
     }
 
-    let mut m = Mapping { copies_rowid: false, insert_columns: Vec::new(), select_exprs: Vec::new(), params: Vec::new(), rules: Vec::new() };
+    let mut m = Mapping {
+        copies_rowid: false,
+        insert_columns: Vec::new(),
+        select_exprs: Vec::new(),
+        params: Vec::new(),
+        rules: Vec::new(),
+    };
     // Keep implicit rowids: copy them explicitly unless an INTEGER PRIMARY KEY carries them.
     if target.ipk.is_none() {
         if let (Some(from), Some(to)) = (source.rowid_name(), target.rowid_name()) {
@@ -422,24 +516,45 @@ fn map_columns(rb: &TableRebuild, source: &Table, target: &Table) -> Result<Mapp
         }
     }
     for col in target.columns.iter().filter(|c| !c.is_generated()) {
-        let explicit = rb.columns.iter().rev().find(|(c, _)| c.eq_ignore_ascii_case(&col.name));
+        let explicit = rb
+            .columns
+            .iter()
+            .rev()
+            .find(|(c, _)| c.eq_ignore_ascii_case(&col.name));
         let base = match explicit {
             Some((_, expr)) => format!("({expr})"),
             None => match source.column(&col.name) {
                 Some(src) => qualified_col(source, &src.name),
                 None => {
-                    let has_rules = rb.remaps.iter().any(|r| r.column.eq_ignore_ascii_case(&col.name));
+                    let has_rules = rb
+                        .remaps
+                        .iter()
+                        .any(|r| r.column.eq_ignore_ascii_case(&col.name));
                     if has_rules {
-                        return Err(unknown("remap", &col.name, "has no source value (it takes its DEFAULT)"));
+                        return Err(unknown(
+                            "remap",
+                            &col.name,
+                            "has no source value (it takes its DEFAULT)",
+                        ));
                     }
-                    if col.notnull && col.default.is_none() && target.ipk.as_deref() != Some(col.name.as_str()) {
-                        return Err(Error::MissingSource { table: table.clone(), column: col.name.clone() });
+                    if col.notnull
+                        && col.default.is_none()
+                        && target.ipk.as_deref() != Some(col.name.as_str())
+                    {
+                        return Err(Error::MissingSource {
+                            table: table.clone(),
+                            column: col.name.clone(),
+                        });
                     }
                     continue; // the column's DEFAULT applies
                 }
             },
         };
-        let rules: Vec<&Remap> = rb.remaps.iter().filter(|r| r.column.eq_ignore_ascii_case(&col.name)).collect();
+        let rules: Vec<&Remap> = rb
+            .remaps
+            .iter()
+            .filter(|r| r.column.eq_ignore_ascii_case(&col.name))
+            .collect();
         let expr = if rules.is_empty() {
             base
         } else {
@@ -511,7 +626,12 @@ fn sql_is(a: &Value, b: &Value) -> bool {
         (Value::Null, Value::Null) => true,
         (Value::Integer(x), Value::Integer(y)) => x == y,
         (Value::Real(x), Value::Real(y)) => x == y,
-        (Value::Integer(i), Value::Real(r)) | (Value::Real(r), Value::Integer(i)) => (*i as f64) == *r && r.fract() == 0.0 && (*r as i64) == *i,
+        (Value::Integer(i), Value::Real(r)) | (Value::Real(r), Value::Integer(i)) => {
+            r.fract() == 0.0
+                && *r >= -9.223372036854775808e18
+                && *r < 9.223372036854775808e18
+                && (*r as i64) == *i
+        }
         (Value::Text(x), Value::Text(y)) => x == y,
         (Value::Blob(x), Value::Blob(y)) => x == y,
         _ => false,
@@ -520,8 +640,14 @@ fn sql_is(a: &Value, b: &Value) -> bool {
 
 /// The statement without its closing `;` and whatever comments follow it.
 fn strip_final_semicolon(sql: &str) -> &str {
-    let Ok(tokens) = sql::tokenize(sql) else { return sql };
-    match tokens.iter().rev().find(|t| !matches!(t.kind, sql::TokenKind::Space | sql::TokenKind::Comment)) {
+    let Ok(tokens) = sql::tokenize(sql) else {
+        return sql;
+    };
+    match tokens
+        .iter()
+        .rev()
+        .find(|t| !matches!(t.kind, sql::TokenKind::Space | sql::TokenKind::Comment))
+    {
         Some(t) if t.kind == sql::TokenKind::Semicolon => &sql[..t.start],
         // A trailing `-- comment` would swallow anything appended: end it with a newline.
         _ => sql,
@@ -559,7 +685,9 @@ mod tests {
         ];
         for a in &values {
             for b in &values {
-                let expected: bool = conn.query_row("SELECT ?1 IS ?2", [a, b], |r| r.get(0)).unwrap();
+                let expected: bool = conn
+                    .query_row("SELECT ?1 IS ?2", [a, b], |r| r.get(0))
+                    .unwrap();
                 assert_eq!(sql_is(a, b), expected, "{a:?} IS {b:?}");
             }
         }

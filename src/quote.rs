@@ -22,9 +22,7 @@ pub(crate) fn literal(value: &Value) -> String {
         Value::Null => "NULL".to_owned(),
         Value::Integer(i) => i.to_string(),
         Value::Real(f) if f.is_nan() => "NULL".to_owned(),
-        Value::Real(f) if f.is_infinite() => {
-            if *f > 0.0 { "9e999" } else { "-9e999" }.to_owned()
-        }
+        Value::Real(f) if f.is_infinite() => if *f > 0.0 { "9e999" } else { "-9e999" }.to_owned(),
         // `{:?}` keeps a decimal point or exponent, so SQLite reads it back as REAL.
         Value::Real(f) => format!("{f:?}"),
         Value::Text(s) if s.contains('\0') => {
@@ -53,7 +51,14 @@ mod tests {
     #[test]
     fn identifiers_round_trip_through_sqlite() {
         let conn = Connection::open_in_memory().unwrap();
-        for name in ["plain", "my \"odd\" table", "select", "col with space", "Ärger", "a'b"] {
+        for name in [
+            "plain",
+            "my \"odd\" table",
+            "select",
+            "col with space",
+            "Ärger",
+            "a'b",
+        ] {
             let sql = format!("CREATE TABLE {}({} INT)", ident(name), ident(name));
             conn.execute_batch(&sql).unwrap();
             let stored: String = conn
@@ -64,7 +69,8 @@ mod tests {
                 )
                 .unwrap();
             assert_eq!(stored, name);
-            conn.execute_batch(&format!("DROP TABLE {}", ident(name))).unwrap();
+            conn.execute_batch(&format!("DROP TABLE {}", ident(name)))
+                .unwrap();
         }
         assert_eq!(qualified("main", "t"), "\"main\".\"t\"");
     }

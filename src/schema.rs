@@ -47,7 +47,9 @@ impl Table {
     }
 
     pub(crate) fn column(&self, name: &str) -> Option<&Column> {
-        self.columns.iter().find(|c| c.name.eq_ignore_ascii_case(name))
+        self.columns
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(name))
     }
 
     /// Primary key columns in key order.
@@ -80,10 +82,16 @@ pub(crate) fn resolve_table(conn: &Connection, schema: &str, name: &str) -> Resu
         .optional()
         .map_err(Error::sqlite(format!("looking up table \"{name}\"")))?;
     let Some((stored_name, kind, without_rowid, strict)) = row else {
-        return Err(Error::UnknownTable { schema: schema.to_owned(), table: name.to_owned() });
+        return Err(Error::UnknownTable {
+            schema: schema.to_owned(),
+            table: name.to_owned(),
+        });
     };
     if stored_name.len() >= 7 && stored_name[..7].eq_ignore_ascii_case("sqlite_") {
-        return Err(Error::NotRebuildable { table: stored_name, kind: "internal sqlite_ table".into() });
+        return Err(Error::NotRebuildable {
+            table: stored_name,
+            kind: "internal sqlite_ table".into(),
+        });
     }
     if kind != "table" {
         let kind = match kind.as_str() {
@@ -91,15 +99,23 @@ pub(crate) fn resolve_table(conn: &Connection, schema: &str, name: &str) -> Resu
             "shadow" => "shadow table (part of a virtual table)".to_owned(),
             other => other.to_owned(),
         };
-        return Err(Error::NotRebuildable { table: stored_name, kind });
+        return Err(Error::NotRebuildable {
+            table: stored_name,
+            kind,
+        });
     }
     let sql: String = conn
         .query_row(
-            &format!("SELECT sql FROM {}.sqlite_schema WHERE type = 'table' AND name = ?1", ident(schema)),
+            &format!(
+                "SELECT sql FROM {}.sqlite_schema WHERE type = 'table' AND name = ?1",
+                ident(schema)
+            ),
             [&stored_name],
             |r| r.get(0),
         )
-        .map_err(Error::sqlite(format!("reading the definition of \"{stored_name}\"")))?;
+        .map_err(Error::sqlite(format!(
+            "reading the definition of \"{stored_name}\""
+        )))?;
     let columns = columns(conn, schema, &stored_name)?;
     let indexes = indexes(conn, schema, &stored_name)?;
     let pk: Vec<&Column> = columns.iter().filter(|c| c.pk > 0).collect();
@@ -108,7 +124,16 @@ pub(crate) fn resolve_table(conn: &Connection, schema: &str, name: &str) -> Resu
     let ipk = (!without_rowid && pk.len() == 1 && !indexes.iter().any(|i| i.origin == "pk"))
         .then(|| pk[0].name.clone());
     let autoincrement = ipk.is_some() && sql::mentions_identifier(&sql, "AUTOINCREMENT");
-    Ok(Table { schema: schema.to_owned(), name: stored_name, sql, columns, without_rowid, strict, ipk, autoincrement })
+    Ok(Table {
+        schema: schema.to_owned(),
+        name: stored_name,
+        sql,
+        columns,
+        without_rowid,
+        strict,
+        ipk,
+        autoincrement,
+    })
 }
 
 pub(crate) fn columns(conn: &Connection, schema: &str, table: &str) -> Result<Vec<Column>> {
@@ -155,10 +180,21 @@ pub(crate) fn indexes(conn: &Connection, schema: &str, table: &str) -> Result<Ve
     let mut out = Vec::with_capacity(list.len());
     for (name, unique, origin, partial) in list {
         let keys: Vec<(Option<String>, String)> = conn
-            .prepare("SELECT name, coll FROM pragma_index_xinfo(?1, ?2) WHERE key = 1 ORDER BY seqno")
-            .and_then(|mut s| s.query_map(params![name, schema], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+            .prepare(
+                "SELECT name, coll FROM pragma_index_xinfo(?1, ?2) WHERE key = 1 ORDER BY seqno",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![name, schema], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect()
+            })
             .map_err(Error::sqlite(ctx()))?;
-        out.push(Index { name, unique, origin, partial, keys });
+        out.push(Index {
+            name,
+            unique,
+            origin,
+            partial,
+            keys,
+        });
     }
     Ok(out)
 }
@@ -176,7 +212,11 @@ pub(crate) struct ForeignKey {
     pub to: Vec<Option<String>>,
 }
 
-pub(crate) fn foreign_keys(conn: &Connection, schema: &str, table: &str) -> Result<Vec<ForeignKey>> {
+pub(crate) fn foreign_keys(
+    conn: &Connection,
+    schema: &str,
+    table: &str,
+) -> Result<Vec<ForeignKey>> {
     let rows: Vec<(i64, String, String, Option<String>)> = conn
         .prepare("SELECT id, \"table\", \"from\", \"to\" FROM pragma_foreign_key_list(?1, ?2) ORDER BY id, seq")
         .and_then(|mut s| {
@@ -191,7 +231,13 @@ pub(crate) fn foreign_keys(conn: &Connection, schema: &str, table: &str) -> Resu
                 fk.from.push(from);
                 fk.to.push(to);
             }
-            _ => out.push(ForeignKey { id, child: table.to_owned(), parent, from: vec![from], to: vec![to] }),
+            _ => out.push(ForeignKey {
+                id,
+                child: table.to_owned(),
+                parent,
+                from: vec![from],
+                to: vec![to],
+            }),
         }
     }
     Ok(out)
@@ -201,7 +247,10 @@ pub(crate) fn foreign_keys(conn: &Connection, schema: &str, table: &str) -> Resu
 /// when it references itself).
 pub(crate) fn referencing(conn: &Connection, schema: &str, table: &str) -> Result<Vec<ForeignKey>> {
     let tables: Vec<String> = conn
-        .prepare(&format!("SELECT name FROM {}.sqlite_schema WHERE type = 'table' ORDER BY rowid", ident(schema)))
+        .prepare(&format!(
+            "SELECT name FROM {}.sqlite_schema WHERE type = 'table' ORDER BY rowid",
+            ident(schema)
+        ))
         .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
         .map_err(Error::sqlite("listing tables"))?;
     let mut out = Vec::new();
@@ -240,11 +289,26 @@ pub(crate) fn dependents(conn: &Connection, table: &Table) -> Result<Vec<Depende
         );
         let rows: Vec<(String, String, String)> = conn
             .prepare(&sql)
-            .and_then(|mut s| s.query_map([&table.name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
-            .map_err(Error::sqlite(format!("listing indexes and triggers of \"{}\"", table.name)))?;
+            .and_then(|mut s| {
+                s.query_map([&table.name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+            })
+            .map_err(Error::sqlite(format!(
+                "listing indexes and triggers of \"{}\"",
+                table.name
+            )))?;
         for (kind, name, sql) in rows {
-            let unique = kind == "index" && sql::parse_create_index(&sql).map(|i| i.unique).unwrap_or(false);
-            out.push(Dependent { kind, name, sql, temp, unique });
+            let unique = kind == "index"
+                && sql::parse_create_index(&sql)
+                    .map(|i| i.unique)
+                    .unwrap_or(false);
+            out.push(Dependent {
+                kind,
+                name,
+                sql,
+                temp,
+                unique,
+            });
         }
         Ok(())
     };
@@ -270,7 +334,10 @@ fn temp_table_shadows(conn: &Connection, name: &str) -> Result<bool> {
 pub(crate) fn sequence(conn: &Connection, schema: &str, table: &str) -> Result<Option<i64>> {
     let has_seq: bool = conn
         .query_row(
-            &format!("SELECT count(*) FROM {}.sqlite_schema WHERE name = 'sqlite_sequence'", ident(schema)),
+            &format!(
+                "SELECT count(*) FROM {}.sqlite_schema WHERE name = 'sqlite_sequence'",
+                ident(schema)
+            ),
             [],
             |r| r.get::<_, i64>(0),
         )
@@ -280,7 +347,10 @@ pub(crate) fn sequence(conn: &Connection, schema: &str, table: &str) -> Result<O
         return Ok(None);
     }
     conn.query_row(
-        &format!("SELECT seq FROM {}.sqlite_sequence WHERE name = ?1", ident(schema)),
+        &format!(
+            "SELECT seq FROM {}.sqlite_sequence WHERE name = ?1",
+            ident(schema)
+        ),
         [table],
         |r| r.get(0),
     )
@@ -291,9 +361,16 @@ pub(crate) fn sequence(conn: &Connection, schema: &str, table: &str) -> Result<O
 /// A name for a scratch table in `schema` that collides with nothing (SQLite compares
 /// names case-insensitively and reserves `sqlite_`).
 pub(crate) fn free_name(conn: &Connection, schema: &str, base: &str) -> Result<String> {
-    let sql = format!("SELECT count(*) FROM {}.sqlite_schema WHERE name = ?1 COLLATE NOCASE", ident(schema));
+    let sql = format!(
+        "SELECT count(*) FROM {}.sqlite_schema WHERE name = ?1 COLLATE NOCASE",
+        ident(schema)
+    );
     for n in 0..10_000u32 {
-        let candidate = if n == 0 { base.to_owned() } else { format!("{base}_{n}") };
+        let candidate = if n == 0 {
+            base.to_owned()
+        } else {
+            format!("{base}_{n}")
+        };
         let taken: i64 = conn
             .query_row(&sql, [&candidate], |r| r.get(0))
             .map_err(Error::sqlite("choosing a scratch table name"))?;
@@ -301,5 +378,8 @@ pub(crate) fn free_name(conn: &Connection, schema: &str, base: &str) -> Result<S
             return Ok(candidate);
         }
     }
-    Err(Error::TargetSql { table: base.to_owned(), reason: "no free scratch table name".into() })
+    Err(Error::TargetSql {
+        table: base.to_owned(),
+        reason: "no free scratch table name".into(),
+    })
 }

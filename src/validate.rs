@@ -80,7 +80,12 @@ impl fmt::Display for SampleRow {
             if text.chars().count() > 60 {
                 text = text.chars().take(57).collect::<String>() + "...";
             }
-            write!(f, "{} {}={text}", if i == 0 { "" } else { "," }, ident(name))?;
+            write!(
+                f,
+                "{} {}={text}",
+                if i == 0 { "" } else { "," },
+                ident(name)
+            )?;
         }
         Ok(())
     }
@@ -137,7 +142,12 @@ pub struct ValidationReport {
 
 impl ValidationReport {
     pub(crate) fn clean(table: &str, rows_checked: u64) -> Self {
-        ValidationReport { table: table.to_owned(), rows_checked, violation_count: 0, constraints: Vec::new() }
+        ValidationReport {
+            table: table.to_owned(),
+            rows_checked,
+            violation_count: 0,
+            constraints: Vec::new(),
+        }
     }
 
     /// The table validated.
@@ -167,14 +177,21 @@ impl ValidationReport {
 
     /// The violations of the constraint called `name` (case-insensitive), if any.
     pub fn constraint(&self, name: &str) -> Option<&ConstraintViolations> {
-        self.constraints.iter().find(|c| c.name.eq_ignore_ascii_case(name))
+        self.constraints
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(name))
     }
 }
 
 impl fmt::Display for ValidationReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_ok() {
-            return write!(f, "all {} rows of {} satisfy the target's constraints", self.rows_checked, ident(&self.table));
+            return write!(
+                f,
+                "all {} rows of {} satisfy the target's constraints",
+                self.rows_checked,
+                ident(&self.table)
+            );
         }
         writeln!(
             f,
@@ -215,7 +232,11 @@ struct Probe {
 }
 
 /// Counts every constraint's violations exactly; changes nothing (its own savepoint).
-pub(crate) fn diagnose(conn: &Connection, p: &Prepared, sample_size: usize) -> Result<ValidationReport> {
+pub(crate) fn diagnose(
+    conn: &Connection,
+    p: &Prepared,
+    sample_size: usize,
+) -> Result<ValidationReport> {
     let sp = Savepoint::begin(conn, "sqlite_rebuild_diagnose")?;
     let report = diagnose_in(conn, p, sample_size);
     drop(sp);
@@ -239,7 +260,11 @@ fn diagnose_in(conn: &Connection, p: &Prepared, sample_size: usize) -> Result<Va
 
     let mut defs = vec![format!("{seq} INTEGER PRIMARY KEY"), src.clone()];
     for c in &p.target_def.columns {
-        let ty = if p.target_def.strict && c.type_text.eq_ignore_ascii_case("ANY") { "" } else { &c.type_text };
+        let ty = if p.target_def.strict && c.type_text.eq_ignore_ascii_case("ANY") {
+            ""
+        } else {
+            &c.type_text
+        };
         let mut def = format!("{} {ty}", ident(&c.name));
         if let Some(coll) = &c.collation {
             def += &format!(" COLLATE {}", ident(coll));
@@ -265,8 +290,12 @@ fn diagnose_in(conn: &Connection, p: &Prepared, sample_size: usize) -> Result<Va
         Some(r) => format!("{}.{}", ident(table), ident(r)),
         None => "NULL".to_owned(),
     };
-    let cols: Vec<String> = std::iter::once(src.clone()).chain(ins.into_iter().cloned()).collect();
-    let exprs: Vec<String> = std::iter::once(src_expr).chain(sel.into_iter().cloned()).collect();
+    let cols: Vec<String> = std::iter::once(src.clone())
+        .chain(ins.into_iter().cloned())
+        .collect();
+    let exprs: Vec<String> = std::iter::once(src_expr)
+        .chain(sel.into_iter().cloned())
+        .collect();
     let rows_checked = conn
         .prepare(&format!(
             "INSERT INTO {stage_q} ({}) SELECT {} FROM {}",
@@ -279,13 +308,21 @@ fn diagnose_in(conn: &Connection, p: &Prepared, sample_size: usize) -> Result<Va
 
     let alias = ident(&p.target_def.name);
     let probes = probes(conn, p, &stage_q, &seq, &alias)?;
-    let pk_show: Vec<String> = p.target.pk_columns().iter().map(|c| c.name.clone()).collect();
+    let pk_show: Vec<String> = p
+        .target
+        .pk_columns()
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
     let mut constraints = Vec::new();
     let mut usable = Vec::new();
     for probe in probes {
-        let count_sql = format!("SELECT count(*) FROM {stage_q} AS {alias} WHERE {}", probe.predicate);
-        let count: u64 = match conn.query_row(&count_sql, [], |r| r.get(0)) {
-            Ok(n) => n,
+        let count_sql = format!(
+            "SELECT count(*) FROM {stage_q} AS {alias} WHERE {}",
+            probe.predicate
+        );
+        let count: u64 = match conn.query_row(&count_sql, [], |r| r.get::<_, i64>(0)) {
+            Ok(n) => n as u64,
             Err(e) => {
                 // A dependent the target breaks; the rebuild reports it by name.
                 log::warn!("cannot evaluate {} {}: {e}", probe.kind, probe.name);
@@ -305,7 +342,10 @@ fn diagnose_in(conn: &Connection, p: &Prepared, sample_size: usize) -> Result<Va
         if show.is_empty() {
             show = p.target.columns.iter().map(|c| c.name.clone()).collect();
         }
-        let select: Vec<String> = show.iter().map(|c| format!("{alias}.{}", ident(c))).collect();
+        let select: Vec<String> = show
+            .iter()
+            .map(|c| format!("{alias}.{}", ident(c)))
+            .collect();
         let sample_sql = format!(
             "SELECT {alias}.{src}, {} FROM {stage_q} AS {alias} WHERE {} ORDER BY {alias}.{seq} LIMIT ?1",
             select.join(", "),
@@ -319,7 +359,10 @@ fn diagnose_in(conn: &Connection, p: &Prepared, sample_size: usize) -> Result<Va
                     for (i, name) in show.iter().enumerate() {
                         values.push((name.clone(), r.get::<_, Value>(i + 1)?));
                     }
-                    Ok(SampleRow { rowid: r.get(0)?, values })
+                    Ok(SampleRow {
+                        rowid: r.get(0)?,
+                        values,
+                    })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()
             })
@@ -336,16 +379,30 @@ fn diagnose_in(conn: &Connection, p: &Prepared, sample_size: usize) -> Result<Va
         0
     } else {
         conn.query_row(
-            &format!("SELECT count(*) FROM {stage_q} AS {alias} WHERE {}", usable.join(" OR ")),
+            &format!(
+                "SELECT count(*) FROM {stage_q} AS {alias} WHERE {}",
+                usable.join(" OR ")
+            ),
             [],
-            |r| r.get(0),
+            |r| r.get::<_, i64>(0).map(|n| n as u64),
         )
         .map_err(fail("counting violating rows"))?
     };
-    Ok(ValidationReport { table: table.clone(), rows_checked, violation_count, constraints })
+    Ok(ValidationReport {
+        table: table.clone(),
+        rows_checked,
+        violation_count,
+        constraints,
+    })
 }
 
-fn probes(conn: &Connection, p: &Prepared, stage_q: &str, seq: &str, alias: &str) -> Result<Vec<Probe>> {
+fn probes(
+    conn: &Connection,
+    p: &Prepared,
+    stage_q: &str,
+    seq: &str,
+    alias: &str,
+) -> Result<Vec<Probe>> {
     let mut out = Vec::new();
     let ipk = p.target.ipk.clone();
     for c in &p.target.columns {
@@ -364,7 +421,10 @@ fn probes(conn: &Connection, p: &Prepared, stage_q: &str, seq: &str, alias: &str
             name: format!("INTEGER PRIMARY KEY({ipk})"),
             kind: ConstraintKind::PrimaryKey,
             expression: None,
-            predicate: format!("{alias}.{0} IS NOT NULL AND typeof({alias}.{0}) <> 'integer'", ident(ipk)),
+            predicate: format!(
+                "{alias}.{0} IS NOT NULL AND typeof({alias}.{0}) <> 'integer'",
+                ident(ipk)
+            ),
             show: vec![ipk.clone()],
         });
     }
@@ -381,13 +441,22 @@ fn probes(conn: &Connection, p: &Prepared, stage_q: &str, seq: &str, alias: &str
                 name: format!("{} {}", c.name, c.decl_type),
                 kind: ConstraintKind::Datatype,
                 expression: None,
-                predicate: format!("{alias}.{0} IS NOT NULL AND typeof({alias}.{0}) <> '{expected}'", ident(&c.name)),
+                predicate: format!(
+                    "{alias}.{0} IS NOT NULL AND typeof({alias}.{0}) <> '{expected}'",
+                    ident(&c.name)
+                ),
                 show: vec![c.name.clone()],
             });
         }
     }
     for check in &p.target_def.checks {
-        let show = p.target.columns.iter().filter(|c| sql::mentions_identifier(&check.expr, &c.name)).map(|c| c.name.clone()).collect();
+        let show = p
+            .target
+            .columns
+            .iter()
+            .filter(|c| sql::mentions_identifier(&check.expr, &c.name))
+            .map(|c| c.name.clone())
+            .collect();
         out.push(Probe {
             name: check.name.clone().unwrap_or_else(|| check.expr.clone()),
             kind: ConstraintKind::Check,
@@ -398,7 +467,11 @@ fn probes(conn: &Connection, p: &Prepared, stage_q: &str, seq: &str, alias: &str
     }
 
     // Uniqueness: every row after the first of a group of equal, non-NULL keys violates.
-    let mut unique = |name: String, kind: ConstraintKind, terms: Vec<(String, Option<String>)>, filter: Option<String>, show: Vec<String>| {
+    let mut unique = |name: String,
+                      kind: ConstraintKind,
+                      terms: Vec<(String, Option<String>)>,
+                      filter: Option<String>,
+                      show: Vec<String>| {
         let partition: Vec<String> = terms
             .iter()
             .map(|(e, coll)| match coll {
@@ -406,7 +479,10 @@ fn probes(conn: &Connection, p: &Prepared, stage_q: &str, seq: &str, alias: &str
                 None => format!("({e})"),
             })
             .collect();
-        let mut conds: Vec<String> = terms.iter().map(|(e, _)| format!("({e}) IS NOT NULL")).collect();
+        let mut conds: Vec<String> = terms
+            .iter()
+            .map(|(e, _)| format!("({e}) IS NOT NULL"))
+            .collect();
         if let Some(w) = filter {
             conds.push(format!("({w})"));
         }
@@ -415,25 +491,82 @@ fn probes(conn: &Connection, p: &Prepared, stage_q: &str, seq: &str, alias: &str
             partition.join(", "),
             conds.join(" AND ")
         );
-        out.push(Probe { name, kind, expression: None, predicate, show });
+        out.push(Probe {
+            name,
+            kind,
+            expression: None,
+            predicate,
+            show,
+        });
     };
     if let Some(ipk) = &ipk {
-        unique(format!("PRIMARY KEY({ipk})"), ConstraintKind::PrimaryKey, vec![(format!("{alias}.{}", ident(ipk)), None)], None, vec![ipk.clone()]);
+        unique(
+            format!("PRIMARY KEY({ipk})"),
+            ConstraintKind::PrimaryKey,
+            vec![(format!("{alias}.{}", ident(ipk)), None)],
+            None,
+            vec![ipk.clone()],
+        );
     }
-    for ix in p.target_indexes.iter().filter(|ix| ix.unique && ix.origin != "c") {
+    for ix in p
+        .target_indexes
+        .iter()
+        .filter(|ix| ix.unique && ix.origin != "c")
+    {
         let names: Vec<String> = ix.keys.iter().filter_map(|(n, _)| n.clone()).collect();
         if names.len() != ix.keys.len() {
             continue;
         }
-        let terms = ix.keys.iter().filter_map(|(n, coll)| Some((format!("{alias}.{}", ident(n.as_ref()?)), Some(coll.clone())))).collect();
-        let (label, kind) = if ix.origin == "pk" { ("PRIMARY KEY", ConstraintKind::PrimaryKey) } else { ("UNIQUE", ConstraintKind::Unique) };
-        unique(format!("{label}({})", names.join(", ")), kind, terms, None, names);
+        let terms = ix
+            .keys
+            .iter()
+            .filter_map(|(n, coll)| {
+                Some((
+                    format!("{alias}.{}", ident(n.as_ref()?)),
+                    Some(coll.clone()),
+                ))
+            })
+            .collect();
+        let (label, kind) = if ix.origin == "pk" {
+            ("PRIMARY KEY", ConstraintKind::PrimaryKey)
+        } else {
+            ("UNIQUE", ConstraintKind::Unique)
+        };
+        unique(
+            format!("{label}({})", names.join(", ")),
+            kind,
+            terms,
+            None,
+            names,
+        );
     }
     for d in p.dependents.iter().filter(|d| d.unique) {
-        let Ok(ix) = sql::parse_create_index(&d.sql) else { continue };
-        let terms = ix.terms.iter().map(|t| (t.expr.clone(), t.collation.clone())).collect();
-        let show = p.target.columns.iter().filter(|c| ix.terms.iter().any(|t| sql::mentions_identifier(&t.expr, &c.name))).map(|c| c.name.clone()).collect();
-        unique(d.name.clone(), ConstraintKind::Unique, terms, ix.where_clause.clone(), show);
+        let Ok(ix) = sql::parse_create_index(&d.sql) else {
+            continue;
+        };
+        let terms = ix
+            .terms
+            .iter()
+            .map(|t| (t.expr.clone(), t.collation.clone()))
+            .collect();
+        let show = p
+            .target
+            .columns
+            .iter()
+            .filter(|c| {
+                ix.terms
+                    .iter()
+                    .any(|t| sql::mentions_identifier(&t.expr, &c.name))
+            })
+            .map(|c| c.name.clone())
+            .collect();
+        unique(
+            d.name.clone(),
+            ConstraintKind::Unique,
+            terms,
+            ix.where_clause.clone(),
+            show,
+        );
     }
 
     for fk in &p.target_fks {
@@ -459,10 +592,18 @@ fn probes(conn: &Connection, p: &Prepared, stage_q: &str, seq: &str, alias: &str
                 )
                 .map_err(Error::sqlite("looking up a foreign key's parent table"))?
                 > 0;
-        let not_null: Vec<String> = fk.from.iter().map(|c| format!("{alias}.{} IS NOT NULL", ident(c))).collect();
+        let not_null: Vec<String> = fk
+            .from
+            .iter()
+            .map(|c| format!("{alias}.{} IS NOT NULL", ident(c)))
+            .collect();
         let parent_alias = ident("sqlite_rebuild_parent");
         let predicate = if parent_exists && parent_cols.len() == fk.from.len() {
-            let parent_table = if self_ref { stage_q.to_owned() } else { qualified(&p.source.schema, &fk.parent) };
+            let parent_table = if self_ref {
+                stage_q.to_owned()
+            } else {
+                qualified(&p.source.schema, &fk.parent)
+            };
             let eqs: Vec<String> = parent_cols
                 .iter()
                 .zip(&fk.from)
@@ -477,7 +618,12 @@ fn probes(conn: &Connection, p: &Prepared, stage_q: &str, seq: &str, alias: &str
             not_null.join(" AND ")
         };
         out.push(Probe {
-            name: format!("FOREIGN KEY({}) REFERENCES {}({})", fk.from.join(", "), fk.parent, parent_cols.join(", ")),
+            name: format!(
+                "FOREIGN KEY({}) REFERENCES {}({})",
+                fk.from.join(", "),
+                fk.parent,
+                parent_cols.join(", ")
+            ),
             kind: ConstraintKind::ForeignKey,
             expression: None,
             predicate,

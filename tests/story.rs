@@ -26,7 +26,9 @@ fn with_rules(rb: TableRebuild) -> TableRebuild {
 /// Expected counts, from the fixture's formulas rather than from SQL.
 fn expected() -> (u64, u64, u64) {
     let bad_phase = (1..=PLANS).filter(|i| phase(*i) == "action").count() as u64;
-    let bad_state = (1..=PLANS).filter(|i| matches!(state(*i), "applied" | "constrained")).count() as u64;
+    let bad_state = (1..=PLANS)
+        .filter(|i| matches!(state(*i), "applied" | "constrained"))
+        .count() as u64;
     let either = (1..=PLANS)
         .filter(|i| phase(*i) == "action" || matches!(state(*i), "applied" | "constrained"))
         .count() as u64;
@@ -34,27 +36,54 @@ fn expected() -> (u64, u64, u64) {
 }
 
 fn assert_refusal(err: Error) {
-    let Error::Violations(report) = err else { panic!("expected violations, got {err}") };
+    let Error::Violations(report) = err else {
+        panic!("expected violations, got {err}")
+    };
     let (bad_phase, bad_state, either) = expected();
     assert_eq!(report.rows_checked(), PLANS as u64);
     assert_eq!(report.violation_count(), either);
-    let phase_c = report.constraint("ck_v3_plans_phase").expect("phase constraint reported");
+    let phase_c = report
+        .constraint("ck_v3_plans_phase")
+        .expect("phase constraint reported");
     assert_eq!(phase_c.count(), bad_phase);
     assert_eq!(phase_c.kind(), ConstraintKind::Check);
     assert!(phase_c.expression().unwrap().contains("'strategize'"));
-    let state_c = report.constraint("ck_v3_plans_state").expect("state constraint reported");
+    let state_c = report
+        .constraint("ck_v3_plans_state")
+        .expect("state constraint reported");
     assert_eq!(state_c.count(), bad_state);
-    assert_eq!(report.constraints().len(), 2, "only the two CHECKs are violated: {report}");
+    assert_eq!(
+        report.constraints().len(),
+        2,
+        "only the two CHECKs are violated: {report}"
+    );
     // A bounded sample, in rowid order, showing the offending values.
     assert_eq!(phase_c.samples().len(), 20);
     let first = &phase_c.samples()[0];
     assert_eq!(first.rowid(), Some(1));
-    assert!(first.values().contains(&("phase".to_owned(), text("action"))), "{first}");
+    assert!(
+        first
+            .values()
+            .contains(&("phase".to_owned(), text("action"))),
+        "{first}"
+    );
     let shown = report.to_string();
-    assert!(shown.contains(&format!("CHECK ck_v3_plans_phase: {bad_phase} rows")), "{shown}");
-    assert!(shown.contains(&format!("CHECK ck_v3_plans_state: {bad_state} rows")), "{shown}");
-    assert!(shown.contains(&format!("{either} of {PLANS} rows")), "{shown}");
-    assert!(shown.contains("rowid 1: \"id\"=1, \"phase\"='action'"), "{shown}");
+    assert!(
+        shown.contains(&format!("CHECK ck_v3_plans_phase: {bad_phase} rows")),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("CHECK ck_v3_plans_state: {bad_state} rows")),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("{either} of {PLANS} rows")),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("rowid 1: \"id\"=1, \"phase\"='action'"),
+        "{shown}"
+    );
 }
 
 fn assert_downgraded(conn: &Connection) {
@@ -62,13 +91,33 @@ fn assert_downgraded(conn: &Connection) {
     assert_eq!(count(conn, "v3_plans"), PLANS);
     for i in [1, 2, 3, 4, PLANS] {
         let (p, s): (String, String) = conn
-            .query_row("SELECT phase, processing_state FROM v3_plans WHERE id = ?1", [i], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(
+                "SELECT phase, processing_state FROM v3_plans WHERE id = ?1",
+                [i],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .unwrap();
-        assert_eq!(p, if phase(i) == "action" { "strategize" } else { phase(i) });
-        assert_eq!(s, if state(i) == "queued" { "queued" } else { "complete" });
+        assert_eq!(
+            p,
+            if phase(i) == "action" {
+                "strategize"
+            } else {
+                phase(i)
+            }
+        );
+        assert_eq!(
+            s,
+            if state(i) == "queued" {
+                "queued"
+            } else {
+                "complete"
+            }
+        );
     }
     // The new constraints are in force.
-    let err = conn.execute("UPDATE v3_plans SET phase = 'action' WHERE id = 1", []).unwrap_err();
+    let err = conn
+        .execute("UPDATE v3_plans SET phase = 'action' WHERE id = 1", [])
+        .unwrap_err();
     assert!(err.to_string().contains("ck_v3_plans_phase"), "{err}");
     // Children intact, no child trigger fired, foreign keys clean.
     for child in CHILDREN {
@@ -86,19 +135,35 @@ fn assert_downgraded(conn: &Connection) {
         .collect();
     assert_eq!(idx, ["v3_plans_by_phase"]);
     let plan: String = conn
-        .query_row("EXPLAIN QUERY PLAN SELECT id FROM v3_plans WHERE phase = 'apply'", [], |r| r.get(3))
+        .query_row(
+            "EXPLAIN QUERY PLAN SELECT id FROM v3_plans WHERE phase = 'apply'",
+            [],
+            |r| r.get(3),
+        )
         .unwrap();
     assert!(plan.contains("v3_plans_by_phase"), "{plan}");
-    conn.execute("UPDATE v3_plans SET phase = 'apply' WHERE id = 2", []).unwrap();
-    assert_eq!(int(conn, "SELECT count(*) FROM plan_events WHERE event = 'phase:apply'"), 1);
+    conn.execute("UPDATE v3_plans SET phase = 'apply' WHERE id = 2", [])
+        .unwrap();
+    assert_eq!(
+        int(
+            conn,
+            "SELECT count(*) FROM plan_events WHERE event = 'phase:apply'"
+        ),
+        1
+    );
     assert_eq!(int(conn, "SELECT count(*) FROM active_plans"), PLANS);
-    assert_eq!(int(conn, "SELECT projects FROM active_plans WHERE id = 7"), 1);
+    assert_eq!(
+        int(conn, "SELECT projects FROM active_plans WHERE id = 7"),
+        1
+    );
     // AUTOINCREMENT continues after the highest id ever handed out.
-    conn.execute("INSERT INTO v3_plans (name) VALUES ('new')", []).unwrap();
+    conn.execute("INSERT INTO v3_plans (name) VALUES ('new')", [])
+        .unwrap();
     assert_eq!(int(conn, "SELECT max(id) FROM v3_plans"), PLANS + 1);
     // ON DELETE CASCADE works again afterwards: the children still point at the new table.
     if fk_on(conn) {
-        conn.execute("DELETE FROM v3_plans WHERE id = 3", []).unwrap();
+        conn.execute("DELETE FROM v3_plans WHERE id = 3", [])
+            .unwrap();
         assert_eq!(count(conn, "plan_projects"), PLANS - 1);
     }
 }
@@ -110,7 +175,10 @@ fn refused_without_rules_and_database_unchanged_in_memory() {
     let before = snapshot(&conn);
     assert_refusal(downgrade().execute(&mut conn).unwrap_err());
     assert_eq!(snapshot(&conn), before);
-    assert!(fk_on(&conn), "the caller's foreign_keys setting is restored after a refusal");
+    assert!(
+        fk_on(&conn),
+        "the caller's foreign_keys setting is restored after a refusal"
+    );
 }
 
 #[test]
@@ -124,7 +192,13 @@ fn refused_on_a_file_database_then_reopened_unchanged() {
     drop(conn);
     let conn = Connection::open(&path).unwrap();
     assert_eq!(snapshot(&conn), before);
-    assert_eq!(int(&conn, "SELECT count(*) FROM sqlite_schema WHERE name LIKE '%rebuild%'"), 0);
+    assert_eq!(
+        int(
+            &conn,
+            "SELECT count(*) FROM sqlite_schema WHERE name LIKE '%rebuild%'"
+        ),
+        0
+    );
 }
 
 #[test]
@@ -154,14 +228,25 @@ fn succeeds_with_rules_on_a_file_database() {
     let rules = report.rules();
     assert_eq!(rules.len(), 3);
     assert_eq!(rules[0].rows_changed(), bad_phase);
-    assert_eq!(rules[1].rows_changed(), (1..=PLANS).filter(|i| state(*i) == "applied").count() as u64);
-    assert_eq!(rules[2].rows_changed(), (1..=PLANS).filter(|i| state(*i) == "constrained").count() as u64);
-    assert_eq!(report.recreated(), ["v3_plans_by_phase", "v3_plans_phase_changed"]);
+    assert_eq!(
+        rules[1].rows_changed(),
+        (1..=PLANS).filter(|i| state(*i) == "applied").count() as u64
+    );
+    assert_eq!(
+        rules[2].rows_changed(),
+        (1..=PLANS).filter(|i| state(*i) == "constrained").count() as u64
+    );
+    assert_eq!(
+        report.recreated(),
+        ["v3_plans_by_phase", "v3_plans_phase_changed"]
+    );
     assert_eq!(report.children_checked().len(), 3);
     assert!(fk_on(&conn));
     drop(conn);
     let conn = Connection::open(&path).unwrap();
-    let integrity: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(integrity, "ok");
     assert_downgraded(&conn);
 }
@@ -189,16 +274,29 @@ fn execute_in_a_migration_transaction_with_foreign_keys_on() {
     let mut conn = Connection::open_in_memory().unwrap();
     plans_db(&conn, PLANS);
     assert!(fk_on(&conn));
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).unwrap();
-    tx.execute("INSERT INTO plan_events VALUES (0, 'migration started')", []).unwrap();
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .unwrap();
+    tx.execute(
+        "INSERT INTO plan_events VALUES (0, 'migration started')",
+        [],
+    )
+    .unwrap();
     let report = with_rules(downgrade()).execute_in(&tx).unwrap();
     assert_eq!(report.rows_copied(), PLANS as u64);
     // Still inside the caller's transaction, enforcement is back on.
     assert!(fk_on(&tx));
     assert!(query_all(&tx, "PRAGMA foreign_key_check").is_empty());
     tx.commit().unwrap();
-    assert_eq!(int(&conn, "SELECT count(*) FROM plan_events WHERE event = 'migration started'"), 1);
-    conn.execute("DELETE FROM plan_events WHERE plan_id = 0", []).unwrap();
+    assert_eq!(
+        int(
+            &conn,
+            "SELECT count(*) FROM plan_events WHERE event = 'migration started'"
+        ),
+        1
+    );
+    conn.execute("DELETE FROM plan_events WHERE plan_id = 0", [])
+        .unwrap();
     assert_downgraded(&conn);
 }
 
@@ -219,14 +317,27 @@ fn execute_in_refusal_leaves_the_callers_transaction_as_it_was() {
     let mut conn = Connection::open_in_memory().unwrap();
     plans_db(&conn, PLANS);
     let tx = conn.transaction().unwrap();
-    tx.execute("INSERT INTO plan_events VALUES (0, 'before the rebuild')", []).unwrap();
+    tx.execute(
+        "INSERT INTO plan_events VALUES (0, 'before the rebuild')",
+        [],
+    )
+    .unwrap();
     let before = snapshot(&tx);
     assert_refusal(downgrade().execute_in(&tx).unwrap_err());
     assert_eq!(snapshot(&tx), before);
-    assert!(fk_on(&tx), "enforcement restored inside the caller's transaction");
+    assert!(
+        fk_on(&tx),
+        "enforcement restored inside the caller's transaction"
+    );
     // The caller's own work survives and commits.
     tx.commit().unwrap();
-    assert_eq!(int(&conn, "SELECT count(*) FROM plan_events WHERE event = 'before the rebuild'"), 1);
+    assert_eq!(
+        int(
+            &conn,
+            "SELECT count(*) FROM plan_events WHERE event = 'before the rebuild'"
+        ),
+        1
+    );
 }
 
 #[test]
@@ -251,11 +362,27 @@ fn plan_renders_the_steps_as_a_script_and_changes_nothing() {
         ]
     );
     let copy = &plan.steps()[1];
-    assert!(copy.sql().contains("?1") && !copy.sql().contains("'action'"), "values are bound: {}", copy.sql());
+    assert!(
+        copy.sql().contains("?1") && !copy.sql().contains("'action'"),
+        "values are bound: {}",
+        copy.sql()
+    );
     let script = plan.to_string();
-    assert!(script.contains("WHEN \"v3_plans\".\"phase\" IS 'action' THEN 'strategize'"), "{script}");
-    assert!(script.contains("DROP TABLE \"main\".\"v3_plans\";"), "{script}");
-    assert!(script.contains("PRAGMA legacy_alter_table = ON;"), "{script}");
-    assert!(script.contains("CREATE INDEX \"main\".v3_plans_by_phase ON"), "{script}");
+    assert!(
+        script.contains("WHEN \"v3_plans\".\"phase\" IS 'action' THEN 'strategize'"),
+        "{script}"
+    );
+    assert!(
+        script.contains("DROP TABLE \"main\".\"v3_plans\";"),
+        "{script}"
+    );
+    assert!(
+        script.contains("PRAGMA legacy_alter_table = ON;"),
+        "{script}"
+    );
+    assert!(
+        script.contains("CREATE INDEX \"main\".v3_plans_by_phase ON"),
+        "{script}"
+    );
     assert!(script.contains("foreign_key_check"), "{script}");
 }

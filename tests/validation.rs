@@ -14,13 +14,18 @@ fn validate(old: &str, rows: &str, target: &str) -> (Connection, ValidationRepor
     conn.execute_batch(old).unwrap();
     conn.execute_batch(rows).unwrap();
     let before = snapshot(&conn);
-    let report = TableRebuild::new("t").create_sql(target).validate(&conn).unwrap();
+    let report = TableRebuild::new("t")
+        .create_sql(target)
+        .validate(&conn)
+        .unwrap();
     assert_eq!(snapshot(&conn), before);
     (conn, report)
 }
 
 fn rowids(report: &ValidationReport, name: &str) -> Vec<i64> {
-    let c = report.constraint(name).unwrap_or_else(|| panic!("no constraint {name} in {report}"));
+    let c = report
+        .constraint(name)
+        .unwrap_or_else(|| panic!("no constraint {name} in {report}"));
     c.samples().iter().map(|s| s.rowid().unwrap()).collect()
 }
 
@@ -66,7 +71,11 @@ fn only_a_numeric_zero_fails_a_check() {
         "CREATE TABLE t (id INTEGER PRIMARY KEY, v, CONSTRAINT truthy CHECK (v))",
     );
     assert_eq!(rowids(&report, "truthy"), [3, 4, 5, 7, 9]);
-    assert_real_engine_agrees("CREATE TABLE t (id INTEGER PRIMARY KEY, v, CONSTRAINT truthy CHECK (v))", &report, "truthy");
+    assert_real_engine_agrees(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v, CONSTRAINT truthy CHECK (v))",
+        &report,
+        "truthy",
+    );
 }
 
 /// Inserts every sampled row's old values into the target one by one: exactly the
@@ -87,7 +96,9 @@ fn assert_real_engine_agrees(target: &str, report: &ValidationReport, name: &str
         (9, Value::Blob(vec![0])),
         (10, Value::Blob(vec![0x31])),
     ] {
-        let ok = conn.execute("INSERT INTO t VALUES (?1, ?2)", (id, &v)).is_ok();
+        let ok = conn
+            .execute("INSERT INTO t VALUES (?1, ?2)", (id, &v))
+            .is_ok();
         assert_eq!(!ok, bad.contains(&id), "row {id} ({v:?})");
     }
 }
@@ -107,8 +118,14 @@ fn not_null_unique_and_primary_key() {
     assert_eq!(rowids(&report, "UNIQUE(email)"), [2, 6]);
     assert_eq!(rowids(&report, "UNIQUE(code)"), [4, 5]);
     assert_eq!(rowids(&report, "NOT NULL(n)"), [2, 5]);
-    assert_eq!(report.constraint("NOT NULL(n)").unwrap().kind(), ConstraintKind::NotNull);
-    assert_eq!(report.constraint("UNIQUE(code)").unwrap().kind(), ConstraintKind::Unique);
+    assert_eq!(
+        report.constraint("NOT NULL(n)").unwrap().kind(),
+        ConstraintKind::NotNull
+    );
+    assert_eq!(
+        report.constraint("UNIQUE(code)").unwrap().kind(),
+        ConstraintKind::Unique
+    );
     assert_eq!(report.violation_count(), 4, "rows 2, 4, 5 and 6: {report}");
 }
 
@@ -147,7 +164,9 @@ fn existing_unique_indexes_count_as_constraints() {
         .remap("active", 0, 1)
         .execute(&mut conn)
         .unwrap_err();
-    let Error::Violations(report) = err else { panic!("{err}") };
+    let Error::Violations(report) = err else {
+        panic!("{err}")
+    };
     assert_eq!(rowids(&report, "t_email_active"), [3]);
     assert_eq!(snapshot(&conn), before);
 }
@@ -161,7 +180,10 @@ fn target_foreign_keys_against_their_parents() {
         "CREATE TABLE t (id INTEGER PRIMARY KEY, owner_id INTEGER REFERENCES owner (id))",
     );
     // NULL references nothing; '2' becomes 2 under INTEGER affinity and finds its parent.
-    assert_eq!(rowids(&report, "FOREIGN KEY(owner_id) REFERENCES owner(id)"), [2, 5]);
+    assert_eq!(
+        rowids(&report, "FOREIGN KEY(owner_id) REFERENCES owner(id)"),
+        [2, 5]
+    );
 }
 
 #[test]
@@ -174,11 +196,20 @@ fn self_references_are_checked_against_the_new_rows() {
     .unwrap();
     let before = snapshot(&conn);
     let target = "CREATE TABLE t (id INTEGER PRIMARY KEY, parent INTEGER REFERENCES t (id))";
-    let err = TableRebuild::new("t").create_sql(target).execute(&mut conn).unwrap_err();
-    let Error::Violations(report) = err else { panic!("{err}") };
+    let err = TableRebuild::new("t")
+        .create_sql(target)
+        .execute(&mut conn)
+        .unwrap_err();
+    let Error::Violations(report) = err else {
+        panic!("{err}")
+    };
     assert_eq!(rowids(&report, "FOREIGN KEY(parent) REFERENCES t(id)"), [3]);
     assert_eq!(snapshot(&conn), before);
-    TableRebuild::new("t").create_sql(target).remap("parent", 7, 2).execute(&mut conn).unwrap();
+    TableRebuild::new("t")
+        .create_sql(target)
+        .remap("parent", 7, 2)
+        .execute(&mut conn)
+        .unwrap();
     assert!(query_all(&conn, "PRAGMA foreign_key_check").is_empty());
 }
 
@@ -191,7 +222,10 @@ fn strict_target_reports_type_errors() {
     );
     assert_eq!(rowids(&report, "n INTEGER"), [2, 3]);
     assert_eq!(rowids(&report, "s TEXT"), [4]);
-    assert_eq!(report.constraint("n INTEGER").unwrap().kind(), ConstraintKind::Datatype);
+    assert_eq!(
+        report.constraint("n INTEGER").unwrap().kind(),
+        ConstraintKind::Datatype
+    );
 }
 
 #[test]
@@ -226,7 +260,10 @@ fn rules_compose_in_order_and_count_rows() {
         .remap("s", "nope", "z")
         .execute(&mut conn)
         .unwrap();
-    assert_eq!(query_all(&conn, "SELECT s FROM t ORDER BY id"), vec![vec![text("c")]; 4]);
+    assert_eq!(
+        query_all(&conn, "SELECT s FROM t ORDER BY id"),
+        vec![vec![text("c")]; 4]
+    );
     let changed: Vec<u64> = report.rules().iter().map(|r| r.rows_changed()).collect();
     // a->b fires on rows 1 and 4; b->c then fires on those and on row 2; the typo on none.
     assert_eq!(changed, [2, 3, 0]);
@@ -246,7 +283,10 @@ fn remap_compares_under_the_column_affinity() {
         .execute(&mut conn)
         .unwrap();
     assert_eq!(report.rules()[0].rows_changed(), 1);
-    assert_eq!(query_all(&conn, "SELECT code FROM t ORDER BY id"), vec![vec![text("one")], vec![text("2")]]);
+    assert_eq!(
+        query_all(&conn, "SELECT code FROM t ORDER BY id"),
+        vec![vec![text("one")], vec![text("2")]]
+    );
 }
 
 #[test]

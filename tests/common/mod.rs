@@ -34,8 +34,16 @@ pub fn plans_db(conn: &Connection, plans: i64) {
             (format!("plan {i}"), phase(i), state(i)),
         )
         .unwrap();
-        for (table, col) in [("plan_projects", "project"), ("plan_arguments", "argument"), ("plan_invariants", "invariant")] {
-            conn.execute(&format!("INSERT INTO {table} (plan_id, {col}) VALUES (?1, 'v' || ?1)"), [i]).unwrap();
+        for (table, col) in [
+            ("plan_projects", "project"),
+            ("plan_arguments", "argument"),
+            ("plan_invariants", "invariant"),
+        ] {
+            conn.execute(
+                &format!("INSERT INTO {table} (plan_id, {col}) VALUES (?1, 'v' || ?1)"),
+                [i],
+            )
+            .unwrap();
         }
     }
     conn.execute_batch("COMMIT").unwrap();
@@ -54,9 +62,13 @@ pub fn snapshot(conn: &Connection) -> Snapshot {
     let mut tables = Vec::new();
     for db in ["main", "temp"] {
         let mut stmt = conn
-            .prepare(&format!("SELECT type, name, tbl_name, sql FROM \"{db}\".sqlite_schema ORDER BY type, name"))
+            .prepare(&format!(
+                "SELECT type, name, tbl_name, sql FROM \"{db}\".sqlite_schema ORDER BY type, name"
+            ))
             .unwrap();
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).unwrap();
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap();
         for row in rows {
             let row: (String, String, String, Option<String>) = row.unwrap();
             if row.0 == "table" {
@@ -68,10 +80,18 @@ pub fn snapshot(conn: &Connection) -> Snapshot {
     let mut rows = BTreeMap::new();
     for (db, table) in tables {
         let wr: bool = conn
-            .query_row("SELECT wr FROM pragma_table_list WHERE schema = ?1 AND name = ?2", [db, table.as_str()], |r| r.get(0))
+            .query_row(
+                "SELECT wr FROM pragma_table_list WHERE schema = ?1 AND name = ?2",
+                [db, table.as_str()],
+                |r| r.get(0),
+            )
             .unwrap_or(true);
         let q = format!("\"{db}\".\"{}\"", table.replace('"', "\"\""));
-        let sql = if wr { format!("SELECT * FROM {q}") } else { format!("SELECT _rowid_, * FROM {q} ORDER BY _rowid_") };
+        let sql = if wr {
+            format!("SELECT * FROM {q}")
+        } else {
+            format!("SELECT _rowid_, * FROM {q} ORDER BY _rowid_")
+        };
         rows.insert(format!("{db}.{table}"), query_all(conn, &sql));
     }
     Snapshot { schema, rows }
@@ -81,13 +101,18 @@ pub fn query_all(conn: &Connection, sql: &str) -> Vec<Vec<Value>> {
     let mut stmt = conn.prepare(sql).unwrap();
     let n = stmt.column_count();
     let rows = stmt
-        .query_map([], |r| (0..n).map(|i| r.get::<_, Value>(i)).collect::<Result<Vec<_>, _>>())
+        .query_map([], |r| {
+            (0..n)
+                .map(|i| r.get::<_, Value>(i))
+                .collect::<Result<Vec<_>, _>>()
+        })
         .unwrap();
     rows.map(Result::unwrap).collect()
 }
 
 pub fn count(conn: &Connection, table: &str) -> i64 {
-    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap()
+    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
 }
 
 pub fn int(conn: &Connection, sql: &str) -> i64 {
@@ -99,5 +124,6 @@ pub fn text(v: &str) -> Value {
 }
 
 pub fn fk_on(conn: &Connection) -> bool {
-    conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap()
+    conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+        .unwrap()
 }
