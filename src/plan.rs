@@ -201,10 +201,8 @@ pub(crate) struct RuleSlot {
     /// The CASE expression over the old row that says which rule matched first (1-based,
     /// 0 when none) for this rule's column.
     pub first_match_expr: String,
-    /// This rule's position among its column's rules (1-based).
-    pub position: usize,
     /// Other rules of the same column (1-based positions) that fire when rule `m`
-    /// matches first: `fires_after[m-1]` contains this rule's position when it fires.
+    /// matches first.
     pub fires_when_first: Vec<usize>,
 }
 
@@ -613,7 +611,6 @@ fn remap_case(base: &str, rules: &[&Remap], m: &mut Mapping) -> String {
         m.rules.push(RuleSlot {
             rule: (*rule).clone(),
             first_match_expr: first.clone(),
-            position,
             fires_when_first,
         });
     }
@@ -628,8 +625,8 @@ fn sql_is(a: &Value, b: &Value) -> bool {
         (Value::Real(x), Value::Real(y)) => x == y,
         (Value::Integer(i), Value::Real(r)) | (Value::Real(r), Value::Integer(i)) => {
             r.fract() == 0.0
-                && *r >= -9.223372036854775808e18
-                && *r < 9.223372036854775808e18
+                && *r >= -(i64::MAX as f64)
+                && *r < i64::MAX as f64
                 && (*r as i64) == *i
         }
         (Value::Text(x), Value::Text(y)) => x == y,
@@ -681,7 +678,7 @@ mod tests {
             Value::Text("A".into()),
             Value::Blob(b"a".to_vec()),
             Value::Integer(i64::MAX),
-            Value::Real(9.223372036854775807e18),
+            Value::Real(i64::MAX as f64),
         ];
         for a in &values {
             for b in &values {

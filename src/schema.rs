@@ -35,6 +35,7 @@ pub(crate) struct Table {
     pub sql: String,
     pub columns: Vec<Column>,
     pub without_rowid: bool,
+    #[allow(dead_code)] // for STRICT-aware planning
     pub strict: bool,
     /// The INTEGER PRIMARY KEY column (a rowid alias), if any.
     pub ipk: Option<String>,
@@ -159,6 +160,7 @@ pub(crate) fn columns(conn: &Connection, schema: &str, table: &str) -> Result<Ve
 /// An index as `pragma_index_list` / `pragma_index_xinfo` report it.
 #[derive(Debug, Clone)]
 pub(crate) struct Index {
+    #[allow(dead_code)] // shown in Debug output
     pub name: String,
     pub unique: bool,
     /// `c` (CREATE INDEX), `u` (UNIQUE constraint) or `pk`.

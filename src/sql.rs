@@ -361,6 +361,7 @@ impl<'a> Cursor<'a> {
         }
     }
     /// `[schema.]name`: (schema, name, span).
+    #[allow(clippy::type_complexity)]
     fn qualified_name(&mut self) -> Result<(Option<String>, String, (usize, usize)), SqlError> {
         let first = self.name()?;
         if self.peek().is_some_and(|t| t.kind == TokenKind::Dot) {
@@ -767,10 +768,7 @@ mod tests {
                 (Some("big"), "length([col with space]) < 5")
             ]
         );
-        assert_eq!(
-            replace_span(sql, t.name_span, "x").contains("TABLE IF NOT EXISTS x ("),
-            true
-        );
+        assert!(replace_span(sql, t.name_span, "x").contains("TABLE IF NOT EXISTS x ("));
         assert!(parse_create_table("CREATE TABLE t AS SELECT 1").is_err());
         assert!(parse_create_table("CREATE VIEW v AS SELECT 1").is_err());
     }
