@@ -9,7 +9,8 @@ use sqlite_rebuild::{Error, TableRebuild};
 fn db() -> Connection {
     let conn = Connection::open_in_memory().unwrap();
     conn.execute_batch(
-        "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, qty INTEGER);
+        "PRAGMA foreign_keys = ON;
+         CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, qty INTEGER);
          INSERT INTO items (name, qty) VALUES ('a', 1), ('b', 2);
          CREATE TABLE unrelated (x);
          CREATE VIEW items_view AS SELECT * FROM items;

@@ -318,6 +318,7 @@ fn children_keep_every_row_with_foreign_keys_on_or_off() {
 #[test]
 fn children_survive_execute_in_with_foreign_keys_on() {
     let mut conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
     family(&conn);
     let children_before: Vec<_> = CHILD_TABLES
         .iter()
@@ -363,6 +364,7 @@ fn a_child_key_the_target_drops_is_refused_before_anything_runs() {
 #[test]
 fn remapping_a_referenced_key_that_would_orphan_children_is_refused() {
     let mut conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
     family(&conn);
     let before = snapshot(&conn);
     let err = TableRebuild::new("parent")

@@ -171,6 +171,7 @@ fn assert_downgraded(conn: &Connection) {
 #[test]
 fn refused_without_rules_and_database_unchanged_in_memory() {
     let mut conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
     plans_db(&conn, PLANS);
     let before = snapshot(&conn);
     assert_refusal(downgrade().execute(&mut conn).unwrap_err());
@@ -186,11 +187,13 @@ fn refused_on_a_file_database_then_reopened_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("plans.db");
     let mut conn = Connection::open(&path).unwrap();
+    conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
     plans_db(&conn, PLANS);
     let before = snapshot(&conn);
     assert_refusal(downgrade().execute(&mut conn).unwrap_err());
     drop(conn);
     let conn = Connection::open(&path).unwrap();
+    conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
     assert_eq!(snapshot(&conn), before);
     assert_eq!(
         int(
@@ -204,6 +207,7 @@ fn refused_on_a_file_database_then_reopened_unchanged() {
 #[test]
 fn validate_reports_the_same_and_changes_nothing() {
     let conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
     plans_db(&conn, PLANS);
     let before = snapshot(&conn);
     let report = downgrade().validate(&conn).unwrap();
@@ -221,6 +225,7 @@ fn succeeds_with_rules_on_a_file_database() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("plans.db");
     let mut conn = Connection::open(&path).unwrap();
+    conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
     plans_db(&conn, PLANS);
     let report = with_rules(downgrade()).execute(&mut conn).unwrap();
     assert_eq!(report.rows_copied(), PLANS as u64);
@@ -244,6 +249,7 @@ fn succeeds_with_rules_on_a_file_database() {
     assert!(fk_on(&conn));
     drop(conn);
     let conn = Connection::open(&path).unwrap();
+    conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
     let integrity: String = conn
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
@@ -254,6 +260,7 @@ fn succeeds_with_rules_on_a_file_database() {
 #[test]
 fn succeeds_with_rules_and_everything_still_works() {
     let mut conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
     plans_db(&conn, PLANS);
     with_rules(downgrade()).execute(&mut conn).unwrap();
     assert_downgraded(&conn);
@@ -272,6 +279,7 @@ fn execute_with_foreign_keys_off_restores_off() {
 #[test]
 fn execute_in_a_migration_transaction_with_foreign_keys_on() {
     let mut conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
     plans_db(&conn, PLANS);
     assert!(fk_on(&conn));
     let tx = conn
@@ -315,6 +323,7 @@ fn execute_in_with_foreign_keys_off() {
 #[test]
 fn execute_in_refusal_leaves_the_callers_transaction_as_it_was() {
     let mut conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
     plans_db(&conn, PLANS);
     let tx = conn.transaction().unwrap();
     tx.execute(
@@ -343,6 +352,7 @@ fn execute_in_refusal_leaves_the_callers_transaction_as_it_was() {
 #[test]
 fn plan_renders_the_steps_as_a_script_and_changes_nothing() {
     let conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
     plans_db(&conn, 10);
     let before = snapshot(&conn);
     let plan = with_rules(downgrade()).plan(&conn).unwrap();
