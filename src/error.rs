@@ -173,6 +173,16 @@ pub enum Error {
         #[source]
         source: rusqlite::Error,
     },
+
+    /// The SQLite library linked at run time is older than this crate needs (a system SQLite
+    /// without the `bundled` feature).
+    #[error("SQLite {found} is too old: sqlite-rebuild needs {required} or later")]
+    UnsupportedSqlite {
+        /// The version in use, e.g. `3.31.1`.
+        found: String,
+        /// The minimum version, [`MIN_SQLITE_VERSION`](crate::MIN_SQLITE_VERSION).
+        required: String,
+    },
 }
 
 impl Error {

@@ -75,6 +75,7 @@
 #![forbid(unsafe_code)]
 
 mod builder;
+mod compat;
 mod error;
 mod execute;
 mod plan;
@@ -84,6 +85,7 @@ mod sql;
 mod validate;
 
 pub use builder::{TableRebuild, DEFAULT_SAMPLE_SIZE};
+pub use compat::MIN_SQLITE_VERSION;
 pub use error::{Error, Result};
 pub use execute::{RebuildReport, RuleReport};
 pub use plan::{PlanStep, RebuildPlan, StepKind};

@@ -225,6 +225,7 @@ impl Prepared {
 
 /// Introspects, probes the target inside a savepoint that is rolled back, and plans.
 pub(crate) fn prepare(conn: &Connection, rb: &TableRebuild) -> Result<Prepared> {
+    crate::compat::check_sqlite()?;
     if let Some((column, reason)) = &rb.invalid_value {
         return Err(Error::InvalidValue {
             column: column.clone(),
