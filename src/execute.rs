@@ -237,6 +237,7 @@ pub(crate) fn execute(conn: &mut Connection, rb: &TableRebuild) -> Result<Rebuil
                 table: rb.table.clone(),
             });
         }
+        log::debug!("PRAGMA foreign_keys = OFF for the rebuild's transaction");
     }
     let result = (|| {
         let tx = conn
@@ -251,6 +252,9 @@ pub(crate) fn execute(conn: &mut Connection, rb: &TableRebuild) -> Result<Rebuil
         let restored = conn
             .execute_batch("PRAGMA foreign_keys = ON")
             .map_err(Error::sqlite("restoring PRAGMA foreign_keys"));
+        if restored.is_ok() {
+            log::debug!("PRAGMA foreign_keys = ON restored");
+        }
         if let (Ok(_), Err(e)) = (&result, restored) {
             return Err(e);
         }
@@ -284,15 +288,27 @@ pub(crate) fn run(conn: &Connection, rb: &TableRebuild) -> Result<RebuildReport>
         Ok(report) => {
             sp.release()?;
             log::info!(
-                "rebuilt {}: {} rows",
+                "rebuilt {}: {} rows copied, {} indexes and triggers recreated, {} child tables checked",
                 p.source.qualified(),
-                report.rows_copied
+                report.rows_copied,
+                report.recreated.len(),
+                report.children_checked.len()
             );
             Ok(report)
         }
         Err(stop) => {
             drop(sp);
-            Err(explain(conn, &p, rb.sample_size, stop))
+            let e = explain(conn, &p, rb.sample_size, stop);
+            match &e {
+                Error::Violations(r) => log::info!(
+                    "refused rebuilding {}: {} of {} rows violate the target; nothing changed",
+                    p.source.qualified(),
+                    r.violation_count(),
+                    r.rows_checked()
+                ),
+                e => log::info!("rebuild of {} rolled back: {e}", p.source.qualified()),
+            }
+            Err(e)
         }
     }
 }
@@ -304,19 +320,24 @@ pub(crate) fn dry_run(
     p: &Prepared,
     sample_size: usize,
 ) -> Result<validate::ValidationReport> {
+    log::info!("validating {} (dry run, rolled back)", p.source.qualified());
     let sp = Savepoint::begin(conn, "sqlite_rebuild_dry_run")?;
     let outcome = attempt(conn, p);
     drop(sp);
-    match outcome {
-        Ok(report) => Ok(validate::ValidationReport::clean(
-            &p.source.name,
-            report.rows_copied,
-        )),
+    let report = match outcome {
+        Ok(report) => validate::ValidationReport::clean(&p.source.name, report.rows_copied),
         Err(stop) => match explain(conn, p, sample_size, stop) {
-            Error::Violations(report) => Ok(report),
-            e => Err(e),
+            Error::Violations(report) => report,
+            e => return Err(e),
         },
-    }
+    };
+    log::info!(
+        "validated {}: {} of {} rows violate the target",
+        p.source.qualified(),
+        report.violation_count(),
+        report.rows_checked()
+    );
+    Ok(report)
 }
 
 const VIOLATION_CONTEXT: &str = "copying rows into the target table";
@@ -709,6 +730,10 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
             return Err(dependent_broken(&table, msg).into());
         }
     }
+    log::debug!(
+        "checks passed: {new_rows} rows in {table:?} as before; child tables intact: {children:?}; \
+         views and triggers compile"
+    );
     let rules = p
         .rules
         .iter()
