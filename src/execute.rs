@@ -367,7 +367,7 @@ pub(crate) fn is_violation(e: &rusqlite::Error) -> bool {
 }
 
 fn exec(conn: &Connection, step: &PlanStep) -> rusqlite::Result<usize> {
-    log::debug!("{}", step.sql_with_literals());
+    log::debug!("{}", step.sql_with_literals().trim_end());
     conn.prepare(step.sql())?
         .execute(params_from_iter(step.params()))
 }

@@ -1,9 +1,18 @@
-//! Safe SQLite table rebuilds.
+//! Safe SQLite table rebuilds: change what `ALTER TABLE` cannot, with every existing row
+//! validated first and the copy-and-swap done atomically.
+//!
+//! The sections below go in the order you meet the problem: why hand-written rebuilds
+//! break, a first rebuild, reading a refusal, remapping values, child tables, and running
+//! inside a migration framework. Every example runs as a doc test, except the one that needs
+//! `rusqlite_migration` (its runnable twin is `examples/migration_hook.rs`).
+//!
+//! # Why rebuilds break
 //!
 //! SQLite's `ALTER TABLE` cannot change a CHECK constraint, a column's type, a foreign key
-//! or a primary key. The documented way out, the "generalized ALTER TABLE procedure", is to
-//! create a new table, copy the rows, drop the old table and rename the new one. Written by
-//! hand it breaks in well-known ways:
+//! or a primary key. The documented way out, the ["generalized ALTER TABLE
+//! procedure"](https://www.sqlite.org/lang_altertable.html#otheralter), is to create a new
+//! table, copy the rows, drop the old table and rename the new one. Written by hand it breaks
+//! in well-known ways:
 //!
 //! - the copy fails with `CHECK constraint failed` halfway through a migration, after child
 //!   tables were already dropped, leaving the database half-migrated;
@@ -52,24 +61,218 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! [`TableRebuild::execute`] runs in its own transaction; the builder is a plain value
+//! (`Clone`, `Send`, `Sync`), so one description can be validated, planned and executed.
+//!
 //! # Reading a refusal
 //!
-//! [`Error::Violations`] carries a [`ValidationReport`]. Its `Display` lists each violated
+//! [`Error::Violations`] carries a [`ValidationReport`]; [`TableRebuild::validate`] returns
+//! the same report as a dry run that changes nothing. Its `Display` lists each violated
 //! constraint by name (its expression when unnamed) with the exact number of rows, then up
-//! to [`TableRebuild::sample_size`] sample rows with their rowid and the values that matter.
-//! [`TableRebuild::validate`] produces the same report as a dry run.
+//! to [`TableRebuild::sample_size`] sample rows with their rowid and the values that matter,
+//! as the target would store them. The same facts are there as data:
 //!
-//! # Children, inside migration frameworks
+//! ```
+//! use sqlite_rebuild::{rusqlite::Connection, ConstraintKind, TableRebuild};
 //!
-//! Tables whose foreign keys reference the rebuilt table keep every row: the rebuild runs
-//! with foreign key enforcement suspended and checks those keys before commit.
-//! [`TableRebuild::execute`] manages its own transaction; [`TableRebuild::execute_in`] runs
-//! inside a transaction the caller (or a migration framework) already opened.
+//! let conn = Connection::open_in_memory()?;
+//! conn.execute_batch(
+//!     "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, age INTEGER);
+//!      INSERT INTO users (email, age) VALUES
+//!          ('a@example.com', 30), ('a@example.com', 41), (NULL, -1);",
+//! )?;
+//!
+//! let report = TableRebuild::new("users")
+//!     .create_sql(
+//!         "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE,
+//!                              age INTEGER CHECK (age >= 0))",
+//!     )
+//!     .validate(&conn)?;
+//!
+//! assert!(!report.is_ok());
+//! assert_eq!(report.rows_checked(), 3);
+//! assert_eq!(report.violation_count(), 2); // rows 2 and 3
+//! for c in report.constraints() {
+//!     match c.kind() {
+//!         ConstraintKind::NotNull | ConstraintKind::Check => {
+//!             assert_eq!(c.samples()[0].rowid(), Some(3))
+//!         }
+//!         // Every row after the first of a duplicate group.
+//!         ConstraintKind::Unique => assert_eq!(c.samples()[0].rowid(), Some(2)),
+//!         other => panic!("unexpected {other}"),
+//!     }
+//! }
+//! println!("{report}");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Bad input (an unknown table or column, target SQL that does not parse, a rule naming a
+//! column the target lacks) is a different [`Error`] variant naming what is wrong, raised
+//! before anything is written.
+//!
+//! # Remapping
+//!
+//! [`TableRebuild::remap`] rewrites one value of a column while copying; values are bound as
+//! parameters and compared with `IS` under the column's affinity and collation, so NULL can
+//! be matched or produced too. Several rules on one column compose in the order given.
+//! [`TableRebuild::column`] gives a target column an SQL expression over the old row (a
+//! rename, a computed or constant value). The [`RebuildReport`] says how many rows each rule
+//! changed: zero usually means a typo in `from`.
+//!
+//! ```
+//! use sqlite_rebuild::{rusqlite::Connection, TableRebuild};
+//!
+//! let mut conn = Connection::open_in_memory()?;
+//! conn.execute_batch(
+//!     "CREATE TABLE task (id INTEGER PRIMARY KEY, state TEXT, title TEXT);
+//!      INSERT INTO task (state, title) VALUES ('wip', 'a'), (NULL, 'b'), ('done', 'c');",
+//! )?;
+//!
+//! let report = TableRebuild::new("task")
+//!     .create_sql(
+//!         "CREATE TABLE task (id INTEGER PRIMARY KEY,
+//!                             status TEXT NOT NULL CHECK (status IN ('todo', 'doing', 'done')),
+//!                             title TEXT NOT NULL)",
+//!     )
+//!     .column("status", "state") // the column is renamed
+//!     .remap("status", "wip", "doing")
+//!     .remap("status", None::<&str>, "todo")
+//!     .execute(&mut conn)?;
+//!
+//! let changed: Vec<u64> = report.rules().iter().map(|r| r.rows_changed()).collect();
+//! assert_eq!(changed, [1, 1]);
+//! let status: String = conn.query_row("SELECT status FROM task WHERE id = 2", [], |r| r.get(0))?;
+//! assert_eq!(status, "todo");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Children
+//!
+//! Tables whose foreign keys reference the rebuilt table keep every row, even with
+//! `foreign_keys=ON` and `ON DELETE CASCADE`: the rebuild runs with foreign key enforcement
+//! suspended (so no cascade runs and no child trigger fires), checks the children's keys
+//! before commit, and restores the caller's setting on every path. A rebuild that would leave
+//! a child row without its parent, or a child key without a PRIMARY KEY or UNIQUE constraint
+//! to point at, is refused. [`TableRebuild::child`] declares a child explicitly.
+//!
+//! ```
+//! use sqlite_rebuild::{rusqlite::Connection, TableRebuild};
+//!
+//! let mut conn = Connection::open_in_memory()?;
+//! conn.execute_batch(
+//!     "PRAGMA foreign_keys = ON;
+//!      CREATE TABLE author (id INTEGER PRIMARY KEY, name TEXT);
+//!      CREATE TABLE book (id INTEGER PRIMARY KEY,
+//!                         author_id INTEGER REFERENCES author (id) ON DELETE CASCADE);
+//!      INSERT INTO author VALUES (1, 'Le Guin'), (2, 'Lem');
+//!      INSERT INTO book VALUES (10, 1), (11, 1), (12, 2);",
+//! )?;
+//!
+//! let report = TableRebuild::new("author")
+//!     .create_sql("CREATE TABLE author (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+//!     .child("book")
+//!     .execute(&mut conn)?;
+//!
+//! assert_eq!(report.children_checked(), ["book"]);
+//! let books: i64 = conn.query_row("SELECT count(*) FROM book", [], |r| r.get(0))?;
+//! assert_eq!(books, 3); // a hand-written DROP TABLE author would have cascaded to 0
+//! let fk: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+//! assert!(fk);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Inside a migration framework
+//!
+//! Migration frameworks run each migration in a transaction they opened, where
+//! `PRAGMA foreign_keys = OFF` has no effect. [`TableRebuild::execute_in`] takes that
+//! transaction: the rebuild runs under a savepoint, suspends foreign key enforcement through
+//! `SQLITE_DBCONFIG_ENABLE_FKEY` (which works inside a transaction), and on any error leaves
+//! the transaction as it was, so the framework can roll the whole migration back.
+//!
+//! ```
+//! use sqlite_rebuild::{rusqlite::Connection, TableRebuild};
+//!
+//! let mut conn = Connection::open_in_memory()?;
+//! conn.execute_batch(
+//!     "PRAGMA foreign_keys = ON;
+//!      CREATE TABLE author (id INTEGER PRIMARY KEY, name TEXT);
+//!      CREATE TABLE book (id INTEGER PRIMARY KEY, author_id REFERENCES author ON DELETE CASCADE);
+//!      INSERT INTO author VALUES (1, 'Le Guin');
+//!      INSERT INTO book VALUES (10, 1);",
+//! )?;
+//!
+//! // What a framework does around one migration.
+//! let tx = conn.transaction()?;
+//! tx.execute_batch("ALTER TABLE book ADD COLUMN title TEXT")?; // the migration's own SQL
+//! TableRebuild::new("author")
+//!     .create_sql("CREATE TABLE author (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+//!     .execute_in(&tx)?;
+//! let orphans: i64 = tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0))?;
+//! assert_eq!(orphans, 0);
+//! tx.pragma_update(None, "user_version", 2)?;
+//! tx.commit()?;
+//!
+//! let books: i64 = conn.query_row("SELECT count(*) FROM book", [], |r| r.get(0))?;
+//! assert_eq!(books, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! With `rusqlite_migration`, the rebuild goes in a hook, which receives the migration's
+//! transaction (the framework must use the same rusqlite as this crate, [`rusqlite`]):
+//!
+//! ```ignore
+//! use rusqlite_migration::{HookError, Migrations, M};
+//!
+//! let migrations = Migrations::new(vec![
+//!     M::up(V1_SCHEMA),
+//!     M::up_with_hook("", |tx: &rusqlite::Transaction| {
+//!         TableRebuild::new("v3_plans")
+//!             .create_sql(V2_PLANS)
+//!             .remap("phase", "action", "strategize")
+//!             .execute_in(tx)
+//!             .map_err(|e| HookError::Hook(e.to_string()))?;
+//!         Ok(())
+//!     }),
+//!     // rusqlite_migration checks foreign keys after a migration's SQL and before its hook:
+//!     // the check that sees the rebuilt table is the next migration's.
+//!     M::up("CREATE INDEX book_by_author ON book (author_id)").foreign_key_check(),
+//! ]);
+//! migrations.to_latest(&mut conn)?;
+//! ```
+//!
+//! `examples/migration_hook.rs` runs this (against a stand-in with the framework's API:
+//! no `rusqlite_migration` release uses rusqlite 0.43 yet).
+//!
+//! # Seeing the plan
+//!
+//! [`TableRebuild::plan`] returns the ordered SQL steps ([`RebuildPlan`]) without running
+//! them; its `Display` is a commented script, for review or for a migration log.
 //!
 //! # Logging
 //!
-//! Steps are logged through the [`log`] crate under targets starting with `sqlite_rebuild`:
-//! `info` for each rebuild, `debug` for every statement.
+//! Everything goes through the [`log`](https://docs.rs/log) crate, under targets that start
+//! with `sqlite_rebuild` (the module paths, such as `sqlite_rebuild::execute`), so
+//! `RUST_LOG=sqlite_rebuild=debug` selects all of it with `env_logger`.
+//!
+//! - `info`: one line when a rebuild or a dry run starts, and one for its outcome: rebuilt
+//!   (rows copied, dependents recreated, children checked), refused (rows in violation,
+//!   nothing changed) or rolled back (the error).
+//! - `debug`: foreign key enforcement switched off and back on, every SQL statement as run
+//!   (remap values written as literals), and the checks that passed before commit.
+//! - `warn`: something could not be verified (a schema whose views or triggers already fail
+//!   to compile, a constraint that cannot be evaluated) or a savepoint could not be rolled
+//!   back because SQLite had already rolled the transaction back.
+//! - `error`: foreign key enforcement could not be restored after a rebuild.
+//!
+//! # Features and SQLite versions
+//!
+//! - `bundled` (default): SQLite is compiled in through rusqlite's `bundled` feature; nothing
+//!   to install. That build starts connections with `foreign_keys=ON`.
+//! - Without it (`default-features = false`), the system's SQLite is linked; connections
+//!   start with `foreign_keys=OFF` unless the application turns it on. The crate needs SQLite
+//!   [`MIN_SQLITE_VERSION`] (3.37.0) or later and returns [`Error::UnsupportedSqlite`] on an
+//!   older one; rusqlite 0.43 itself asks for 3.45.3 but links older libraries, and this
+//!   crate's tests pass against Debian 12's 3.40.1.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
