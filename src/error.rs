@@ -7,6 +7,26 @@ use crate::validate::ValidationReport;
 ///
 /// Whatever the variant, the database is as it was before the call: every error is raised
 /// either before anything was written or after the rebuild's savepoint was rolled back.
+///
+/// [`Error::Violations`] is the refusal to expect from data that does not fit yet; the other
+/// variants name input to fix (a table, column, rule or dependent) or an SQLite failure.
+///
+/// ```
+/// use sqlite_rebuild::{rusqlite::Connection, Error, TableRebuild};
+///
+/// let mut conn = Connection::open_in_memory()?;
+/// conn.execute_batch("CREATE TABLE t (a TEXT); INSERT INTO t VALUES ('x');")?;
+/// let err = TableRebuild::new("t")
+///     .create_sql("CREATE TABLE t (a TEXT, b TEXT NOT NULL)")
+///     .execute(&mut conn)
+///     .unwrap_err();
+/// match &err {
+///     Error::Violations(report) => eprintln!("data to fix first:\n{report}"),
+///     Error::MissingSource { table, column } => assert_eq!((&**table, &**column), ("t", "b")),
+///     other => panic!("{other}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

@@ -14,7 +14,33 @@ use rusqlite::{params_from_iter, Connection, ErrorCode, TransactionBehavior};
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// What a successful rebuild did.
+/// What a successful rebuild did: rows copied, rows each remapping rule changed, dependents
+/// recreated and children checked.
+///
+/// ```
+/// use sqlite_rebuild::{rusqlite::Connection, TableRebuild};
+///
+/// let mut conn = Connection::open_in_memory()?;
+/// conn.execute_batch(
+///     "CREATE TABLE item (id INTEGER PRIMARY KEY, qty INTEGER);
+///      CREATE INDEX item_qty ON item (qty);
+///      INSERT INTO item VALUES (1, 5), (2, -1), (3, 0);",
+/// )?;
+/// let report = TableRebuild::new("item")
+///     .create_sql("CREATE TABLE item (id INTEGER PRIMARY KEY, qty INTEGER CHECK (qty >= 0))")
+///     .remap("qty", -1, 0)
+///     .remap("qty", 7, 0) // matches nothing: the report says so
+///     .execute(&mut conn)?;
+/// assert_eq!(
+///     report.to_string(),
+///     r#"rebuilt "item": 3 rows copied
+///   remap "qty": -1 -> 0: 1 rows
+///   remap "qty": 7 -> 0: 0 rows (no row matched: check the value)
+///   recreated: item_qty
+/// "#
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct RebuildReport {
     table: String,

@@ -131,7 +131,32 @@ impl ConstraintViolations {
 
 /// Which existing rows would violate the target table's constraints.
 ///
-/// `Display` lists each violated constraint by name with its exact count and sample rows.
+/// Returned by [`TableRebuild::validate`](crate::TableRebuild::validate) and carried by
+/// [`Error::Violations`](crate::Error::Violations). `Display` lists each violated constraint
+/// by name with its exact count and sample rows:
+///
+/// ```
+/// use sqlite_rebuild::{rusqlite::Connection, TableRebuild};
+///
+/// let conn = Connection::open_in_memory()?;
+/// conn.execute_batch(
+///     "CREATE TABLE item (id INTEGER PRIMARY KEY, qty INTEGER);
+///      INSERT INTO item VALUES (1, 5), (2, -1), (3, 0);",
+/// )?;
+/// let report = TableRebuild::new("item")
+///     .create_sql("CREATE TABLE item (id INTEGER PRIMARY KEY,
+///                                     qty INTEGER CONSTRAINT qty_positive CHECK (qty > 0))")
+///     .validate(&conn)?;
+/// assert_eq!(
+///     report.to_string(),
+///     r#"2 of 3 rows of "item" would violate the target's constraints:
+///   CHECK qty_positive: 2 rows
+///       rowid 2: "id"=2, "qty"=-1
+///       rowid 3: "id"=3, "qty"=0
+/// Nothing was changed. Remap the offending values with .remap(column, from, to), or change the target."#
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidationReport {
     table: String,
