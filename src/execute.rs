@@ -34,7 +34,7 @@ use std::fmt;
 /// assert_eq!(
 ///     report.to_string(),
 ///     r#"rebuilt "item": 3 rows copied
-///   remap "qty": -1 -> 0: 1 rows
+///   remap "qty": -1 -> 0: 1 row
 ///   remap "qty": 7 -> 0: 0 rows (no row matched: check the value)
 ///   recreated: item_qty
 /// "#
@@ -81,9 +81,10 @@ impl fmt::Display for RebuildReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "rebuilt {}: {} rows copied",
+            "rebuilt {}: {} {} copied",
             ident(&self.table),
-            self.rows_copied
+            self.rows_copied,
+            rows(self.rows_copied)
         )?;
         for r in &self.rules {
             writeln!(f, "  {r}")?;
@@ -137,16 +138,25 @@ impl fmt::Display for RuleReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "remap {}: {} -> {}: {} rows",
+            "remap {}: {} -> {}: {} {}",
             ident(&self.column),
             literal(&self.from),
             literal(&self.to),
-            self.rows_changed
+            self.rows_changed,
+            rows(self.rows_changed)
         )?;
         if self.rows_changed == 0 {
             write!(f, " (no row matched: check the value)")?;
         }
         Ok(())
+    }
+}
+
+fn rows(n: u64) -> &'static str {
+    if n == 1 {
+        "row"
+    } else {
+        "rows"
     }
 }
 
