@@ -6,18 +6,81 @@ use crate::error::Result;
 use crate::execute::{self, RebuildReport};
 use crate::plan::{self, RebuildPlan};
 use crate::validate::{self, ValidationReport};
-use rusqlite::types::{ToSql, ToSqlOutput, Value};
+use rusqlite::types::{Null, ToSql, ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, Transaction};
+use std::fmt;
+use std::sync::Arc;
 
 /// Number of sample rows a [`ValidationReport`] keeps per constraint unless told otherwise.
 pub const DEFAULT_SAMPLE_SIZE: usize = 20;
 
-/// A value rule: while copying, `column`'s value `from` becomes `to`.
+/// A remapping rule on one target column.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Remap {
     pub column: String,
-    pub from: Value,
-    pub to: Value,
+    pub rule: Rule,
+}
+
+/// What a remapping rule does to a value.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Rule {
+    /// `from` becomes `to` (compared with SQL `IS`).
+    Value { from: Value, to: Value },
+    /// A Rust function computes the new value.
+    With(RemapFn),
+}
+
+/// A closure rule; compared by identity, since closures cannot be compared.
+#[derive(Clone)]
+pub(crate) struct RemapFn(pub Arc<dyn Fn(ValueRef<'_>) -> Value + Send + Sync>);
+
+impl fmt::Debug for RemapFn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RemapFn(<closure>)")
+    }
+}
+
+impl PartialEq for RemapFn {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+/// What the rebuild does with rows that would still violate the target after remapping.
+///
+/// ```
+/// use sqlite_rebuild::{rusqlite::Connection, OnViolation, TableRebuild};
+///
+/// let mut conn = Connection::open_in_memory()?;
+/// conn.execute_batch(
+///     "CREATE TABLE item (id INTEGER PRIMARY KEY, qty INTEGER);
+///      INSERT INTO item VALUES (1, 5), (2, -1), (3, 7);",
+/// )?;
+/// let report = TableRebuild::new("item")
+///     .create_sql("CREATE TABLE item (id INTEGER PRIMARY KEY, qty INTEGER CHECK (qty >= 0))")
+///     .on_violation(OnViolation::Quarantine)
+///     .execute(&mut conn)?;
+/// assert_eq!(report.rows_copied(), 2);
+/// assert_eq!(report.quarantined()[0].table(), "item__rejected");
+/// let kept: i64 = conn.query_row("SELECT count(*) FROM item__rejected", [], |r| r.get(0))?;
+/// assert_eq!(kept, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum OnViolation {
+    /// Refuse the rebuild with [`Error::Violations`](crate::Error::Violations) and change
+    /// nothing (the default).
+    #[default]
+    Abort,
+    /// Move every row that would still violate, whole and unchanged, into the quarantine
+    /// table `<table>__rejected`, and the child rows that reference them into quarantine
+    /// tables of their own (`<table>__rejected__<child>`), then rebuild with the rest.
+    /// Nothing is deleted: the quarantine plus the rebuilt table hold every original row,
+    /// and [`TableRebuild::restore_from`] puts them back.
+    Quarantine,
+    /// As [`Quarantine`](Self::Quarantine), into the quarantine table of the given name.
+    QuarantineInto(String),
 }
 
 /// Describes a table rebuild: SQLite's "generalized ALTER TABLE procedure", done safely.
@@ -59,6 +122,8 @@ pub struct TableRebuild {
     pub(crate) remaps: Vec<Remap>,
     pub(crate) children: Vec<String>,
     pub(crate) sample_size: usize,
+    pub(crate) on_violation: OnViolation,
+    pub(crate) restore_from: Option<String>,
     /// A remap value that could not be converted, reported when the rebuild is run.
     pub(crate) invalid_value: Option<(String, String)>,
 }
@@ -74,6 +139,8 @@ impl TableRebuild {
             remaps: Vec::new(),
             children: Vec::new(),
             sample_size: DEFAULT_SAMPLE_SIZE,
+            on_violation: OnViolation::Abort,
+            restore_from: None,
             invalid_value: None,
         }
     }
@@ -116,11 +183,93 @@ impl TableRebuild {
     pub fn remap<F: ToSql, T: ToSql>(mut self, column: impl Into<String>, from: F, to: T) -> Self {
         let column = column.into();
         match (owned_value(&from), owned_value(&to)) {
-            (Ok(from), Ok(to)) => self.remaps.push(Remap { column, from, to }),
+            (Ok(from), Ok(to)) => self.remaps.push(Remap {
+                column,
+                rule: Rule::Value { from, to },
+            }),
             (Err(e), _) | (_, Err(e)) => {
                 self.invalid_value.get_or_insert((column, e));
             }
         }
+        self
+    }
+
+    /// While copying, NULLs in target column `column` become `value`: the rule to give a
+    /// column that becomes `NOT NULL`. The same as `.remap(column, Null, value)`.
+    ///
+    /// ```
+    /// use sqlite_rebuild::{rusqlite::Connection, TableRebuild};
+    ///
+    /// let mut conn = Connection::open_in_memory()?;
+    /// conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, note TEXT);
+    ///                     INSERT INTO t VALUES (1, 'kept'), (2, NULL);")?;
+    /// TableRebuild::new("t")
+    ///     .create_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, note TEXT NOT NULL)")
+    ///     .remap_null("note", "")
+    ///     .execute(&mut conn)?;
+    /// let empty: i64 = conn.query_row("SELECT count(*) FROM t WHERE note = ''", [], |r| r.get(0))?;
+    /// assert_eq!(empty, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn remap_null<T: ToSql>(self, column: impl Into<String>, value: T) -> Self {
+        self.remap(column, Null, value)
+    }
+
+    /// While copying, target column `column`'s value becomes `f(value)`: for rules that SQL
+    /// cannot express comfortably.
+    ///
+    /// `f` sees the value after the rules given before it and its result passes through the
+    /// rules given after it. It is registered with SQLite as a scalar function only while
+    /// the rebuild runs (and removed afterwards, also on error), and runs once per row. A
+    /// plan with a closure rule cannot be rendered as SQL text:
+    /// [`RebuildPlan::to_sql`] refuses it with [`Error::NotRenderable`](crate::Error::NotRenderable).
+    ///
+    /// ```
+    /// use sqlite_rebuild::rusqlite::types::{Value, ValueRef};
+    /// use sqlite_rebuild::{rusqlite::Connection, TableRebuild};
+    ///
+    /// let mut conn = Connection::open_in_memory()?;
+    /// conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, tag TEXT);
+    ///                     INSERT INTO t VALUES (1, ' Rust '), (2, 'sql');")?;
+    /// let report = TableRebuild::new("t")
+    ///     .create_sql("CREATE TABLE t (id INTEGER PRIMARY KEY,
+    ///                                  tag TEXT CHECK (tag = lower(trim(tag))))")
+    ///     .remap_with("tag", |v: ValueRef<'_>| match v {
+    ///         ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).trim().to_lowercase()),
+    ///         other => Value::try_from(other).expect("only text can fail to convert"),
+    ///     })
+    ///     .execute(&mut conn)?;
+    /// assert_eq!(report.rules()[0].rows_changed(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// [`RebuildPlan::to_sql`]: crate::RebuildPlan::to_sql
+    pub fn remap_with<F>(mut self, column: impl Into<String>, f: F) -> Self
+    where
+        F: Fn(ValueRef<'_>) -> Value + Send + Sync + 'static,
+    {
+        self.remaps.push(Remap {
+            column: column.into(),
+            rule: Rule::With(RemapFn(Arc::new(f))),
+        });
+        self
+    }
+
+    /// What to do with rows that would still violate the target after remapping: refuse
+    /// ([`OnViolation::Abort`], the default) or move them aside
+    /// ([`OnViolation::Quarantine`]).
+    pub fn on_violation(mut self, policy: OnViolation) -> Self {
+        self.on_violation = policy;
+        self
+    }
+
+    /// Puts rows back from a quarantine table that an earlier rebuild of this table filled
+    /// (see [`OnViolation::Quarantine`]): its rows are copied into the new table through the
+    /// same column expressions and rules as the table's own rows, its children's quarantine
+    /// tables go back into the children, and the emptied quarantine tables are dropped. The
+    /// restored rows are validated like every other row.
+    pub fn restore_from(mut self, quarantine_table: impl Into<String>) -> Self {
+        self.restore_from = Some(quarantine_table.into());
         self
     }
 
@@ -236,9 +385,17 @@ mod tests {
             .remap("a", 2i64, None::<&str>)
             .remap("b", rusqlite::types::Null, 2.5);
         assert_eq!(rb.remaps.len(), 3);
-        assert_eq!(rb.remaps[0].from, Value::Text("x".into()));
-        assert_eq!(rb.remaps[1].to, Value::Null);
-        assert_eq!(rb.remaps[2].to, Value::Real(2.5));
+        let values: Vec<(Value, Value)> = rb
+            .remaps
+            .iter()
+            .filter_map(|r| match &r.rule {
+                Rule::Value { from, to } => Some((from.clone(), to.clone())),
+                Rule::With(_) => None,
+            })
+            .collect();
+        assert_eq!(values[0].0, Value::Text("x".into()));
+        assert_eq!(values[1].1, Value::Null);
+        assert_eq!(values[2].1, Value::Real(2.5));
         assert!(rb.invalid_value.is_none());
     }
 }

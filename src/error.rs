@@ -154,6 +154,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// The plan cannot be rendered as an SQL script ([`RebuildPlan::to_sql`](crate::RebuildPlan::to_sql)).
+    #[error("the rebuild of \"{table}\" cannot run as a plain SQL script: {reason}; run it with execute() or execute_in() instead")]
+    NotRenderable {
+        /// The table being rebuilt.
+        table: String,
+        /// What needs Rust at run time, e.g. a closure rule on a column.
+        reason: String,
+    },
+
     /// A check before commit failed, so the rebuild was rolled back.
     #[error("post-rebuild check on \"{table}\" failed, rolled back: {reason}")]
     CheckFailed {

@@ -2,17 +2,19 @@
 //! steps, and the checks before commit. Any failure rolls the savepoint back, so the
 //! database is exactly as it was.
 
-use crate::builder::TableRebuild;
+use crate::builder::{Rule, TableRebuild};
 use crate::error::{Error, Result};
-use crate::plan::{self, sqlite_message, PlanStep, Prepared, StepKind};
+use crate::plan::{self, sqlite_message, Counted, PlanStep, Prepared, StepKind};
 use crate::quote::{ident, literal};
 use crate::schema;
 use crate::validate;
 use rusqlite::config::DbConfig;
-use rusqlite::types::Value;
+use rusqlite::functions::FunctionFlags;
+use rusqlite::types::{Value, ValueRef};
 use rusqlite::{params_from_iter, Connection, ErrorCode, TransactionBehavior};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What a successful rebuild did: rows copied, rows each remapping rule changed, dependents
 /// recreated and children checked.
@@ -107,8 +109,8 @@ impl fmt::Display for RebuildReport {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuleReport {
     column: String,
-    from: Value,
-    to: Value,
+    /// `None` for a closure rule.
+    values: Option<(Value, Value)>,
     rows_changed: u64,
 }
 
@@ -118,17 +120,20 @@ impl RuleReport {
         &self.column
     }
 
-    /// The value replaced.
-    pub fn from(&self) -> &Value {
-        &self.from
+    /// The value replaced (`None` for a [`remap_with`](crate::TableRebuild::remap_with)
+    /// closure rule).
+    pub fn from(&self) -> Option<&Value> {
+        self.values.as_ref().map(|(from, _)| from)
     }
 
-    /// The value written instead.
-    pub fn to(&self) -> &Value {
-        &self.to
+    /// The value written instead (`None` for a closure rule).
+    pub fn to(&self) -> Option<&Value> {
+        self.values.as_ref().map(|(_, to)| to)
     }
 
-    /// Rows whose value this rule changed. Zero often means a typo in `from`.
+    /// Rows whose value this rule changed (a value rule: rows whose value matched `from`; a
+    /// closure rule: rows whose value it returned different). Zero often means a typo in
+    /// `from`; it is reported, not an error.
     pub fn rows_changed(&self) -> u64 {
         self.rows_changed
     }
@@ -136,19 +141,109 @@ impl RuleReport {
 
 impl fmt::Display for RuleReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "remap {}: {} -> {}: {} {}",
-            ident(&self.column),
-            literal(&self.from),
-            literal(&self.to),
-            self.rows_changed,
-            rows(self.rows_changed)
-        )?;
+        match &self.values {
+            Some((from, to)) => write!(
+                f,
+                "remap {}: {} -> {}",
+                ident(&self.column),
+                literal(from),
+                literal(to)
+            )?,
+            None => write!(f, "remap {} with a closure", ident(&self.column))?,
+        }
+        write!(f, ": {} {}", self.rows_changed, rows(self.rows_changed))?;
         if self.rows_changed == 0 {
-            write!(f, " (no row matched: check the value)")?;
+            match self.values {
+                Some(_) => write!(f, " (no row matched: check the value)")?,
+                None => write!(f, " (it changed no value)")?,
+            }
         }
         Ok(())
+    }
+}
+
+/// The closure rules' functions, registered with SQLite while a rebuild runs and removed
+/// when dropped, on every path.
+pub(crate) struct RemapFunctions<'c> {
+    conn: &'c Connection,
+    names: Vec<String>,
+}
+
+impl<'c> RemapFunctions<'c> {
+    pub(crate) fn register(conn: &'c Connection, p: &Prepared) -> Result<Self> {
+        let mut guard = RemapFunctions {
+            conn,
+            names: Vec::new(),
+        };
+        for chain in &p.chains {
+            let rules = chain.rules.clone();
+            let counts = chain.counts.clone();
+            let column = chain.column.clone();
+            conn.create_scalar_function(
+                chain.function.as_str(),
+                1,
+                FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY,
+                move |ctx| apply_chain(ctx.get_raw(0), &rules, &counts, &column),
+            )
+            .map_err(Error::sqlite(format!(
+                "registering the remap function for column \"{}\"",
+                chain.column
+            )))?;
+            guard.names.push(chain.function.clone());
+        }
+        Ok(guard)
+    }
+}
+
+impl Drop for RemapFunctions<'_> {
+    fn drop(&mut self) {
+        for name in &self.names {
+            if let Err(e) = self.conn.remove_function(name.as_str(), 1) {
+                log::warn!("could not remove remap function {name}: {e}");
+            }
+        }
+    }
+}
+
+/// One column's rules from its first closure on, applied to one value in order.
+fn apply_chain(
+    input: ValueRef<'_>,
+    rules: &[Rule],
+    counts: &[AtomicU64],
+    column: &str,
+) -> rusqlite::Result<Value> {
+    let mut changed: Option<Value> = None;
+    for (rule, count) in rules.iter().zip(counts) {
+        let current = changed.as_ref().map(ValueRef::from).unwrap_or(input);
+        match rule {
+            Rule::Value { from, to } => {
+                if plan::sql_is_ref(current, from.into()) {
+                    count.fetch_add(1, Ordering::Relaxed);
+                    changed = Some(to.clone());
+                }
+            }
+            Rule::With(f) => {
+                let out = (f.0)(current);
+                if ValueRef::from(&out) != current {
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+                changed = Some(out);
+            }
+        }
+    }
+    match changed {
+        Some(v) => Ok(v),
+        None => match input {
+            ValueRef::Text(bytes) => String::from_utf8(bytes.to_vec())
+                .map(Value::Text)
+                .map_err(|_| {
+                    rusqlite::Error::UserFunctionError(
+                        format!("column \"{column}\" holds text that is not valid UTF-8; closure rules need UTF-8 text").into(),
+                    )
+                }),
+            other => Value::try_from(other)
+                .map_err(|e| rusqlite::Error::UserFunctionError(e.to_string().into())),
+        },
     }
 }
 
@@ -314,6 +409,7 @@ impl From<Error> for Stop {
 pub(crate) fn run(conn: &Connection, rb: &TableRebuild) -> Result<RebuildReport> {
     let _fk = ForeignKeysOff::engage(conn, &rb.table)?;
     let p = plan::prepare(conn, rb)?;
+    let _functions = RemapFunctions::register(conn, &p)?;
     log::info!(
         "rebuilding {} ({} steps)",
         p.source.qualified(),
@@ -484,7 +580,7 @@ fn dependent_broken(table: &str, message: String) -> Error {
 /// Whether a child's foreign key could see different parent key values after the copy, so
 /// its rows must be re-checked. Keys copied unchanged, with the same declared type and
 /// collation, need no scan.
-fn children_need_check(p: &Prepared) -> bool {
+pub(crate) fn children_need_check(p: &Prepared) -> bool {
     let source_def = crate::sql::parse_create_table(&p.source.sql).ok();
     let target_cols = &p.target_def.columns;
     p.children.iter().any(|fk| {
@@ -525,7 +621,7 @@ fn referenced_columns(p: &Prepared, fk: &schema::ForeignKey) -> Vec<String> {
 
 /// Every child key must still find a PRIMARY KEY or UNIQUE index, or SQLite reports
 /// "foreign key mismatch" for the whole schema.
-fn check_child_keys(p: &Prepared) -> Result<()> {
+pub(crate) fn check_child_keys(p: &Prepared) -> Result<()> {
     for fk in &p.children {
         let cols = referenced_columns(p, fk);
         let same = |keys: &[String]| {
@@ -547,6 +643,19 @@ fn check_child_keys(p: &Prepared) -> Result<()> {
                         ix.keys.iter().map(|(n, _)| n.clone()).collect();
                     keys.is_some_and(|k| same(&k))
                 }
+            })
+            // An explicit unique index of the old table, recreated after the swap.
+            || p.dependents.iter().filter(|d| d.unique).any(|d| {
+                crate::sql::parse_create_index(&d.sql).is_ok_and(|ix| {
+                    ix.where_clause.is_none() && {
+                        let keys: Vec<String> = ix
+                            .terms
+                            .iter()
+                            .map(|t| crate::sql::identifier_value(t.expr.trim()))
+                            .collect();
+                        same(&keys)
+                    }
+                })
             });
         if !covered {
             return Err(Error::ChildKeyMissing {
@@ -563,29 +672,34 @@ fn check_child_keys(p: &Prepared) -> Result<()> {
     Ok(())
 }
 
-/// Rows each rule changes, in one scan of the old table.
+/// Rows each value rule compared in SQL changes, in one scan of the old table (in the
+/// order of `p.rules`, 0 for closure-chain rules, which count themselves as they run).
 fn rule_counts(conn: &Connection, p: &Prepared) -> Result<Vec<u64>> {
-    if p.rules.is_empty() {
-        return Ok(Vec::new());
+    let sql_rules: Vec<(&str, &[usize])> = p
+        .rules
+        .iter()
+        .filter_map(|slot| match &slot.counted {
+            Counted::Sql {
+                first_match_expr,
+                fires_when_first,
+            } => Some((first_match_expr.as_str(), fires_when_first.as_slice())),
+            Counted::Chain { .. } => None,
+        })
+        .collect();
+    if sql_rules.is_empty() {
+        return Ok(vec![0; p.rules.len()]);
     }
     // Per column: which rule matched first. Rules of one column share the expression.
     let mut exprs: Vec<&str> = Vec::new();
-    for slot in &p.rules {
-        if !exprs.contains(&slot.first_match_expr.as_str()) {
-            exprs.push(&slot.first_match_expr);
+    for (expr, _) in &sql_rules {
+        if !exprs.contains(expr) {
+            exprs.push(expr);
         }
     }
     let mut sums = Vec::new();
-    for slot in &p.rules {
-        let e = exprs
-            .iter()
-            .position(|x| *x == slot.first_match_expr)
-            .unwrap_or(0);
-        let firsts: Vec<String> = slot
-            .fires_when_first
-            .iter()
-            .map(|m| m.to_string())
-            .collect();
+    for (expr, fires_when_first) in &sql_rules {
+        let e = exprs.iter().position(|x| x == expr).unwrap_or(0);
+        let firsts: Vec<String> = fires_when_first.iter().map(|m| m.to_string()).collect();
         sums.push(format!("coalesce(sum(m{e} IN ({})), 0)", firsts.join(", ")));
     }
     let inner: Vec<String> = exprs
@@ -600,7 +714,7 @@ fn rule_counts(conn: &Connection, p: &Prepared) -> Result<Vec<u64>> {
         p.source.qualified(),
         ident(&p.source.name)
     );
-    let n = p.rules.len();
+    let n = sql_rules.len();
     let counted = (|| {
         let mut stmt = conn.prepare(&sql)?;
         // The counts use only the rules' `from` values: bind as many as the query holds.
@@ -613,7 +727,16 @@ fn rule_counts(conn: &Connection, p: &Prepared) -> Result<Vec<u64>> {
             None => Ok(vec![0; n]),
         }
     })();
-    counted.map_err(Error::sqlite("counting the rows each remap rule changes"))
+    let mut counted = counted
+        .map_err(Error::sqlite("counting the rows each remap rule changes"))?
+        .into_iter();
+    Ok(p.rules
+        .iter()
+        .map(|slot| match slot.counted {
+            Counted::Sql { .. } => counted.next().unwrap_or(0),
+            Counted::Chain { .. } => 0,
+        })
+        .collect())
 }
 
 /// Create, copy, swap, recreate, check. Runs inside the caller's savepoint.
@@ -628,6 +751,11 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
         }
     };
     let rule_counts = rule_counts(conn, p)?;
+    for chain in &p.chains {
+        for count in chain.counts.iter() {
+            count.store(0, Ordering::Relaxed);
+        }
+    }
     let check_children = children_need_check(p);
     let mut children: Vec<&str> = p.children.iter().map(|fk| fk.child.as_str()).collect();
     children.sort_by_key(|c| c.to_ascii_lowercase());
@@ -673,7 +801,6 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
                         Some("FOREIGN KEY constraint failed".into()),
                     )));
                 }
-                check_child_keys(p)?;
             }
             StepKind::Rename => {
                 let legacy: bool = conn
@@ -770,17 +897,31 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
         "checks passed: {new_rows} rows in {table:?} as before; child tables intact: {children:?}; \
          views and triggers compile"
     );
-    let rules = p
+    let mut rules: Vec<(usize, RuleReport)> = p
         .rules
         .iter()
         .zip(rule_counts)
-        .map(|(slot, n)| RuleReport {
-            column: slot.rule.column.clone(),
-            from: slot.rule.from.clone(),
-            to: slot.rule.to.clone(),
-            rows_changed: n,
+        .map(|(slot, n)| {
+            let rows_changed = match slot.counted {
+                Counted::Sql { .. } => n,
+                Counted::Chain { chain, step } => p.chains[chain].counts[step].load(Ordering::Relaxed),
+            };
+            let values = match &slot.rule.rule {
+                Rule::Value { from, to } => Some((from.clone(), to.clone())),
+                Rule::With(_) => None,
+            };
+            (
+                slot.position,
+                RuleReport {
+                    column: slot.rule.column.clone(),
+                    values,
+                    rows_changed,
+                },
+            )
         })
         .collect();
+    rules.sort_by_key(|(position, _)| *position);
+    let rules = rules.into_iter().map(|(_, r)| r).collect();
     Ok(RebuildReport {
         table: p.source.name.clone(),
         rows_copied,

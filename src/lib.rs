@@ -287,7 +287,7 @@ mod schema;
 mod sql;
 mod validate;
 
-pub use builder::{TableRebuild, DEFAULT_SAMPLE_SIZE};
+pub use builder::{OnViolation, TableRebuild, DEFAULT_SAMPLE_SIZE};
 pub use compat::MIN_SQLITE_VERSION;
 pub use error::{Error, Result};
 pub use execute::{RebuildReport, RuleReport};

@@ -3,13 +3,13 @@
 //! writes nothing that outlives it: the target table is probed under a scratch name inside a
 //! savepoint that is always rolled back.
 
-use crate::builder::{Remap, TableRebuild};
+use crate::builder::{OnViolation, Remap, Rule, TableRebuild};
 use crate::error::{Error, Result};
 use crate::execute::Savepoint;
 use crate::quote::{ident, literal, qualified};
 use crate::schema::{self, Dependent, ForeignKey, Index, Table};
 use crate::sql;
-use rusqlite::types::Value;
+use rusqlite::types::{Value, ValueRef};
 use rusqlite::Connection;
 use std::fmt;
 
@@ -31,6 +31,20 @@ pub enum StepKind {
     CreateTrigger,
     /// Put the AUTOINCREMENT counter back where it was.
     RestoreSequence,
+}
+
+impl StepKind {
+    fn describe(self) -> &'static str {
+        match self {
+            StepKind::CreateTarget => "create the target table under a scratch name",
+            StepKind::Copy => "copy every row; a constraint failure aborts with a full report",
+            StepKind::DropOld => "drop the old table (validation has passed)",
+            StepKind::Rename => "rename the target into place (legacy_alter_table keeps views and triggers untouched)",
+            StepKind::CreateIndex => "recreate an index",
+            StepKind::CreateTrigger => "recreate a trigger",
+            StepKind::RestoreSequence => "restore the AUTOINCREMENT counter",
+        }
+    }
 }
 
 /// One SQL statement of a [`RebuildPlan`].
@@ -104,6 +118,8 @@ pub struct RebuildPlan {
     table: String,
     steps: Vec<PlanStep>,
     checks: Vec<String>,
+    /// The self-contained script, or why there is none.
+    script: std::result::Result<String, String>,
 }
 
 impl RebuildPlan {
@@ -126,6 +142,56 @@ impl RebuildPlan {
     pub fn checks(&self) -> &[String] {
         &self.checks
     }
+
+    /// A self-contained SQL script that performs the same rebuild when run with rusqlite's
+    /// `execute_batch` or as a migration file of any framework (refinery, diesel, sqlx ...).
+    ///
+    /// The script runs inside a `SAVEPOINT` of its own, so it is atomic whether or not the
+    /// caller opened a transaction. Before anything is written it stages every row as the
+    /// target would store it (remapping rules included, written as SQL) and checks each
+    /// constraint of the target; if any row would violate one, or foreign key enforcement
+    /// is on while the table has children, a guard rolls the whole transaction back with a
+    /// message naming the problem, leaving the database unchanged. The same guards check the
+    /// row count and the children's foreign keys before the script releases its savepoint.
+    /// The comments at its top say what the caller must do around it.
+    ///
+    /// ```
+    /// use sqlite_rebuild::{rusqlite::Connection, TableRebuild};
+    ///
+    /// let conn = Connection::open_in_memory()?;
+    /// conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, state TEXT);
+    ///                     INSERT INTO t VALUES (1, 'todo'), (2, 'wip');")?;
+    /// let target = "CREATE TABLE t (id INTEGER PRIMARY KEY,
+    ///                               state TEXT CHECK (state IN ('todo', 'done')))";
+    ///
+    /// // Without a rule, the script refuses and changes nothing.
+    /// let script = TableRebuild::new("t").create_sql(target).plan(&conn)?.to_sql()?;
+    /// let err = conn.execute_batch(&script).unwrap_err();
+    /// assert!(err.to_string().contains("CHECK"));
+    /// assert!(conn.is_autocommit());
+    ///
+    /// // With one, it rebuilds.
+    /// let script = TableRebuild::new("t")
+    ///     .create_sql(target)
+    ///     .remap("state", "wip", "todo")
+    ///     .plan(&conn)?
+    ///     .to_sql()?;
+    /// conn.execute_batch(&script)?;
+    /// let sql: String = conn.query_row("SELECT sql FROM sqlite_schema WHERE name = 't'", [], |r| r.get(0))?;
+    /// assert!(sql.contains("CHECK"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotRenderable`] when the rebuild needs Rust while it runs: a
+    /// [`remap_with`](crate::TableRebuild::remap_with) closure rule, or a quarantine policy.
+    pub fn to_sql(&self) -> Result<String> {
+        self.script.clone().map_err(|reason| Error::NotRenderable {
+            table: self.table.clone(),
+            reason,
+        })
+    }
 }
 
 impl fmt::Display for RebuildPlan {
@@ -141,16 +207,7 @@ impl fmt::Display for RebuildPlan {
             "-- Every row is validated against the target before the first destructive step."
         )?;
         for (i, step) in self.steps.iter().enumerate() {
-            let what = match step.kind {
-                StepKind::CreateTarget => "create the target table under a scratch name",
-                StepKind::Copy => "copy every row; a constraint failure aborts with a full report",
-                StepKind::DropOld => "drop the old table (validation has passed)",
-                StepKind::Rename => "rename the target into place (legacy_alter_table keeps views and triggers untouched)",
-                StepKind::CreateIndex => "recreate an index",
-                StepKind::CreateTrigger => "recreate a trigger",
-                StepKind::RestoreSequence => "restore the AUTOINCREMENT counter",
-            };
-            writeln!(f, "\n-- {}. {what}", i + 1)?;
+            writeln!(f, "\n-- {}. {}", i + 1, step.kind.describe())?;
             if step.kind == StepKind::Rename {
                 writeln!(f, "PRAGMA legacy_alter_table = ON;")?;
                 writeln!(f, "{};", step.sql)?;
@@ -187,6 +244,7 @@ pub(crate) struct Prepared {
     pub copies_rowid: bool,
     /// For each remap rule: which column and its index among that column's rules.
     pub rules: Vec<RuleSlot>,
+    pub chains: Vec<Chain>,
     pub dependents: Vec<Dependent>,
     /// Foreign keys of other tables that reference the rebuilt table.
     pub children: Vec<ForeignKey>,
@@ -194,16 +252,39 @@ pub(crate) struct Prepared {
     pub plan: RebuildPlan,
 }
 
-/// Where one remap rule sits in the copy's CASE expressions.
+/// Where one remap rule sits in the copy, and how its changes are counted.
 #[derive(Debug, Clone)]
 pub(crate) struct RuleSlot {
     pub rule: Remap,
-    /// The CASE expression over the old row that says which rule matched first (1-based,
-    /// 0 when none) for this rule's column.
-    pub first_match_expr: String,
-    /// Other rules of the same column (1-based positions) that fire when rule `m`
-    /// matches first.
-    pub fires_when_first: Vec<usize>,
+    /// Position among the builder's rules, so the report keeps the order given.
+    pub position: usize,
+    pub counted: Counted,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Counted {
+    /// A value rule in the copy's CASE expression, counted by a scan of the old table.
+    Sql {
+        /// The CASE expression over the old row that says which rule matched first
+        /// (1-based, 0 when none) for this rule's column.
+        first_match_expr: String,
+        /// Rules of the same column (1-based positions) whose first match makes this one
+        /// fire.
+        fires_when_first: Vec<usize>,
+    },
+    /// A rule applied by a column's registered function, counted as it runs.
+    Chain { chain: usize, step: usize },
+}
+
+/// The rules of one column from its first closure rule on: applied in Rust by a scalar
+/// function registered for the rebuild's duration.
+#[derive(Debug, Clone)]
+pub(crate) struct Chain {
+    pub function: String,
+    pub column: String,
+    pub rules: Vec<Rule>,
+    /// Rows each rule changed in the current attempt.
+    pub counts: std::sync::Arc<Vec<std::sync::atomic::AtomicU64>>,
 }
 
 impl Prepared {
@@ -338,6 +419,7 @@ pub(crate) fn prepare(conn: &Connection, rb: &TableRebuild) -> Result<Prepared> 
             table: source.name.clone(),
             steps: Vec::new(),
             checks: Vec::new(),
+            script: Err(String::new()),
         },
         source,
         target,
@@ -350,11 +432,27 @@ pub(crate) fn prepare(conn: &Connection, rb: &TableRebuild) -> Result<Prepared> 
         params: mapping.params,
         copies_rowid: mapping.copies_rowid,
         rules: mapping.rules,
+        chains: mapping.chains,
         dependents,
         children,
         sequence,
     };
+    crate::execute::check_child_keys(&prepared)?;
     prepared.plan = build_plan(&prepared, create_scratch);
+    prepared.plan.script = match (prepared.chains.first(), &rb.on_violation, &rb.restore_from) {
+        (Some(chain), _, _) => Err(format!(
+            "column \"{}\" has a closure rule (remap_with), which only Rust can apply",
+            chain.column
+        )),
+        (None, OnViolation::Quarantine | OnViolation::QuarantineInto(_), _) => Err(
+            "the quarantine policy moves rows between tables as they fail, which a script cannot decide"
+                .to_owned(),
+        ),
+        (None, _, Some(_)) => {
+            Err("restore_from reads quarantine tables that only execute() handles".to_owned())
+        }
+        (None, OnViolation::Abort, None) => Ok(build_script(conn, &prepared)?),
+    };
     Ok(prepared)
 }
 
@@ -423,7 +521,175 @@ fn build_plan(p: &Prepared, create_scratch: String) -> RebuildPlan {
         table: p.source.name.clone(),
         steps,
         checks,
+        script: Err(String::new()),
     }
+}
+
+/// Names the script's guard uses in the temp schema.
+/// (SQLite reserves the `sqlite_` prefix.)
+const GUARD: &str = "sqlite-rebuild guard";
+const STAGE: &str = "sqlite-rebuild stage";
+
+/// The self-contained script of [`RebuildPlan::to_sql`].
+fn build_script(conn: &Connection, p: &Prepared) -> Result<String> {
+    use std::fmt::Write as _;
+    let table = &p.source.name;
+    let t = ident(table);
+    let guard_table = qualified("temp", GUARD);
+    let mut children: Vec<&str> = p.children.iter().map(|fk| fk.child.as_str()).collect();
+    children.sort_by_key(|c| c.to_ascii_lowercase());
+    children.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+
+    // Each guard: a trigger that rolls everything back with its message, and the statement
+    // that inserts its number when the problem is found.
+    let mut triggers = Vec::new();
+    let mut guard = |n: &mut Vec<String>, message: String, condition: String| {
+        let k = triggers.len() + 1;
+        let message = format!("sqlite-rebuild: {message}; nothing was changed");
+        triggers.push(format!(
+            "CREATE TEMP TRIGGER {} BEFORE INSERT ON {} WHEN NEW.problem = {k} BEGIN SELECT RAISE(ROLLBACK, {}); END;",
+            ident(&format!("{GUARD} {k}")),
+            ident(GUARD),
+            literal(&Value::Text(message))
+        ));
+        n.push(format!(
+            "INSERT INTO {} (problem) SELECT {k} WHERE {condition};",
+            qualified("temp", GUARD)
+        ));
+    };
+
+    let mut before = Vec::new();
+    if !children.is_empty() {
+        guard(
+            &mut before,
+            format!(
+                "foreign key enforcement is ON, and dropping {t} would cascade to its children; run PRAGMA foreign_keys = OFF before the transaction begins"
+            ),
+            "(SELECT foreign_keys FROM pragma_foreign_keys) = 1".to_owned(),
+        );
+    }
+    let staging = crate::validate::staging(p, STAGE);
+    let alias = ident(&p.target_def.name);
+    let mut validation = Vec::new();
+    for probe in crate::validate::probes(conn, p, &staging.table, &staging.seq, &alias)? {
+        guard(
+            &mut validation,
+            format!(
+                "rows of {t} would violate the target's {} {}; remap them or change the target (TableRebuild::validate lists them)",
+                probe.kind, probe.name
+            ),
+            format!(
+                "EXISTS (SELECT 1 FROM {} AS {alias} WHERE {})",
+                staging.table, probe.predicate
+            ),
+        );
+    }
+    let scratch = qualified(&p.source.schema, &p.scratch);
+    let mut count_check = Vec::new();
+    guard(
+        &mut count_check,
+        format!("the copy of {t} does not hold every row"),
+        format!(
+            "(SELECT count(*) FROM {scratch}) <> (SELECT count(*) FROM {})",
+            p.source.qualified()
+        ),
+    );
+    let check_children = crate::execute::children_need_check(p);
+    let mut baselines = Vec::new();
+    let mut child_checks = Vec::new();
+    if check_children {
+        for (i, child) in children.iter().enumerate() {
+            let violations = format!(
+                "(SELECT count(*) FROM pragma_foreign_key_check({}, {}) WHERE parent = {} COLLATE NOCASE)",
+                literal(&Value::Text((*child).to_owned())),
+                literal(&Value::Text(p.source.schema.clone())),
+                literal(&Value::Text(table.clone()))
+            );
+            let id = -(i as i64) - 1;
+            baselines.push(format!(
+                "INSERT INTO {guard_table} (problem, n) SELECT {id}, {violations};"
+            ));
+            guard(
+                &mut child_checks,
+                format!(
+                    "rows of child {} would no longer find their parent row in {t}",
+                    ident(child)
+                ),
+                format!("{violations} > (SELECT n FROM {guard_table} WHERE problem = {id})"),
+            );
+        }
+    }
+
+    let mut s = String::new();
+    let names: Vec<String> = children.iter().map(|c| ident(c)).collect();
+    let _ = writeln!(s, "-- sqlite-rebuild script: rebuild {}", p.source.qualified());
+    let _ = writeln!(s, "--");
+    let _ = writeln!(s, "-- Run it as one unit: rusqlite's execute_batch, or as a migration file. It runs inside");
+    let _ = writeln!(s, "-- SAVEPOINT sqlite_rebuild (a transaction of its own when none is open).");
+    if !children.is_empty() {
+        let _ = writeln!(s, "-- {t} has child tables ({}): run this with foreign key enforcement OFF,", names.join(", "));
+        let _ = writeln!(s, "-- i.e. PRAGMA foreign_keys = OFF before the transaction begins (inside one the pragma");
+        let _ = writeln!(s, "-- does nothing), and switch it back on afterwards. A guard refuses to run otherwise.");
+    }
+    let _ = writeln!(s, "-- Every row is validated against the target before anything is written. When a guard");
+    let _ = writeln!(s, "-- finds a problem it rolls the whole transaction back (RAISE(ROLLBACK)) with a message");
+    let _ = writeln!(s, "-- naming it: the database is left unchanged (inside a framework's transaction, that");
+    let _ = writeln!(s, "-- transaction is rolled back). If any other statement fails, roll the transaction back.");
+    let _ = writeln!(s, "-- The script was generated against the schema it rebuilds; regenerate it if that changes.");
+    let _ = writeln!(s, "\nSAVEPOINT sqlite_rebuild;");
+    let _ = writeln!(s, "CREATE TEMP TABLE {} (problem INTEGER, n INTEGER);", ident(GUARD));
+    for trigger in &triggers {
+        let _ = writeln!(s, "{trigger}");
+    }
+    for line in &before {
+        let _ = writeln!(s, "{line}");
+    }
+    let _ = writeln!(s, "\n-- Stage every row as the target would store it, and check each constraint.");
+    let _ = writeln!(s, "{};", staging.create);
+    let stage_insert = PlanStep {
+        kind: StepKind::Copy,
+        sql: staging.insert.clone(),
+        params: p.params.clone(),
+    };
+    let _ = writeln!(s, "{};", stage_insert.sql_with_literals());
+    for line in &validation {
+        let _ = writeln!(s, "{line}");
+    }
+    let _ = writeln!(s, "DROP TABLE {};", staging.table);
+    for line in &baselines {
+        let _ = writeln!(s, "{line}");
+    }
+    for (i, step) in p.plan.steps.iter().enumerate() {
+        let _ = writeln!(s, "\n-- {}. {}", i + 1, step.kind.describe());
+        if step.kind == StepKind::Rename {
+            let _ = writeln!(s, "PRAGMA legacy_alter_table = ON;");
+            let _ = writeln!(s, "{};", step.sql);
+            let _ = writeln!(s, "PRAGMA legacy_alter_table = OFF;");
+        } else {
+            let _ = writeln!(s, "{};", step.sql_with_literals());
+        }
+        if step.kind == StepKind::Copy {
+            for line in &count_check {
+                let _ = writeln!(s, "{line}");
+            }
+        }
+    }
+    if !child_checks.is_empty() {
+        let _ = writeln!(s, "\n-- Children must still find their parent rows.");
+        for line in &child_checks {
+            let _ = writeln!(s, "{line}");
+        }
+    }
+    let probe = crate::schema::free_name(conn, &p.source.schema, &format!("{table}__probe"))?;
+    let _ = writeln!(s, "\n-- Every view and trigger must still compile: SQLite re-parses the schema on a rename,");
+    let _ = writeln!(s, "-- which is undone at once. A failure here names the broken view or trigger.");
+    let _ = writeln!(s, "SAVEPOINT sqlite_rebuild_probe;");
+    let _ = writeln!(s, "ALTER TABLE {} RENAME TO {};", p.source.qualified(), ident(&probe));
+    let _ = writeln!(s, "ROLLBACK TO sqlite_rebuild_probe;");
+    let _ = writeln!(s, "RELEASE sqlite_rebuild_probe;");
+    let _ = writeln!(s, "\nDROP TABLE {};", qualified("temp", GUARD));
+    let _ = writeln!(s, "RELEASE sqlite_rebuild;");
+    Ok(s)
 }
 
 /// The statement that recreates a dependent, so that SQLite stores the same text again.
@@ -462,6 +728,7 @@ struct Mapping {
     select_exprs: Vec<String>,
     params: Vec<Value>,
     rules: Vec<RuleSlot>,
+    chains: Vec<Chain>,
 }
 
 fn map_columns(rb: &TableRebuild, source: &Table, target: &Table) -> Result<Mapping> {
@@ -505,6 +772,7 @@ fn map_columns(rb: &TableRebuild, source: &Table, target: &Table) -> Result<Mapp
         select_exprs: Vec::new(),
         params: Vec::new(),
         rules: Vec::new(),
+        chains: Vec::new(),
     };
     // Keep implicit rowids: copy them explicitly unless an INTEGER PRIMARY KEY carries them.
     if target.ipk.is_none() {
@@ -549,16 +817,43 @@ fn map_columns(rb: &TableRebuild, source: &Table, target: &Table) -> Result<Mapp
                 }
             },
         };
-        let rules: Vec<&Remap> = rb
+        let rules: Vec<(usize, &Remap)> = rb
             .remaps
             .iter()
-            .filter(|r| r.column.eq_ignore_ascii_case(&col.name))
+            .enumerate()
+            .filter(|(_, r)| r.column.eq_ignore_ascii_case(&col.name))
             .collect();
-        let expr = if rules.is_empty() {
+        // Value rules up to the first closure compare in SQL, under the old column's
+        // affinity and collation; from the first closure on, a registered function applies
+        // the rest in order.
+        let split = rules
+            .iter()
+            .position(|(_, r)| matches!(r.rule, Rule::With(_)))
+            .unwrap_or(rules.len());
+        let (leading, chained) = rules.split_at(split);
+        let mut expr = if leading.is_empty() {
             base
         } else {
-            remap_case(&base, &rules, &mut m)
+            remap_case(&base, leading, &mut m)
         };
+        if !chained.is_empty() {
+            let chain = m.chains.len();
+            let function = format!("sqlite_rebuild_remap_{}", chain + 1);
+            expr = format!("{function}({expr})");
+            for (step, (position, rule)) in chained.iter().enumerate() {
+                m.rules.push(RuleSlot {
+                    rule: (*rule).clone(),
+                    position: *position,
+                    counted: Counted::Chain { chain, step },
+                });
+            }
+            m.chains.push(Chain {
+                function,
+                column: col.name.clone(),
+                rules: chained.iter().map(|(_, r)| r.rule.clone()).collect(),
+                counts: std::sync::Arc::new(chained.iter().map(|_| Default::default()).collect()),
+            });
+        }
         m.insert_columns.push(ident(&col.name));
         m.select_exprs.push(expr);
     }
@@ -573,20 +868,28 @@ fn qualified_col(source: &Table, column: &str) -> String {
 /// One flat CASE that applies a column's rules as a composition in the order given: the
 /// first rule matching the old value fires, and its output then passes through the later
 /// rules, which is worked out here since those comparisons are between literals.
-fn remap_case(base: &str, rules: &[&Remap], m: &mut Mapping) -> String {
+/// Only value rules reach here.
+fn remap_case(base: &str, rules: &[(usize, &Remap)], m: &mut Mapping) -> String {
+    let pairs: Vec<(&Value, &Value)> = rules
+        .iter()
+        .filter_map(|(_, r)| match &r.rule {
+            Rule::Value { from, to } => Some((from, to)),
+            Rule::With(_) => None,
+        })
+        .collect();
     let mut case = String::from("CASE");
     let mut chains: Vec<Vec<usize>> = Vec::new();
     let mut from_slots = Vec::new();
-    for (i, rule) in rules.iter().enumerate() {
-        m.params.push(rule.from.clone());
+    for (i, (from, to)) in pairs.iter().enumerate() {
+        m.params.push((*from).clone());
         let from_slot = m.params.len();
         from_slots.push(from_slot);
         // Compose: the value this rule produces, run through the rules after it.
-        let mut value = rule.to.clone();
+        let mut value = (*to).clone();
         let mut fired = vec![i + 1];
-        for (j, later) in rules.iter().enumerate().skip(i + 1) {
-            if sql_is(&value, &later.from) {
-                value = later.to.clone();
+        for (j, (later_from, later_to)) in pairs.iter().enumerate().skip(i + 1) {
+            if sql_is(&value, later_from) {
+                value = (*later_to).clone();
                 fired.push(j + 1);
             }
         }
@@ -601,37 +904,41 @@ fn remap_case(base: &str, rules: &[&Remap], m: &mut Mapping) -> String {
         first.push_str(&format!(" WHEN {base} IS ?{slot} THEN {}", i + 1));
     }
     first.push_str(" ELSE 0 END");
-    for (i, rule) in rules.iter().enumerate() {
-        let position = i + 1;
+    for (i, (position, rule)) in rules.iter().enumerate() {
         let fires_when_first = chains
             .iter()
             .enumerate()
-            .filter(|(_, chain)| chain.contains(&position))
+            .filter(|(_, chain)| chain.contains(&(i + 1)))
             .map(|(m_idx, _)| m_idx + 1)
             .collect();
         m.rules.push(RuleSlot {
             rule: (*rule).clone(),
-            first_match_expr: first.clone(),
-            fires_when_first,
+            position: *position,
+            counted: Counted::Sql {
+                first_match_expr: first.clone(),
+                fires_when_first,
+            },
         });
     }
     case
 }
 
 /// SQLite's `IS` between two values that carry no affinity, under BINARY collation.
-fn sql_is(a: &Value, b: &Value) -> bool {
+pub(crate) fn sql_is(a: &Value, b: &Value) -> bool {
+    sql_is_ref(a.into(), b.into())
+}
+
+/// [`sql_is`] over borrowed values.
+pub(crate) fn sql_is_ref(a: ValueRef<'_>, b: ValueRef<'_>) -> bool {
     match (a, b) {
-        (Value::Null, Value::Null) => true,
-        (Value::Integer(x), Value::Integer(y)) => x == y,
-        (Value::Real(x), Value::Real(y)) => x == y,
-        (Value::Integer(i), Value::Real(r)) | (Value::Real(r), Value::Integer(i)) => {
-            r.fract() == 0.0
-                && *r >= -(i64::MAX as f64)
-                && *r < i64::MAX as f64
-                && (*r as i64) == *i
+        (ValueRef::Null, ValueRef::Null) => true,
+        (ValueRef::Integer(x), ValueRef::Integer(y)) => x == y,
+        (ValueRef::Real(x), ValueRef::Real(y)) => x == y,
+        (ValueRef::Integer(i), ValueRef::Real(r)) | (ValueRef::Real(r), ValueRef::Integer(i)) => {
+            r.fract() == 0.0 && r >= -(i64::MAX as f64) && r < i64::MAX as f64 && (r as i64) == i
         }
-        (Value::Text(x), Value::Text(y)) => x == y,
-        (Value::Blob(x), Value::Blob(y)) => x == y,
+        (ValueRef::Text(x), ValueRef::Text(y)) => x == y,
+        (ValueRef::Blob(x), ValueRef::Blob(y)) => x == y,
         _ => false,
     }
 }

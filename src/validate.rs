@@ -244,16 +244,17 @@ impl fmt::Display for ValidationReport {
 pub(crate) fn validate(conn: &Connection, rb: &TableRebuild) -> Result<ValidationReport> {
     let _fk = ForeignKeysOff::engage(conn, &rb.table)?;
     let p = plan::prepare(conn, rb)?;
+    let _functions = execute::RemapFunctions::register(conn, &p)?;
     execute::dry_run(conn, &p, rb.sample_size)
 }
 
 /// One constraint as a predicate over the staging table.
-struct Probe {
-    name: String,
-    kind: ConstraintKind,
-    expression: Option<String>,
-    predicate: String,
-    show: Vec<String>,
+pub(crate) struct Probe {
+    pub name: String,
+    pub kind: ConstraintKind,
+    pub expression: Option<String>,
+    pub predicate: String,
+    pub show: Vec<String>,
 }
 
 /// Counts every constraint's violations exactly; changes nothing (its own savepoint).
@@ -268,10 +269,21 @@ pub(crate) fn diagnose(
     report
 }
 
-fn diagnose_in(conn: &Connection, p: &Prepared, sample_size: usize) -> Result<ValidationReport> {
+/// The constraint-free TEMP table that holds every row as the target would store it.
+pub(crate) struct Staging {
+    /// `"temp"."<name>"`.
+    pub table: String,
+    /// Quoted name of its own INTEGER PRIMARY KEY (the copy order).
+    pub seq: String,
+    /// Quoted name of the column holding the old row's rowid.
+    pub src: String,
+    pub create: String,
+    /// Fills it from the old table; binds the copy's parameters.
+    pub insert: String,
+}
+
+pub(crate) fn staging(p: &Prepared, name: &str) -> Staging {
     let table = &p.source.name;
-    let fail = |what: &str| Error::sqlite(format!("{what} (validating \"{table}\")"));
-    let stage = schema::free_name(conn, "temp", &format!("{table}__rebuild_check"))?;
     let taken = |n: &str| p.target.column(n).is_some();
     let mut seq = String::from("sqlite_rebuild_seq");
     while taken(&seq) {
@@ -302,9 +314,8 @@ fn diagnose_in(conn: &Connection, p: &Prepared, sample_size: usize) -> Result<Va
         }
         defs.push(def);
     }
-    let stage_q = qualified("temp", &stage);
-    conn.execute_batch(&format!("CREATE TABLE {stage_q} ({})", defs.join(", ")))
-        .map_err(fail("creating the staging table"))?;
+    let stage_q = qualified("temp", name);
+    let create = format!("CREATE TABLE {stage_q} ({})", defs.join(", "));
     let (ins, sel): (Vec<&String>, Vec<&String>) = p
         .insert_columns
         .iter()
@@ -321,13 +332,36 @@ fn diagnose_in(conn: &Connection, p: &Prepared, sample_size: usize) -> Result<Va
     let exprs: Vec<String> = std::iter::once(src_expr)
         .chain(sel.into_iter().cloned())
         .collect();
+    let insert = format!(
+        "INSERT INTO {stage_q} ({}) SELECT {} FROM {}",
+        cols.join(", "),
+        exprs.join(", "),
+        p.source.qualified()
+    );
+    Staging {
+        table: stage_q,
+        seq,
+        src,
+        create,
+        insert,
+    }
+}
+
+fn diagnose_in(conn: &Connection, p: &Prepared, sample_size: usize) -> Result<ValidationReport> {
+    let table = &p.source.name;
+    let fail = |what: &str| Error::sqlite(format!("{what} (validating \"{table}\")"));
+    let stage = schema::free_name(conn, "temp", &format!("{table}__rebuild_check"))?;
+    let Staging {
+        table: stage_q,
+        seq,
+        src,
+        create,
+        insert,
+    } = staging(p, &stage);
+    conn.execute_batch(&create)
+        .map_err(fail("creating the staging table"))?;
     let rows_checked = conn
-        .prepare(&format!(
-            "INSERT INTO {stage_q} ({}) SELECT {} FROM {}",
-            cols.join(", "),
-            exprs.join(", "),
-            p.source.qualified()
-        ))
+        .prepare(&insert)
         .and_then(|mut s| s.execute(params_from_iter(&p.params)))
         .map_err(fail("staging rows"))? as u64;
 
@@ -421,7 +455,7 @@ fn diagnose_in(conn: &Connection, p: &Prepared, sample_size: usize) -> Result<Va
     })
 }
 
-fn probes(
+pub(crate) fn probes(
     conn: &Connection,
     p: &Prepared,
     stage_q: &str,
