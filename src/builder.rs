@@ -61,7 +61,7 @@ impl PartialEq for RemapFn {
 ///     .on_violation(OnViolation::Quarantine)
 ///     .execute(&mut conn)?;
 /// assert_eq!(report.rows_copied(), 2);
-/// assert_eq!(report.quarantined()[0].table(), "item__rejected");
+/// assert_eq!(report.quarantined()[0].to_table(), "item__rejected");
 /// let kept: i64 = conn.query_row("SELECT count(*) FROM item__rejected", [], |r| r.get(0))?;
 /// assert_eq!(kept, 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -124,6 +124,8 @@ pub struct TableRebuild {
     pub(crate) sample_size: usize,
     pub(crate) on_violation: OnViolation,
     pub(crate) restore_from: Option<String>,
+    /// Indexes and triggers to recreate besides (or instead of, by name) the current ones.
+    pub(crate) snapshot_dependents: Vec<crate::schema::Dependent>,
     /// A remap value that could not be converted, reported when the rebuild is run.
     pub(crate) invalid_value: Option<(String, String)>,
 }
@@ -141,8 +143,23 @@ impl TableRebuild {
             sample_size: DEFAULT_SAMPLE_SIZE,
             on_violation: OnViolation::Abort,
             restore_from: None,
+            snapshot_dependents: Vec::new(),
             invalid_value: None,
         }
+    }
+
+    /// Starts a rebuild back to a [`TableSnapshot`]: its table, schema and `CREATE TABLE`
+    /// statement become the target, and its indexes and triggers are recreated after the
+    /// swap (where the current table has one of the same name, the snapshot's definition
+    /// wins; the current table's others are kept). Add rules for the way back as usual:
+    /// [`column`](Self::column) for values the snapshot's columns need, and
+    /// [`remap`](Self::remap) for values its constraints reject.
+    pub fn from_snapshot(snapshot: &crate::TableSnapshot) -> Self {
+        let mut rb = TableRebuild::new(snapshot.table.clone())
+            .schema(snapshot.schema.clone())
+            .create_sql(snapshot.create_sql.clone());
+        rb.snapshot_dependents = snapshot.dependents.clone();
+        rb
     }
 
     /// The schema that holds the table: `main` (the default), `temp`, or an attached

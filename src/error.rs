@@ -163,6 +163,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// A quarantine table cannot be created, filled or restored from.
+    #[error("quarantine table \"{table}\": {reason}")]
+    Quarantine {
+        /// The quarantine table.
+        table: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// A check before commit failed, so the rebuild was rolled back.
     #[error("post-rebuild check on \"{table}\" failed, rolled back: {reason}")]
     CheckFailed {

@@ -2,7 +2,8 @@
 //! steps, and the checks before commit. Any failure rolls the savepoint back, so the
 //! database is exactly as it was.
 
-use crate::builder::{Rule, TableRebuild};
+use crate::builder::{OnViolation, Rule, TableRebuild};
+use crate::quarantine::{self, MovedRows};
 use crate::error::{Error, Result};
 use crate::plan::{self, sqlite_message, Counted, PlanStep, Prepared, StepKind};
 use crate::quote::{ident, literal};
@@ -50,6 +51,9 @@ pub struct RebuildReport {
     rules: Vec<RuleReport>,
     recreated: Vec<String>,
     children_checked: Vec<String>,
+    quarantined: Vec<MovedRows>,
+    quarantine_reports: Vec<validate::ValidationReport>,
+    restored: Vec<MovedRows>,
 }
 
 impl RebuildReport {
@@ -77,6 +81,24 @@ impl RebuildReport {
     pub fn children_checked(&self) -> &[String] {
         &self.children_checked
     }
+
+    /// Rows moved into quarantine tables under [`OnViolation::Quarantine`]: the table's
+    /// own rows first, then the child rows that referenced them. Empty otherwise.
+    pub fn quarantined(&self) -> &[MovedRows] {
+        &self.quarantined
+    }
+
+    /// Why rows were quarantined: the violations found, one report per pass (a second pass
+    /// happens only when moving rows made others violate, e.g. a self-referencing key).
+    pub fn quarantine_reports(&self) -> &[validate::ValidationReport] {
+        &self.quarantine_reports
+    }
+
+    /// Rows put back from quarantine tables by
+    /// [`TableRebuild::restore_from`](crate::TableRebuild::restore_from).
+    pub fn restored(&self) -> &[MovedRows] {
+        &self.restored
+    }
 }
 
 impl fmt::Display for RebuildReport {
@@ -100,6 +122,12 @@ impl fmt::Display for RebuildReport {
                 "  children intact and checked: {}",
                 self.children_checked.join(", ")
             )?;
+        }
+        for m in &self.quarantined {
+            writeln!(f, "  quarantined: {m}")?;
+        }
+        for m in &self.restored {
+            writeln!(f, "  restored: {m}")?;
         }
         Ok(())
     }
@@ -416,9 +444,41 @@ pub(crate) fn run(conn: &Connection, rb: &TableRebuild) -> Result<RebuildReport>
         p.plan.steps().len()
     );
     let sp = Savepoint::begin(conn, "sqlite_rebuild")?;
-    match attempt(conn, &p) {
-        Ok(report) => {
+    let quarantine = match &rb.on_violation {
+        OnViolation::Abort => None,
+        OnViolation::Quarantine => Some(format!("{}__rejected", p.source.name)),
+        OnViolation::QuarantineInto(name) => Some(name.clone()),
+    };
+    let mut quarantined = Vec::new();
+    let mut quarantine_reports = Vec::new();
+    let outcome = loop {
+        let attempt_sp = Savepoint::begin(conn, "sqlite_rebuild_attempt")?;
+        match attempt(conn, &p) {
+            Ok(report) => {
+                attempt_sp.release()?;
+                break Ok(report);
+            }
+            Err(Stop::Violations(e)) if quarantine.is_some() => {
+                drop(attempt_sp);
+                let into = quarantine.as_deref().unwrap_or_default();
+                match quarantine::move_violations(conn, &p, into, rb.sample_size)? {
+                    Some((report, moved)) => {
+                        quarantine_reports.push(report);
+                        for m in moved {
+                            quarantine::merge(&mut quarantined, m);
+                        }
+                    }
+                    None => break Err(Stop::Violations(e)),
+                }
+            }
+            Err(stop) => break Err(stop),
+        }
+    };
+    match outcome {
+        Ok(mut report) => {
             sp.release()?;
+            report.quarantined = quarantined;
+            report.quarantine_reports = quarantine_reports;
             log::info!(
                 "rebuilt {}: {} rows copied, {} indexes and triggers recreated, {} child tables checked",
                 p.source.qualified(),
@@ -426,6 +486,9 @@ pub(crate) fn run(conn: &Connection, rb: &TableRebuild) -> Result<RebuildReport>
                 report.recreated.len(),
                 report.children_checked.len()
             );
+            for m in &report.quarantined {
+                log::info!("quarantined {m}");
+            }
             Ok(report)
         }
         Err(stop) => {
@@ -756,7 +819,7 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
             count.store(0, Ordering::Relaxed);
         }
     }
-    let check_children = children_need_check(p);
+    let check_children = children_need_check(p) || p.restore.is_some();
     let mut children: Vec<&str> = p.children.iter().map(|fk| fk.child.as_str()).collect();
     children.sort_by_key(|c| c.to_ascii_lowercase());
     children.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
@@ -771,21 +834,33 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
         };
         child_before.push((count(conn, &qualified)?, violations));
     }
-    let old_rows = count(conn, &p.source.qualified())?;
+    let mut old_rows = count(conn, &p.source.qualified())?;
+    if let Some(r) = &p.restore {
+        old_rows += count(conn, &r.table.qualified())?;
+    }
 
     let steps = p.plan.steps();
     let mut rows_copied = 0u64;
+    let mut restored = Vec::new();
+    let mut restored_into: BTreeMap<String, u64> = BTreeMap::new();
+    let mut child_restores = p.restore.iter().flat_map(|r| r.children.iter());
     let mut recreated = Vec::new();
     let dependents = p.dependents.iter();
     let mut dependents = dependents.peekable();
     for step in steps {
         match step.kind() {
-            StepKind::Copy => {
-                rows_copied = match exec(conn, step) {
+            StepKind::Copy | StepKind::RestoreRows => {
+                let n = match exec(conn, step) {
                     Ok(n) => n as u64,
                     Err(e) if is_violation(&e) => return Err(Stop::Violations(e)),
                     Err(e) => return Err(fail("copying rows")(e).into()),
                 };
+                rows_copied += n;
+                if let (StepKind::RestoreRows, Some(r)) = (step.kind(), &p.restore) {
+                    restored.push(quarantine::moved(&r.table.name, &table, n));
+                }
+            }
+            StepKind::DropOld => {
                 // The target's own foreign keys to other tables; self references are
                 // checked after the rename, when they point at the new rows.
                 let scratch_violations: i64 = conn
@@ -801,6 +876,18 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
                         Some("FOREIGN KEY constraint failed".into()),
                     )));
                 }
+                exec(conn, step).map_err(fail("dropping the old table"))?;
+            }
+            StepKind::RestoreChildRows => {
+                let Some(c) = child_restores.next() else {
+                    continue;
+                };
+                let child = schema::resolve_table(conn, &p.source.schema, &c.child)?;
+                let n = quarantine::without_triggers(conn, &child, || exec(conn, step))?
+                    .map_err(fail(&format!("restoring the rows of \"{}\"", c.child)))?
+                    as u64;
+                *restored_into.entry(c.child.to_ascii_lowercase()).or_insert(0) += n;
+                restored.push(quarantine::moved(&c.quarantine, &c.child, n));
             }
             StepKind::Rename => {
                 let legacy: bool = conn
@@ -861,7 +948,8 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
     for (child, (rows_before, violations_before)) in children.iter().zip(&child_before) {
         let qualified = crate::quote::qualified(&p.source.schema, child);
         let rows_after = count(conn, &qualified)?;
-        if rows_after != *rows_before {
+        let rows_before = rows_before + restored_into.get(&child.to_ascii_lowercase()).unwrap_or(&0);
+        if rows_after != rows_before {
             return Err(Error::CheckFailed {
                 table,
                 reason: format!(
@@ -928,5 +1016,8 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
         rules,
         recreated,
         children_checked: children.iter().map(|c| c.to_string()).collect(),
+        quarantined: Vec::new(),
+        quarantine_reports: Vec::new(),
+        restored,
     })
 }

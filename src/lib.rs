@@ -282,8 +282,10 @@ mod compat;
 mod error;
 mod execute;
 mod plan;
+mod quarantine;
 mod quote;
 mod schema;
+mod snapshot;
 mod sql;
 mod validate;
 
@@ -292,6 +294,8 @@ pub use compat::MIN_SQLITE_VERSION;
 pub use error::{Error, Result};
 pub use execute::{RebuildReport, RuleReport};
 pub use plan::{PlanStep, RebuildPlan, StepKind};
+pub use quarantine::MovedRows;
+pub use snapshot::TableSnapshot;
 pub use validate::{ConstraintKind, ConstraintViolations, SampleRow, ValidationReport};
 
 /// The rusqlite this crate was built with; use it to get matching `Connection` types.

@@ -31,6 +31,13 @@ pub enum StepKind {
     CreateTrigger,
     /// Put the AUTOINCREMENT counter back where it was.
     RestoreSequence,
+    /// Copy the rows of a quarantine table back, through the same rules
+    /// ([`TableRebuild::restore_from`](crate::TableRebuild::restore_from)).
+    RestoreRows,
+    /// Put a child table's quarantined rows back.
+    RestoreChildRows,
+    /// Drop a quarantine table whose rows are back.
+    DropQuarantine,
 }
 
 impl StepKind {
@@ -43,6 +50,9 @@ impl StepKind {
             StepKind::CreateIndex => "recreate an index",
             StepKind::CreateTrigger => "recreate a trigger",
             StepKind::RestoreSequence => "restore the AUTOINCREMENT counter",
+            StepKind::RestoreRows => "copy the quarantined rows back; they are validated like the others",
+            StepKind::RestoreChildRows => "put a child table's quarantined rows back",
+            StepKind::DropQuarantine => "drop the emptied quarantine table",
         }
     }
 }
@@ -249,7 +259,28 @@ pub(crate) struct Prepared {
     /// Foreign keys of other tables that reference the rebuilt table.
     pub children: Vec<ForeignKey>,
     pub sequence: Option<i64>,
+    /// The quarantine table being restored, with its children's.
+    pub restore: Option<Restore>,
     pub plan: RebuildPlan,
+}
+
+/// A quarantine table to put back ([`TableRebuild::restore_from`]).
+#[derive(Debug)]
+pub(crate) struct Restore {
+    pub table: Table,
+    /// Child quarantine tables, parents before their children.
+    pub children: Vec<ChildRestore>,
+}
+
+#[derive(Debug)]
+pub(crate) struct ChildRestore {
+    /// The child table the rows go back into.
+    pub child: String,
+    pub quarantine: String,
+    /// The child's columns, which the quarantine table holds too.
+    pub columns: Vec<String>,
+    /// Whether the quarantine table's rowids are the child's own.
+    pub rowid: bool,
 }
 
 /// Where one remap rule sits in the copy, and how its changes are counted.
@@ -295,6 +326,19 @@ impl Prepared {
             self.insert_columns.join(", "),
             self.select_exprs.join(", "),
             self.source.qualified()
+        )
+    }
+
+    /// Copies a quarantine table's rows into the target: the quarantine table stands in
+    /// for the old table under its name, so the same column expressions apply.
+    pub(crate) fn restore_sql(&self, r: &Restore) -> String {
+        format!(
+            "INSERT OR ABORT INTO {} ({}) SELECT {} FROM {} AS {}",
+            qualified(&self.source.schema, &self.scratch),
+            self.insert_columns.join(", "),
+            self.select_exprs.join(", "),
+            r.table.qualified(),
+            ident(&self.source.name)
         )
     }
 
@@ -391,7 +435,16 @@ pub(crate) fn prepare(conn: &Connection, rb: &TableRebuild) -> Result<Prepared> 
     drop(probe);
 
     let mapping = map_columns(rb, &source, &target)?;
-    let dependents = schema::dependents(conn, &source)?;
+    let mut dependents = schema::dependents(conn, &source)?;
+    for wanted in &rb.snapshot_dependents {
+        match dependents
+            .iter_mut()
+            .find(|d| d.name.eq_ignore_ascii_case(&wanted.name))
+        {
+            Some(d) => *d = wanted.clone(),
+            None => dependents.push(wanted.clone()),
+        }
+    }
     let children: Vec<ForeignKey> = schema::referencing(conn, &source.schema, &source.name)?
         .into_iter()
         .filter(|fk| !fk.child.eq_ignore_ascii_case(&source.name))
@@ -411,6 +464,13 @@ pub(crate) fn prepare(conn: &Connection, rb: &TableRebuild) -> Result<Prepared> 
         schema::sequence(conn, &source.schema, &source.name)?
     } else {
         None
+    };
+
+    let restore = match &rb.restore_from {
+        Some(name) => Some(crate::quarantine::restore_source(
+            conn, &source, &children, name,
+        )?),
+        None => None,
     };
 
     let mut prepared = Prepared {
@@ -436,8 +496,24 @@ pub(crate) fn prepare(conn: &Connection, rb: &TableRebuild) -> Result<Prepared> 
         dependents,
         children,
         sequence,
+        restore,
     };
     crate::execute::check_child_keys(&prepared)?;
+    if let Some(r) = &prepared.restore {
+        // The quarantine table must provide what the rules read from the old table.
+        let probe = Savepoint::begin(conn, "sqlite_rebuild_probe")?;
+        let compiled = conn
+            .execute_batch(&create_scratch)
+            .and_then(|_| conn.prepare(&prepared.restore_sql(r)).map(|_| ()));
+        drop(probe);
+        compiled.map_err(|e| Error::Quarantine {
+            table: r.table.name.clone(),
+            reason: format!(
+                "its rows cannot be copied into the target: {}",
+                sqlite_message(&e)
+            ),
+        })?;
+    }
     prepared.plan = build_plan(&prepared, create_scratch);
     prepared.plan.script = match (prepared.chains.first(), &rb.on_violation, &rb.restore_from) {
         (Some(chain), _, _) => Err(format!(
@@ -464,6 +540,13 @@ fn build_plan(p: &Prepared, create_scratch: String) -> RebuildPlan {
         sql: p.copy_sql(),
         params: p.params.clone(),
     });
+    if let Some(r) = &p.restore {
+        steps.push(PlanStep {
+            kind: StepKind::RestoreRows,
+            sql: p.restore_sql(r),
+            params: p.params.clone(),
+        });
+    }
     steps.push(PlanStep::new(
         StepKind::DropOld,
         format!("DROP TABLE {}", p.source.qualified()),
@@ -498,6 +581,24 @@ fn build_plan(p: &Prepared, create_scratch: String) -> RebuildPlan {
             ),
             params: vec![Value::Integer(seq), Value::Text(p.source.name.clone())],
         });
+    }
+    if let Some(r) = &p.restore {
+        for c in &r.children {
+            steps.push(PlanStep::new(
+                StepKind::RestoreChildRows,
+                crate::quarantine::restore_child_sql(schema, &c.child, &c.quarantine, &c.columns, c.rowid),
+            ));
+        }
+        for c in r.children.iter().rev() {
+            steps.push(PlanStep::new(
+                StepKind::DropQuarantine,
+                format!("DROP TABLE {}", qualified(schema, &c.quarantine)),
+            ));
+        }
+        steps.push(PlanStep::new(
+            StepKind::DropQuarantine,
+            format!("DROP TABLE {}", r.table.qualified()),
+        ));
     }
     let mut checks = vec![format!(
         "row count of {} equals the old table's",
@@ -646,12 +747,14 @@ fn build_script(conn: &Connection, p: &Prepared) -> Result<String> {
     }
     let _ = writeln!(s, "\n-- Stage every row as the target would store it, and check each constraint.");
     let _ = writeln!(s, "{};", staging.create);
-    let stage_insert = PlanStep {
-        kind: StepKind::Copy,
-        sql: staging.insert.clone(),
-        params: p.params.clone(),
-    };
-    let _ = writeln!(s, "{};", stage_insert.sql_with_literals());
+    for insert in &staging.inserts {
+        let stage_insert = PlanStep {
+            kind: StepKind::Copy,
+            sql: insert.clone(),
+            params: p.params.clone(),
+        };
+        let _ = writeln!(s, "{};", stage_insert.sql_with_literals());
+    }
     for line in &validation {
         let _ = writeln!(s, "{line}");
     }
@@ -696,7 +799,7 @@ fn build_script(conn: &Connection, p: &Prepared) -> Result<String> {
 /// An index name gets a schema prefix (SQLite stores the name token as written, without the
 /// prefix), so an index of an attached database is recreated there. A TEMP trigger's stored
 /// text has lost its `TEMP` keyword, which must be put back or it would land in `main`.
-fn dependent_sql(d: &Dependent, schema: &str) -> String {
+pub(crate) fn dependent_sql(d: &Dependent, schema: &str) -> String {
     if d.kind == "index" {
         if let Ok(ix) = sql::parse_create_index(&d.sql) {
             let name = d

@@ -62,6 +62,14 @@ impl Table {
 
     /// A name that reaches the real rowid: `rowid`, `_rowid_` or `oid`, whichever no user
     /// column shadows. `None` for WITHOUT ROWID tables or when all three are taken.
+    /// Columns that identify a row: its rowid, else (WITHOUT ROWID) its primary key.
+    pub(crate) fn row_key(&self) -> Vec<String> {
+        match self.rowid_name() {
+            Some(r) => vec![r.to_owned()],
+            None => self.pk_columns().iter().map(|c| c.name.clone()).collect(),
+        }
+    }
+
     pub(crate) fn rowid_name(&self) -> Option<&'static str> {
         if self.without_rowid {
             return None;

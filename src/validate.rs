@@ -275,27 +275,39 @@ pub(crate) struct Staging {
     pub table: String,
     /// Quoted name of its own INTEGER PRIMARY KEY (the copy order).
     pub seq: String,
-    /// Quoted name of the column holding the old row's rowid.
-    pub src: String,
+    /// Quoted name of the column saying where a row comes from: 0 for the old table, 1 for
+    /// the quarantine table being restored.
+    pub origin: String,
+    /// Quoted names of the columns holding the old row's key (its rowid, or its primary
+    /// key in a WITHOUT ROWID table); NULL for restored rows.
+    pub keys: Vec<String>,
+    /// Whether `keys` is a single rowid.
+    pub keys_are_rowid: bool,
     pub create: String,
-    /// Fills it from the old table; binds the copy's parameters.
-    pub insert: String,
+    /// Fill it: from the old table, then from the quarantine table being restored. They
+    /// bind the copy's parameters.
+    pub inserts: Vec<String>,
 }
 
 pub(crate) fn staging(p: &Prepared, name: &str) -> Staging {
     let table = &p.source.name;
     let taken = |n: &str| p.target.column(n).is_some();
-    let mut seq = String::from("sqlite_rebuild_seq");
-    while taken(&seq) {
-        seq.push('_');
-    }
-    let mut src = String::from("sqlite_rebuild_rowid");
-    while taken(&src) {
-        src.push('_');
-    }
-    let (seq, src) = (ident(&seq), ident(&src));
+    let free = |base: &str| {
+        let mut n = base.to_owned();
+        while taken(&n) {
+            n.push('_');
+        }
+        ident(&n)
+    };
+    let seq = free("sqlite_rebuild_seq");
+    let origin = free("sqlite_rebuild_origin");
+    let row_key = p.source.row_key();
+    let keys: Vec<String> = (1..=row_key.len())
+        .map(|i| free(&format!("sqlite_rebuild_key{i}")))
+        .collect();
 
-    let mut defs = vec![format!("{seq} INTEGER PRIMARY KEY"), src.clone()];
+    let mut defs = vec![format!("{seq} INTEGER PRIMARY KEY"), origin.clone()];
+    defs.extend(keys.iter().cloned());
     for c in &p.target_def.columns {
         let ty = if p.target_def.strict && c.type_text.eq_ignore_ascii_case("ANY") {
             ""
@@ -322,28 +334,44 @@ pub(crate) fn staging(p: &Prepared, name: &str) -> Staging {
         .zip(&p.select_exprs)
         .skip(usize::from(p.copies_rowid))
         .unzip();
-    let src_expr = match p.source.rowid_name() {
-        Some(r) => format!("{}.{}", ident(table), ident(r)),
-        None => "NULL".to_owned(),
-    };
-    let cols: Vec<String> = std::iter::once(src.clone())
+    let cols: Vec<String> = std::iter::once(origin.clone())
+        .chain(keys.iter().cloned())
         .chain(ins.into_iter().cloned())
         .collect();
-    let exprs: Vec<String> = std::iter::once(src_expr)
-        .chain(sel.into_iter().cloned())
-        .collect();
-    let insert = format!(
-        "INSERT INTO {stage_q} ({}) SELECT {} FROM {}",
-        cols.join(", "),
-        exprs.join(", "),
-        p.source.qualified()
-    );
+    let insert = |origin: u8, key_exprs: Vec<String>, from: String| {
+        let exprs: Vec<String> = std::iter::once(origin.to_string())
+            .chain(key_exprs)
+            .chain(sel.iter().map(|s| s.to_string()))
+            .collect();
+        format!(
+            "INSERT INTO {stage_q} ({}) SELECT {} FROM {from}",
+            cols.join(", "),
+            exprs.join(", ")
+        )
+    };
+    let mut inserts = vec![insert(
+        0,
+        row_key
+            .iter()
+            .map(|k| format!("{}.{}", ident(table), ident(k)))
+            .collect(),
+        p.source.qualified(),
+    )];
+    if let Some(r) = &p.restore {
+        inserts.push(insert(
+            1,
+            row_key.iter().map(|_| "NULL".to_owned()).collect(),
+            format!("{} AS {}", r.table.qualified(), ident(table)),
+        ));
+    }
     Staging {
         table: stage_q,
         seq,
-        src,
+        origin,
+        keys,
+        keys_are_rowid: p.source.rowid_name().is_some(),
         create,
-        insert,
+        inserts,
     }
 }
 
@@ -351,19 +379,22 @@ fn diagnose_in(conn: &Connection, p: &Prepared, sample_size: usize) -> Result<Va
     let table = &p.source.name;
     let fail = |what: &str| Error::sqlite(format!("{what} (validating \"{table}\")"));
     let stage = schema::free_name(conn, "temp", &format!("{table}__rebuild_check"))?;
-    let Staging {
-        table: stage_q,
-        seq,
-        src,
-        create,
-        insert,
-    } = staging(p, &stage);
-    conn.execute_batch(&create)
+    let staged = staging(p, &stage);
+    let (stage_q, seq) = (staged.table.clone(), staged.seq.clone());
+    let src = if staged.keys_are_rowid {
+        staged.keys[0].clone()
+    } else {
+        "NULL".to_owned()
+    };
+    conn.execute_batch(&staged.create)
         .map_err(fail("creating the staging table"))?;
-    let rows_checked = conn
-        .prepare(&insert)
-        .and_then(|mut s| s.execute(params_from_iter(&p.params)))
-        .map_err(fail("staging rows"))? as u64;
+    let mut rows_checked = 0;
+    for insert in &staged.inserts {
+        rows_checked += conn
+            .prepare(insert)
+            .and_then(|mut s| s.execute(params_from_iter(&p.params)))
+            .map_err(fail("staging rows"))? as u64;
+    }
 
     let alias = ident(&p.target_def.name);
     let probes = probes(conn, p, &stage_q, &seq, &alias)?;
@@ -406,7 +437,7 @@ fn diagnose_in(conn: &Connection, p: &Prepared, sample_size: usize) -> Result<Va
             .map(|c| format!("{alias}.{}", ident(c)))
             .collect();
         let sample_sql = format!(
-            "SELECT {alias}.{src}, {} FROM {stage_q} AS {alias} WHERE {} ORDER BY {alias}.{seq} LIMIT ?1",
+            "SELECT {src}, {} FROM {stage_q} AS {alias} WHERE {} ORDER BY {alias}.{seq} LIMIT ?1",
             select.join(", "),
             probe.predicate
         );
