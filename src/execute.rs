@@ -54,6 +54,7 @@ pub struct RebuildReport {
     quarantined: Vec<MovedRows>,
     quarantine_reports: Vec<validate::ValidationReport>,
     restored: Vec<MovedRows>,
+    keys_followed: Vec<(String, u64)>,
 }
 
 impl RebuildReport {
@@ -94,6 +95,12 @@ impl RebuildReport {
         &self.quarantine_reports
     }
 
+    /// Child tables whose foreign key values were rewritten to follow remapped keys of the
+    /// rebuilt table, with the number of rows rewritten in each.
+    pub fn keys_followed(&self) -> &[(String, u64)] {
+        &self.keys_followed
+    }
+
     /// Rows put back from quarantine tables by
     /// [`TableRebuild::restore_from`](crate::TableRebuild::restore_from).
     pub fn restored(&self) -> &[MovedRows] {
@@ -121,6 +128,14 @@ impl fmt::Display for RebuildReport {
                 f,
                 "  children intact and checked: {}",
                 self.children_checked.join(", ")
+            )?;
+        }
+        for (child, n) in &self.keys_followed {
+            writeln!(
+                f,
+                "  foreign keys of {} followed the remapped keys: {n} {}",
+                ident(child),
+                rows(*n)
             )?;
         }
         for m in &self.quarantined {
@@ -670,7 +685,7 @@ pub(crate) fn children_need_check(p: &Prepared) -> bool {
 }
 
 /// The parent columns a foreign key points at (the target's primary key when unnamed).
-fn referenced_columns(p: &Prepared, fk: &schema::ForeignKey) -> Vec<String> {
+pub(crate) fn referenced_columns(p: &Prepared, fk: &schema::ForeignKey) -> Vec<String> {
     if fk.to.iter().all(Option::is_none) {
         p.target
             .pk_columns()
@@ -844,6 +859,9 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
     let mut restored = Vec::new();
     let mut restored_into: BTreeMap<String, u64> = BTreeMap::new();
     let mut child_restores = p.restore.iter().flat_map(|r| r.children.iter());
+    let mut child_updates = p.child_updates.iter();
+    let mut keys_followed = Vec::new();
+    let mut copy_counts: Vec<Vec<u64>> = Vec::new();
     let mut recreated = Vec::new();
     let dependents = p.dependents.iter();
     let mut dependents = dependents.peekable();
@@ -876,7 +894,36 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
                         Some("FOREIGN KEY constraint failed".into()),
                     )));
                 }
+                // Rule counts are the copy's: a child's rewrite may call the same functions.
+                copy_counts = p
+                    .chains
+                    .iter()
+                    .map(|c| c.counts.iter().map(|n| n.load(Ordering::Relaxed)).collect())
+                    .collect();
                 exec(conn, step).map_err(fail("dropping the old table"))?;
+            }
+            StepKind::FollowChildKeys => {
+                let Some(u) = child_updates.next() else {
+                    continue;
+                };
+                let child = schema::resolve_table(conn, &p.source.schema, &u.child)?;
+                let n = quarantine::without_triggers(conn, &child, || exec(conn, step))?;
+                let n = match n {
+                    Ok(n) => n as u64,
+                    Err(e) if is_violation(&e) => {
+                        return Err(Error::CheckFailed {
+                            table: table.clone(),
+                            reason: format!(
+                                "rewriting the foreign keys of child \"{}\" to follow the remapped keys breaks one of its constraints: {}",
+                                u.child,
+                                sqlite_message(&e)
+                            ),
+                        }
+                        .into())
+                    }
+                    Err(e) => return Err(fail(&format!("rewriting the keys of \"{}\"", u.child))(e).into()),
+                };
+                keys_followed.push((child.name.clone(), n));
             }
             StepKind::RestoreChildRows => {
                 let Some(c) = child_restores.next() else {
@@ -992,7 +1039,11 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
         .map(|(slot, n)| {
             let rows_changed = match slot.counted {
                 Counted::Sql { .. } => n,
-                Counted::Chain { chain, step } => p.chains[chain].counts[step].load(Ordering::Relaxed),
+                Counted::Chain { chain, step } => copy_counts
+                    .get(chain)
+                    .and_then(|c| c.get(step))
+                    .copied()
+                    .unwrap_or(0),
             };
             let values = match &slot.rule.rule {
                 Rule::Value { from, to } => Some((from.clone(), to.clone())),
@@ -1019,5 +1070,6 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
         quarantined: Vec::new(),
         quarantine_reports: Vec::new(),
         restored,
+        keys_followed,
     })
 }

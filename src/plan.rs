@@ -38,6 +38,9 @@ pub enum StepKind {
     RestoreChildRows,
     /// Drop a quarantine table whose rows are back.
     DropQuarantine,
+    /// Rewrite a child table's foreign key values the way the rules rewrite the referenced
+    /// key, so no child row is left dangling.
+    FollowChildKeys,
 }
 
 impl StepKind {
@@ -53,6 +56,7 @@ impl StepKind {
             StepKind::RestoreRows => "copy the quarantined rows back; they are validated like the others",
             StepKind::RestoreChildRows => "put a child table's quarantined rows back",
             StepKind::DropQuarantine => "drop the emptied quarantine table",
+            StepKind::FollowChildKeys => "rewrite a child's foreign key values as the rules rewrote the keys they reference",
         }
     }
 }
@@ -261,7 +265,17 @@ pub(crate) struct Prepared {
     pub sequence: Option<i64>,
     /// The quarantine table being restored, with its children's.
     pub restore: Option<Restore>,
+    /// Children whose foreign key values follow remapped parent keys.
+    pub child_updates: Vec<ChildUpdate>,
     pub plan: RebuildPlan,
+}
+
+/// A child table's foreign key columns rewritten by the rules of the keys they reference.
+#[derive(Debug)]
+pub(crate) struct ChildUpdate {
+    pub child: String,
+    pub sql: String,
+    pub params: Vec<Value>,
 }
 
 /// A quarantine table to put back ([`TableRebuild::restore_from`]).
@@ -497,7 +511,9 @@ pub(crate) fn prepare(conn: &Connection, rb: &TableRebuild) -> Result<Prepared> 
         children,
         sequence,
         restore,
+        child_updates: Vec::new(),
     };
+    prepared.child_updates = follow_children(rb, &prepared);
     crate::execute::check_child_keys(&prepared)?;
     if let Some(r) = &prepared.restore {
         // The quarantine table must provide what the rules read from the old table.
@@ -551,6 +567,13 @@ fn build_plan(p: &Prepared, create_scratch: String) -> RebuildPlan {
         StepKind::DropOld,
         format!("DROP TABLE {}", p.source.qualified()),
     ));
+    for u in &p.child_updates {
+        steps.push(PlanStep {
+            kind: StepKind::FollowChildKeys,
+            sql: u.sql.clone(),
+            params: u.params.clone(),
+        });
+    }
     steps.push(PlanStep::new(
         StepKind::Rename,
         format!(
@@ -635,6 +658,7 @@ const STAGE: &str = "sqlite-rebuild stage";
 fn build_script(conn: &Connection, p: &Prepared) -> Result<String> {
     use std::fmt::Write as _;
     let table = &p.source.name;
+    let schema = p.source.schema.as_str();
     let t = ident(table);
     let guard_table = qualified("temp", GUARD);
     let mut children: Vec<&str> = p.children.iter().map(|fk| fk.child.as_str()).collect();
@@ -762,8 +786,30 @@ fn build_script(conn: &Connection, p: &Prepared) -> Result<String> {
     for line in &baselines {
         let _ = writeln!(s, "{line}");
     }
+    let mut child_updates = p.child_updates.iter();
     for (i, step) in p.plan.steps.iter().enumerate() {
         let _ = writeln!(s, "\n-- {}. {}", i + 1, step.kind.describe());
+        if step.kind == StepKind::FollowChildKeys {
+            // As execute() does: the rewrite is not an event of the application's, so the
+            // child's triggers are dropped around it and recreated as they were.
+            let child = match child_updates.next() {
+                Some(u) => schema::resolve_table(conn, &p.source.schema, &u.child)?,
+                None => continue,
+            };
+            let triggers: Vec<Dependent> = schema::dependents(conn, &child)?
+                .into_iter()
+                .filter(|d| d.kind == "trigger")
+                .collect();
+            for t in &triggers {
+                let owner = if t.temp { "temp" } else { schema };
+                let _ = writeln!(s, "DROP TRIGGER {};", qualified(owner, &t.name));
+            }
+            let _ = writeln!(s, "{};", step.sql_with_literals());
+            for t in &triggers {
+                let _ = writeln!(s, "{};", dependent_sql(t, schema));
+            }
+            continue;
+        }
         if step.kind == StepKind::Rename {
             let _ = writeln!(s, "PRAGMA legacy_alter_table = ON;");
             let _ = writeln!(s, "{};", step.sql);
@@ -823,6 +869,81 @@ pub(crate) fn dependent_sql(d: &Dependent, schema: &str) -> String {
         }
     }
     d.sql.clone()
+}
+
+/// For each child whose foreign key references a column with remapping rules (copied
+/// from the old column of the same name), the UPDATE that applies the same rules to the
+/// child's column. Keys computed by `.column()` expressions cannot be followed; the check
+/// of the children's foreign keys before commit refuses those rebuilds instead.
+fn follow_children(rb: &TableRebuild, p: &Prepared) -> Vec<ChildUpdate> {
+    let mut out = Vec::new();
+    for fk in &p.children {
+        let referenced = crate::execute::referenced_columns(p, fk);
+        if referenced.len() != fk.from.len() {
+            continue;
+        }
+        let child_alias = ident(&fk.child);
+        let mut m = Mapping {
+            copies_rowid: false,
+            insert_columns: Vec::new(),
+            select_exprs: Vec::new(),
+            params: Vec::new(),
+            rules: Vec::new(),
+            chains: Vec::new(),
+        };
+        let mut sets = Vec::new();
+        let mut changed = Vec::new();
+        for (from, to) in fk.from.iter().zip(&referenced) {
+            let copied_plain = p.insert_columns.iter().zip(&p.select_exprs).any(|(ins, _)| {
+                *ins == ident(to)
+            }) && !rb.columns.iter().any(|(c, _)| c.eq_ignore_ascii_case(to))
+                && p.source.column(to).is_some();
+            if !copied_plain {
+                continue;
+            }
+            let rules: Vec<(usize, &Remap)> = rb
+                .remaps
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.column.eq_ignore_ascii_case(to))
+                .collect();
+            if rules.is_empty() {
+                continue;
+            }
+            let base = format!("{child_alias}.{}", ident(from));
+            let split = rules
+                .iter()
+                .position(|(_, r)| matches!(r.rule, Rule::With(_)))
+                .unwrap_or(rules.len());
+            let mut expr = if split == 0 {
+                base.clone()
+            } else {
+                remap_case(&base, &rules[..split], &mut m)
+            };
+            if split < rules.len() {
+                match p.chains.iter().find(|c| c.column.eq_ignore_ascii_case(to)) {
+                    Some(chain) => expr = format!("{}({expr})", chain.function),
+                    None => continue,
+                }
+            }
+            changed.push(format!("{base} IS NOT {expr}"));
+            sets.push(format!("{} = {expr}", ident(from)));
+        }
+        if sets.is_empty() {
+            continue;
+        }
+        out.push(ChildUpdate {
+            child: fk.child.clone(),
+            sql: format!(
+                "UPDATE {} AS {child_alias} SET {} WHERE {}",
+                qualified(&p.source.schema, &fk.child),
+                sets.join(", "),
+                changed.join(" OR ")
+            ),
+            params: m.params,
+        });
+    }
+    out
 }
 
 struct Mapping {

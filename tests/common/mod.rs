@@ -127,3 +127,24 @@ pub fn fk_on(conn: &Connection) -> bool {
     conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))
         .unwrap()
 }
+
+/// The snapshot with the table name in each `CREATE TABLE` unquoted: a rebuilt table's
+/// stored statement names it as SQLite writes it after a rename (`CREATE TABLE "t"`).
+pub fn normalized(mut s: Snapshot) -> Snapshot {
+    for (kind, name, _, sql) in &mut s.schema {
+        if kind.ends_with(".table") {
+            if let Some(text) = sql {
+                let quoted = format!("CREATE TABLE \"{name}\"");
+                if let Some(rest) = text.strip_prefix(&quoted) {
+                    *text = format!("CREATE TABLE {name}{rest}");
+                }
+            }
+        }
+    }
+    s
+}
+
+/// Every row of `table` with its rowid first, in rowid order.
+pub fn rows_with_rowid(conn: &Connection, table: &str) -> Vec<Vec<Value>> {
+    query_all(conn, &format!("SELECT rowid, * FROM {table} ORDER BY rowid"))
+}
