@@ -3,9 +3,9 @@
 //! database is exactly as it was.
 
 use crate::builder::{OnViolation, Rule, TableRebuild};
-use crate::quarantine::{self, MovedRows};
 use crate::error::{Error, Result};
 use crate::plan::{self, sqlite_message, Counted, PlanStep, Prepared, StepKind};
+use crate::quarantine::{self, MovedRows};
 use crate::quote::{ident, literal};
 use crate::schema;
 use crate::validate;
@@ -933,7 +933,9 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
                 let n = quarantine::without_triggers(conn, &child, || exec(conn, step))?
                     .map_err(fail(&format!("restoring the rows of \"{}\"", c.child)))?
                     as u64;
-                *restored_into.entry(c.child.to_ascii_lowercase()).or_insert(0) += n;
+                *restored_into
+                    .entry(c.child.to_ascii_lowercase())
+                    .or_insert(0) += n;
                 restored.push(quarantine::moved(&c.quarantine, &c.child, n));
             }
             StepKind::Rename => {
@@ -995,7 +997,8 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
     for (child, (rows_before, violations_before)) in children.iter().zip(&child_before) {
         let qualified = crate::quote::qualified(&p.source.schema, child);
         let rows_after = count(conn, &qualified)?;
-        let rows_before = rows_before + restored_into.get(&child.to_ascii_lowercase()).unwrap_or(&0);
+        let rows_before =
+            rows_before + restored_into.get(&child.to_ascii_lowercase()).unwrap_or(&0);
         if rows_after != rows_before {
             return Err(Error::CheckFailed {
                 table,

@@ -609,7 +609,13 @@ fn build_plan(p: &Prepared, create_scratch: String) -> RebuildPlan {
         for c in &r.children {
             steps.push(PlanStep::new(
                 StepKind::RestoreChildRows,
-                crate::quarantine::restore_child_sql(schema, &c.child, &c.quarantine, &c.columns, c.rowid),
+                crate::quarantine::restore_child_sql(
+                    schema,
+                    &c.child,
+                    &c.quarantine,
+                    &c.columns,
+                    c.rowid,
+                ),
             ));
         }
         for c in r.children.iter().rev() {
@@ -747,29 +753,65 @@ fn build_script(conn: &Connection, p: &Prepared) -> Result<String> {
 
     let mut s = String::new();
     let names: Vec<String> = children.iter().map(|c| ident(c)).collect();
-    let _ = writeln!(s, "-- sqlite-rebuild script: rebuild {}", p.source.qualified());
+    let _ = writeln!(
+        s,
+        "-- sqlite-rebuild script: rebuild {}",
+        p.source.qualified()
+    );
     let _ = writeln!(s, "--");
-    let _ = writeln!(s, "-- Run it as one unit: rusqlite's execute_batch, or as a migration file. It runs inside");
-    let _ = writeln!(s, "-- SAVEPOINT sqlite_rebuild (a transaction of its own when none is open).");
+    let _ = writeln!(
+        s,
+        "-- Run it as one unit: rusqlite's execute_batch, or as a migration file. It runs inside"
+    );
+    let _ = writeln!(
+        s,
+        "-- SAVEPOINT sqlite_rebuild (a transaction of its own when none is open)."
+    );
     if !children.is_empty() {
-        let _ = writeln!(s, "-- {t} has child tables ({}): run this with foreign key enforcement OFF,", names.join(", "));
+        let _ = writeln!(
+            s,
+            "-- {t} has child tables ({}): run this with foreign key enforcement OFF,",
+            names.join(", ")
+        );
         let _ = writeln!(s, "-- i.e. PRAGMA foreign_keys = OFF before the transaction begins (inside one the pragma");
-        let _ = writeln!(s, "-- does nothing), and switch it back on afterwards. A guard refuses to run otherwise.");
+        let _ = writeln!(
+            s,
+            "-- does nothing), and switch it back on afterwards. A guard refuses to run otherwise."
+        );
     }
-    let _ = writeln!(s, "-- Every row is validated against the target before anything is written. When a guard");
-    let _ = writeln!(s, "-- finds a problem it rolls the whole transaction back (RAISE(ROLLBACK)) with a message");
-    let _ = writeln!(s, "-- naming it: the database is left unchanged (inside a framework's transaction, that");
-    let _ = writeln!(s, "-- transaction is rolled back). If any other statement fails, roll the transaction back.");
+    let _ = writeln!(
+        s,
+        "-- Every row is validated against the target before anything is written. When a guard"
+    );
+    let _ = writeln!(
+        s,
+        "-- finds a problem it rolls the whole transaction back (RAISE(ROLLBACK)) with a message"
+    );
+    let _ = writeln!(
+        s,
+        "-- naming it: the database is left unchanged (inside a framework's transaction, that"
+    );
+    let _ = writeln!(
+        s,
+        "-- transaction is rolled back). If any other statement fails, roll the transaction back."
+    );
     let _ = writeln!(s, "-- The script was generated against the schema it rebuilds; regenerate it if that changes.");
     let _ = writeln!(s, "\nSAVEPOINT sqlite_rebuild;");
-    let _ = writeln!(s, "CREATE TEMP TABLE {} (problem INTEGER, n INTEGER);", ident(GUARD));
+    let _ = writeln!(
+        s,
+        "CREATE TEMP TABLE {} (problem INTEGER, n INTEGER);",
+        ident(GUARD)
+    );
     for trigger in &triggers {
         let _ = writeln!(s, "{trigger}");
     }
     for line in &before {
         let _ = writeln!(s, "{line}");
     }
-    let _ = writeln!(s, "\n-- Stage every row as the target would store it, and check each constraint.");
+    let _ = writeln!(
+        s,
+        "\n-- Stage every row as the target would store it, and check each constraint."
+    );
     let _ = writeln!(s, "{};", staging.create);
     for insert in &staging.inserts {
         let stage_insert = PlanStep {
@@ -830,10 +872,21 @@ fn build_script(conn: &Connection, p: &Prepared) -> Result<String> {
         }
     }
     let probe = crate::schema::free_name(conn, &p.source.schema, &format!("{table}__probe"))?;
-    let _ = writeln!(s, "\n-- Every view and trigger must still compile: SQLite re-parses the schema on a rename,");
-    let _ = writeln!(s, "-- which is undone at once. A failure here names the broken view or trigger.");
+    let _ = writeln!(
+        s,
+        "\n-- Every view and trigger must still compile: SQLite re-parses the schema on a rename,"
+    );
+    let _ = writeln!(
+        s,
+        "-- which is undone at once. A failure here names the broken view or trigger."
+    );
     let _ = writeln!(s, "SAVEPOINT sqlite_rebuild_probe;");
-    let _ = writeln!(s, "ALTER TABLE {} RENAME TO {};", p.source.qualified(), ident(&probe));
+    let _ = writeln!(
+        s,
+        "ALTER TABLE {} RENAME TO {};",
+        p.source.qualified(),
+        ident(&probe)
+    );
     let _ = writeln!(s, "ROLLBACK TO sqlite_rebuild_probe;");
     let _ = writeln!(s, "RELEASE sqlite_rebuild_probe;");
     let _ = writeln!(s, "\nDROP TABLE {};", qualified("temp", GUARD));
@@ -894,9 +947,12 @@ fn follow_children(rb: &TableRebuild, p: &Prepared) -> Vec<ChildUpdate> {
         let mut sets = Vec::new();
         let mut changed = Vec::new();
         for (from, to) in fk.from.iter().zip(&referenced) {
-            let copied_plain = p.insert_columns.iter().zip(&p.select_exprs).any(|(ins, _)| {
-                *ins == ident(to)
-            }) && !rb.columns.iter().any(|(c, _)| c.eq_ignore_ascii_case(to))
+            let copied_plain = p
+                .insert_columns
+                .iter()
+                .zip(&p.select_exprs)
+                .any(|(ins, _)| *ins == ident(to))
+                && !rb.columns.iter().any(|(c, _)| c.eq_ignore_ascii_case(to))
                 && p.source.column(to).is_some();
             if !copied_plain {
                 continue;

@@ -316,14 +316,7 @@ pub(crate) fn move_violations(
     let mut all = Vec::new();
     let mut path = Vec::new();
     move_rows(
-        conn,
-        &p.source,
-        &rows,
-        "t0",
-        "k.reason",
-        quarantine,
-        &mut path,
-        &mut all,
+        conn, &p.source, &rows, "t0", "k.reason", quarantine, &mut path, &mut all,
     )?;
     conn.execute_batch(&format!("DROP TABLE {keys}"))
         .map_err(fail("dropping the key table"))?;
@@ -390,6 +383,8 @@ fn move_rows(
         return Ok(());
     }
     path.push(table.name.to_ascii_lowercase());
+    // Listed before the children's moves, though it happens after them.
+    let listed_at = all.len();
 
     // Children first: their rows are found through the parent rows still in place.
     if path.len() <= MAX_DEPTH {
@@ -461,10 +456,18 @@ fn move_rows(
     if deleted != n {
         return Err(Error::CheckFailed {
             table: table.name.clone(),
-            reason: format!("{n} rows were copied into quarantine \"{quarantine}\" but {deleted} removed"),
+            reason: format!(
+                "{n} rows were copied into quarantine \"{quarantine}\" but {deleted} removed"
+            ),
         });
     }
-    merge(all, moved(&table.name, quarantine, n));
+    match all
+        .iter_mut()
+        .find(|m| m.from.eq_ignore_ascii_case(&table.name) && m.to.eq_ignore_ascii_case(quarantine))
+    {
+        Some(m) => m.rows += n,
+        None => all.insert(listed_at, moved(&table.name, quarantine, n)),
+    }
     Ok(())
 }
 
@@ -524,7 +527,11 @@ pub(crate) fn without_triggers<T>(
         .filter(|d| d.kind == "trigger")
         .collect();
     for t in &triggers {
-        let owner = if t.temp { "temp" } else { table.schema.as_str() };
+        let owner = if t.temp {
+            "temp"
+        } else {
+            table.schema.as_str()
+        };
         conn.execute_batch(&format!("DROP TRIGGER {}", qualified(owner, &t.name)))
             .map_err(Error::sqlite(format!(
                 "suspending trigger \"{}\" of \"{}\"",

@@ -33,7 +33,8 @@ fn trim_lower(v: ValueRef<'_>) -> Value {
 #[test]
 fn remap_null_fills_a_column_that_becomes_not_null() {
     let mut conn = items();
-    let target = "CREATE TABLE item (id INTEGER PRIMARY KEY, tag TEXT NOT NULL, qty INTEGER NOT NULL)";
+    let target =
+        "CREATE TABLE item (id INTEGER PRIMARY KEY, tag TEXT NOT NULL, qty INTEGER NOT NULL)";
     let err = TableRebuild::new("item")
         .create_sql(target)
         .execute(&mut conn)
@@ -214,8 +215,15 @@ fn children_follow_remapped_keys() {
             vec![text("todo")]
         ]
     );
-    assert_eq!(int(&conn, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
-    assert_eq!(count(&conn, "task_log"), 0, "the child's triggers did not fire");
+    assert_eq!(
+        int(&conn, "SELECT count(*) FROM pragma_foreign_key_check"),
+        0
+    );
+    assert_eq!(
+        count(&conn, "task_log"),
+        0,
+        "the child's triggers did not fire"
+    );
     assert!(fk_on(&conn));
 }
 
@@ -233,7 +241,10 @@ fn children_follow_closure_remapped_keys_and_counts_stay_the_copys() {
     assert_eq!(report.rules()[0].rows_changed(), 3, "the three status rows");
     assert_eq!(report.keys_followed(), [("task".to_owned(), 4)]);
     assert_eq!(
-        int(&conn, "SELECT count(*) FROM task JOIN status ON status.code = task.status"),
+        int(
+            &conn,
+            "SELECT count(*) FROM task JOIN status ON status.code = task.status"
+        ),
         4
     );
 }

@@ -57,14 +57,19 @@ fn script_with_rules_matches_execute() {
     assert!(by_script.is_autocommit());
 
     let mut by_execute = story_db();
-    by_execute.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+    by_execute
+        .execute_batch("PRAGMA foreign_keys = ON")
+        .unwrap();
     with_rules(downgrade()).execute(&mut by_execute).unwrap();
 
     let (a, b) = (snapshot(&by_script), snapshot(&by_execute));
     assert_eq!(a, b);
     assert_eq!(count(&by_script, "v3_plans"), PLANS);
     assert_eq!(
-        int(&by_script, "SELECT count(*) FROM v3_plans WHERE phase = 'action'"),
+        int(
+            &by_script,
+            "SELECT count(*) FROM v3_plans WHERE phase = 'action'"
+        ),
         0
     );
     for child in CHILDREN {
@@ -76,7 +81,11 @@ fn script_with_rules_matches_execute() {
 #[test]
 fn script_refuses_to_run_with_foreign_keys_on() {
     let conn = story_db();
-    let script = with_rules(downgrade()).plan(&conn).unwrap().to_sql().unwrap();
+    let script = with_rules(downgrade())
+        .plan(&conn)
+        .unwrap()
+        .to_sql()
+        .unwrap();
     conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
     let before = snapshot(&conn);
     let err = conn.execute_batch(&script).unwrap_err().to_string();
@@ -93,12 +102,19 @@ fn script_refuses_to_run_with_foreign_keys_on() {
 fn script_inside_a_framework_transaction() {
     // refinery and friends wrap each migration in a transaction of their own.
     let mut conn = story_db();
-    let script = with_rules(downgrade()).plan(&conn).unwrap().to_sql().unwrap();
+    let script = with_rules(downgrade())
+        .plan(&conn)
+        .unwrap()
+        .to_sql()
+        .unwrap();
     let tx = conn.transaction().unwrap();
     tx.execute_batch(&script).unwrap();
     tx.commit().unwrap();
     assert_eq!(
-        int(&conn, "SELECT count(*) FROM v3_plans WHERE phase = 'action'"),
+        int(
+            &conn,
+            "SELECT count(*) FROM v3_plans WHERE phase = 'action'"
+        ),
         0
     );
 
@@ -108,7 +124,10 @@ fn script_inside_a_framework_transaction() {
     let before = snapshot(&conn);
     conn.execute_batch("BEGIN").unwrap();
     assert!(conn.execute_batch(&script).is_err());
-    assert!(conn.is_autocommit(), "RAISE(ROLLBACK) ended the transaction");
+    assert!(
+        conn.is_autocommit(),
+        "RAISE(ROLLBACK) ended the transaction"
+    );
     assert_eq!(snapshot(&conn), before);
 }
 
@@ -198,7 +217,9 @@ fn script_with_not_null_and_remap_null() {
 fn closure_rules_and_quarantine_are_not_renderable() {
     let conn = story_db();
     let err = downgrade()
-        .remap_with("phase", |v: ValueRef<'_>| Value::try_from(v).unwrap_or(Value::Null))
+        .remap_with("phase", |v: ValueRef<'_>| {
+            Value::try_from(v).unwrap_or(Value::Null)
+        })
         .plan(&conn)
         .unwrap()
         .to_sql()

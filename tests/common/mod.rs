@@ -129,8 +129,15 @@ pub fn fk_on(conn: &Connection) -> bool {
 }
 
 /// The snapshot with the table name in each `CREATE TABLE` unquoted: a rebuilt table's
-/// stored statement names it as SQLite writes it after a rename (`CREATE TABLE "t"`).
+/// stored statement names it as SQLite writes it after a rename (`CREATE TABLE "t"`). The
+/// internal rowids of `sqlite_sequence` rows (which a rebuild rewrites) are left out.
 pub fn normalized(mut s: Snapshot) -> Snapshot {
+    if let Some(rows) = s.rows.get_mut("main.sqlite_sequence") {
+        for r in rows.iter_mut() {
+            r.remove(0);
+        }
+        rows.sort_by_key(|r| format!("{r:?}"));
+    }
     for (kind, name, _, sql) in &mut s.schema {
         if kind.ends_with(".table") {
             if let Some(text) = sql {
@@ -146,5 +153,44 @@ pub fn normalized(mut s: Snapshot) -> Snapshot {
 
 /// Every row of `table` with its rowid first, in rowid order.
 pub fn rows_with_rowid(conn: &Connection, table: &str) -> Vec<Vec<Value>> {
-    query_all(conn, &format!("SELECT rowid, * FROM {table} ORDER BY rowid"))
+    query_all(
+        conn,
+        &format!("SELECT rowid, * FROM {table} ORDER BY rowid"),
+    )
+}
+
+/// Asserts two snapshots are equal, naming the schema rows and tables that differ instead
+/// of printing both databases.
+pub fn assert_same(actual: &Snapshot, expected: &Snapshot) {
+    let schema_diff: Vec<_> = actual
+        .schema
+        .iter()
+        .filter(|r| !expected.schema.contains(r))
+        .chain(
+            expected
+                .schema
+                .iter()
+                .filter(|r| !actual.schema.contains(r)),
+        )
+        .collect();
+    assert!(schema_diff.is_empty(), "schema differs: {schema_diff:#?}");
+    let tables: Vec<&String> = actual
+        .rows
+        .keys()
+        .chain(expected.rows.keys())
+        .filter(|t| actual.rows.get(*t) != expected.rows.get(*t))
+        .collect();
+    if let Some(t) = tables.first() {
+        let (a, e) = (actual.rows.get(*t), expected.rows.get(*t));
+        let first = a
+            .into_iter()
+            .flatten()
+            .zip(e.into_iter().flatten())
+            .find(|(x, y)| x != y);
+        panic!(
+            "rows of {t} differ: {} vs {} rows; first difference: {first:?}",
+            a.map_or(0, Vec::len),
+            e.map_or(0, Vec::len)
+        );
+    }
 }
