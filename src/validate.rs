@@ -153,7 +153,7 @@ impl ConstraintViolations {
 ///   CHECK qty_positive: 2 rows
 ///       rowid 2: "id"=2, "qty"=-1
 ///       rowid 3: "id"=3, "qty"=0
-/// Nothing was changed. Remap the offending values with .remap(column, from, to), or change the target."#
+/// Nothing was changed. Remap the offending values (.remap, .remap_null, .remap_with), move them aside (.on_violation(OnViolation::Quarantine)), or change the target."#
 /// );
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -236,7 +236,7 @@ impl fmt::Display for ValidationReport {
                 writeln!(f, "      ... and {more} more")?;
             }
         }
-        write!(f, "Nothing was changed. Remap the offending values with .remap(column, from, to), or change the target.")
+        write!(f, "Nothing was changed. Remap the offending values (.remap, .remap_null, .remap_with), move them aside (.on_violation(OnViolation::Quarantine)), or change the target.")
     }
 }
 
