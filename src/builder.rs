@@ -148,7 +148,7 @@ impl TableRebuild {
         }
     }
 
-    /// Starts a rebuild back to a [`TableSnapshot`]: its table, schema and `CREATE TABLE`
+    /// Starts a rebuild back to a [`TableSnapshot`](crate::TableSnapshot): its table, schema and `CREATE TABLE`
     /// statement become the target, and its indexes and triggers are recreated after the
     /// swap (where the current table has one of the same name, the snapshot's definition
     /// wins; the current table's others are kept). Add rules for the way back as usual:

@@ -2,8 +2,8 @@
 //! validated first and the copy-and-swap done atomically.
 //!
 //! The sections below go in the order you meet the problem: why hand-written rebuilds
-//! break, a first rebuild, reading a refusal, remapping values, child tables, and running
-//! inside a migration framework. Every example runs as a doc test, except the one that needs
+//! break, a first rebuild, reading a refusal, remapping values, child tables, moving rows
+//! aside, running inside a migration framework, and plans as SQL scripts. Every example runs as a doc test, except the one that needs
 //! `rusqlite_migration` (its runnable twin is `examples/migration_hook.rs`).
 //!
 //! # Why rebuilds break
@@ -146,6 +146,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! Two more rule kinds cover what value-to-value cannot: [`TableRebuild::remap_null`] fills
+//! the NULLs of a column that becomes `NOT NULL`, and [`TableRebuild::remap_with`] runs a
+//! Rust closure over each value (registered with SQLite only while the rebuild runs). All
+//! rules compose in the order given, and a rule that changes no row is reported, not an
+//! error.
+//!
 //! # Children
 //!
 //! Tables whose foreign keys reference the rebuilt table keep every row, even with
@@ -153,7 +159,10 @@
 //! suspended (so no cascade runs and no child trigger fires), checks the children's keys
 //! before commit, and restores the caller's setting on every path. A rebuild that would leave
 //! a child row without its parent, or a child key without a PRIMARY KEY or UNIQUE constraint
-//! to point at, is refused. [`TableRebuild::child`] declares a child explicitly.
+//! to point at, is refused. [`TableRebuild::child`] declares a child explicitly. When rules
+//! remap the values of a key that children reference, the children's foreign key values
+//! follow (like `ON UPDATE CASCADE`, without firing their triggers); a key changed by a
+//! [`column`](TableRebuild::column) expression cannot be followed and is refused instead.
 //!
 //! ```
 //! use sqlite_rebuild::{rusqlite::Connection, TableRebuild};
@@ -180,6 +189,50 @@
 //! assert!(fk);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Moving rows aside instead
+//!
+//! When rows cannot be fixed by a rule, [`OnViolation::Quarantine`] moves each row that
+//! would still violate, whole and unchanged, into a quarantine table (`<table>__rejected`,
+//! with the constraints it broke and when), and the child rows that reference it into
+//! quarantine tables of their own, so no foreign key dangles. Nothing is deleted: the
+//! quarantine plus the rebuilt table hold every original row, and
+//! [`TableRebuild::restore_from`] puts them back in a later rebuild.
+//!
+//! ```
+//! use sqlite_rebuild::{rusqlite::Connection, OnViolation, TableRebuild, TableSnapshot};
+//!
+//! let mut conn = Connection::open_in_memory()?;
+//! conn.execute_batch(
+//!     "CREATE TABLE task (id INTEGER PRIMARY KEY, state TEXT);
+//!      CREATE TABLE note (id INTEGER PRIMARY KEY, task_id INTEGER REFERENCES task (id));
+//!      INSERT INTO task VALUES (1, 'todo'), (2, 'blocked'), (3, 'done');
+//!      INSERT INTO note VALUES (10, 2), (11, 3);",
+//! )?;
+//! let before = TableSnapshot::capture(&conn, "task")?;
+//!
+//! let report = TableRebuild::new("task")
+//!     .create_sql("CREATE TABLE task (id INTEGER PRIMARY KEY,
+//!                                     state TEXT CHECK (state IN ('todo', 'done')))")
+//!     .on_violation(OnViolation::Quarantine)
+//!     .execute(&mut conn)?;
+//! assert_eq!(report.rows_copied(), 2);
+//! let parked: (i64, String) = conn.query_row(
+//!     "SELECT id, sqlite_rebuild_violation FROM task__rejected", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+//! assert_eq!(parked, (2, "CHECK state IN ('todo', 'done')".to_owned()));
+//! let note: i64 = conn.query_row("SELECT id FROM task__rejected__note", [], |r| r.get(0))?;
+//! assert_eq!(note, 10);
+//!
+//! // Going back: the old definition, with the quarantined rows restored.
+//! TableRebuild::from_snapshot(&before).restore_from("task__rejected").execute(&mut conn)?;
+//! let tasks: i64 = conn.query_row("SELECT count(*) FROM task", [], |r| r.get(0))?;
+//! assert_eq!(tasks, 3);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! [`TableSnapshot`] records a table's definition and its indexes and triggers, so a
+//! downgrade (or a test harness) can rebuild back to it with
+//! [`TableRebuild::from_snapshot`].
 //!
 //! # Inside a migration framework
 //!
@@ -243,10 +296,16 @@
 //! `examples/migration_hook.rs` runs this (against a stand-in with the framework's API:
 //! no `rusqlite_migration` release uses rusqlite 0.43 yet).
 //!
-//! # Seeing the plan
+//! # Seeing the plan, and running it as SQL text
 //!
 //! [`TableRebuild::plan`] returns the ordered SQL steps ([`RebuildPlan`]) without running
 //! them; its `Display` is a commented script, for review or for a migration log.
+//!
+//! Frameworks that only take SQL text (refinery, diesel, sqlx, plain `.sql` files) get the
+//! same safety from [`RebuildPlan::to_sql`]: a self-contained script, rules included, whose
+//! guards validate every row before anything is written and roll the transaction back with a
+//! message naming the problem when one would not fit. `examples/sql_migration.rs` renders one
+//! into a migration file and runs it as such a framework does.
 //!
 //! # Logging
 //!
