@@ -3,8 +3,9 @@
 
 use sqlite_rebuild::rusqlite::Connection;
 use sqlite_rebuild::{
-    ConstraintKind, ConstraintViolations, Error, PlanStep, RebuildPlan, RebuildReport, RuleReport,
-    SampleRow, StepKind, TableRebuild, ValidationReport,
+    ConstraintKind, ConstraintViolations, Error, MovedRows, OnViolation, PlanStep, RebuildPlan,
+    RebuildReport, RuleReport, SampleRow, StepKind, TableRebuild, TableSnapshot,
+    ValidationReport,
 };
 use std::error::Error as _;
 use std::fmt::{Debug, Display};
@@ -26,7 +27,15 @@ fn builder_reports_and_errors_are_send_and_sync() {
     send_sync::<ConstraintViolations>();
     send_sync::<SampleRow>();
     send_sync::<ConstraintKind>();
+    send_sync::<OnViolation>();
+    send_sync::<MovedRows>();
+    send_sync::<TableSnapshot>();
     send_sync::<Error>();
+    // A builder holding a closure rule is still Send + Sync.
+    fn is_send_sync<T: Send + Sync>(_: &T) {}
+    is_send_sync(&TableRebuild::new("t").remap_with("a", |_| {
+        sqlite_rebuild::rusqlite::types::Value::Null
+    }));
 }
 
 #[test]
@@ -40,6 +49,9 @@ fn common_traits_are_derived() {
     value_type::<ConstraintViolations>();
     value_type::<SampleRow>();
     key_type::<ConstraintKind>();
+    value_type::<OnViolation>();
+    value_type::<MovedRows>();
+    value_type::<TableSnapshot>();
     fn step_kind<T: Debug + Copy + Eq + Hash>() {}
     step_kind::<StepKind>();
     fn error_type<T: std::error::Error + Send + Sync + 'static>() {}
