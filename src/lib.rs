@@ -271,7 +271,9 @@
 //! ```
 //!
 //! With `rusqlite_migration`, the rebuild goes in a hook, which receives the migration's
-//! transaction (the framework must use the same rusqlite as this crate, [`rusqlite`]):
+//! transaction. One program links one rusqlite, and this crate accepts rusqlite 0.40 to 0.43
+//! (its [`rusqlite`] re-export is whichever the build chose), so it builds beside
+//! `rusqlite_migration` 2.6, which uses 0.40:
 //!
 //! ```ignore
 //! use rusqlite_migration::{HookError, Migrations, M};
@@ -293,8 +295,9 @@
 //! migrations.to_latest(&mut conn)?;
 //! ```
 //!
-//! `examples/migration_hook.rs` runs this (against a stand-in with the framework's API:
-//! no `rusqlite_migration` release uses rusqlite 0.43 yet).
+//! `ecosystem/examples/rusqlite_migration.rs` runs this with the real framework, and
+//! `ecosystem/tests/` checks that every child row survives, that the framework's foreign key
+//! check passes afterwards, and that a refusal rolls the whole migration back.
 //!
 //! # Seeing the plan, and running it as SQL text
 //!

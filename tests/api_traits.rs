@@ -4,8 +4,7 @@
 use sqlite_rebuild::rusqlite::Connection;
 use sqlite_rebuild::{
     ConstraintKind, ConstraintViolations, Error, MovedRows, OnViolation, PlanStep, RebuildPlan,
-    RebuildReport, RuleReport, SampleRow, StepKind, TableRebuild, TableSnapshot,
-    ValidationReport,
+    RebuildReport, RuleReport, SampleRow, StepKind, TableRebuild, TableSnapshot, ValidationReport,
 };
 use std::error::Error as _;
 use std::fmt::{Debug, Display};
@@ -33,9 +32,9 @@ fn builder_reports_and_errors_are_send_and_sync() {
     send_sync::<Error>();
     // A builder holding a closure rule is still Send + Sync.
     fn is_send_sync<T: Send + Sync>(_: &T) {}
-    is_send_sync(&TableRebuild::new("t").remap_with("a", |_| {
-        sqlite_rebuild::rusqlite::types::Value::Null
-    }));
+    is_send_sync(
+        &TableRebuild::new("t").remap_with("a", |_| sqlite_rebuild::rusqlite::types::Value::Null),
+    );
 }
 
 #[test]

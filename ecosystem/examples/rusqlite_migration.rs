@@ -4,20 +4,15 @@
 //! Migration 1 creates the v3 schema and the application fills it; a later release adds
 //! migration 2, which downgrades `v3_plans` in its hook, and migration 3, whose
 //! `foreign_key_check()` runs the framework's `PRAGMA foreign_key_check` after the rebuild
-//! in the same transaction: every child row still finds its plan. The framework here is a stand-in with rusqlite_migration's API and
-//! order of work (see `support/migrations.rs` for why).
+//! in the same transaction: every child row still finds its plan.
 //!
-//! Run with `cargo run --example migration_hook`.
+//! Run from the repository's root with
+//! `cargo run --manifest-path ecosystem/Cargo.toml --example rusqlite_migration`.
 
-#[path = "support/migrations.rs"]
-mod migrations;
-
-use migrations::{HookError, Migrations, M};
+use rusqlite_migration::{HookError, Migrations, M};
 use sqlite_rebuild::rusqlite::{Connection, Transaction};
 use sqlite_rebuild::TableRebuild;
-
-const V3_SCHEMA: &str = include_str!("v3_plans.sql");
-const V2_PLANS: &str = include_str!("v3_plans_v2.sql");
+use sqlite_rebuild_ecosystem::{V2_PLANS, V3_SCHEMA};
 
 /// 100 plans, most in values the v2 schema rejects, each with a project.
 const SEED: &str = "
