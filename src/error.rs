@@ -202,6 +202,57 @@ pub enum Error {
         schema: String,
     },
 
+    /// The database file, or the disk holding it (or the journal), is full. The rebuild was
+    /// rolled back.
+    #[error(
+        "{context}: the database or disk is full ({source}); nothing was changed. A rebuild \
+         needs room for a second copy of the table: free space (or raise PRAGMA \
+         max_page_count) and retry"
+    )]
+    DiskFull {
+        /// The step that ran out of space.
+        context: String,
+        /// SQLite's error (`SQLITE_FULL`).
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// Another connection holds a lock that the rebuild needs, and the connection's busy
+    /// timeout ran out. Nothing was changed.
+    #[error(
+        "{context}: the database is locked by another connection ({source}); nothing was \
+         changed. Retry later, or give the connection a longer busy timeout"
+    )]
+    Busy {
+        /// The step that waited.
+        context: String,
+        /// SQLite's error (`SQLITE_BUSY` or `SQLITE_LOCKED`).
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// The rebuild was interrupted (`sqlite3_interrupt`, rusqlite's `InterruptHandle`) and
+    /// rolled back.
+    #[error("{context}: interrupted ({source}); nothing was changed")]
+    Interrupted {
+        /// The step that was running.
+        context: String,
+        /// SQLite's error (`SQLITE_INTERRUPT`).
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// The database (or the connection to it) is read-only, or `PRAGMA query_only` is on; a
+    /// rebuild must write. Raised before any work.
+    #[error(
+        "database \"{schema}\" is read-only on this connection (or PRAGMA query_only is on): \
+         a rebuild writes; open it read-write"
+    )]
+    ReadOnly {
+        /// The schema that cannot be written.
+        schema: String,
+    },
+
     /// SQLite reported an error; `context` says which step.
     #[error("{context}: {source}")]
     Sqlite {
@@ -225,9 +276,32 @@ pub enum Error {
 
 impl Error {
     /// Wraps a rusqlite error with the step that produced it.
+    ///
+    /// Errors that come from the situation rather than the rebuild (a full disk, a lock held
+    /// elsewhere, an interrupt) get variants of their own, so callers can match on them.
     pub(crate) fn sqlite(context: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> Error {
         let context = context.into();
-        move |source| Error::Sqlite { context, source }
+        move |source| match Error::operational(&context, source) {
+            Ok(e) => e,
+            Err(source) => Error::Sqlite { context, source },
+        }
+    }
+
+    /// The typed error for a failure caused by the environment, or the error back.
+    pub(crate) fn operational(
+        context: &str,
+        source: rusqlite::Error,
+    ) -> std::result::Result<Error, rusqlite::Error> {
+        use rusqlite::ErrorCode;
+        let context = context.to_owned();
+        match source.sqlite_error_code() {
+            Some(ErrorCode::DiskFull) => Ok(Error::DiskFull { context, source }),
+            Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => {
+                Ok(Error::Busy { context, source })
+            }
+            Some(ErrorCode::OperationInterrupted) => Ok(Error::Interrupted { context, source }),
+            _ => Err(source),
+        }
     }
 }
 

@@ -387,20 +387,39 @@ pub(crate) fn execute(conn: &mut Connection, rb: &TableRebuild) -> Result<Rebuil
     if !conn.is_autocommit() {
         return Err(Error::TransactionOpen);
     }
+    crate::compat::check_sqlite()?;
+    // The schema as SQLite names it; an unknown schema or table is refused here.
+    let schema_name = schema::resolve_table(conn, &rb.schema, &rb.table)?.schema;
     let journal: String = conn
         .query_row(
-            &format!("PRAGMA {}.journal_mode", ident(&rb.schema)),
+            &format!("PRAGMA {}.journal_mode", ident(&schema_name)),
             [],
             |r| r.get(0),
         )
         .map_err(Error::sqlite(format!(
-            "reading the journal mode of \"{}\"",
-            rb.schema
+            "reading the journal mode of \"{schema_name}\""
         )))?;
     if journal.eq_ignore_ascii_case("off") {
         return Err(Error::NoJournal {
-            schema: rb.schema.clone(),
+            schema: schema_name,
         });
+    }
+    // Read-only databases are refused before any work; a read-only database attached
+    // beside the table's makes BEGIN IMMEDIATE fail, so the write lock is then taken by the
+    // rebuild's first write instead.
+    if query_only(conn)? {
+        return Err(Error::ReadOnly {
+            schema: schema_name,
+        });
+    }
+    let mut behavior = TransactionBehavior::Immediate;
+    for (name, readonly) in database_list(conn)? {
+        if readonly {
+            if name.eq_ignore_ascii_case(&schema_name) {
+                return Err(Error::ReadOnly { schema: name });
+            }
+            behavior = TransactionBehavior::Deferred;
+        }
     }
     let fk_was_on = foreign_keys_pragma(conn)?;
     if fk_was_on {
@@ -415,7 +434,7 @@ pub(crate) fn execute(conn: &mut Connection, rb: &TableRebuild) -> Result<Rebuil
     }
     let result = (|| {
         let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .transaction_with_behavior(behavior)
             .map_err(Error::sqlite("beginning the rebuild's transaction"))?;
         let report = run(&tx, rb)?;
         tx.commit()
@@ -434,6 +453,29 @@ pub(crate) fn execute(conn: &mut Connection, rb: &TableRebuild) -> Result<Rebuil
         }
     }
     result
+}
+
+/// Whether `PRAGMA query_only` forbids every write on the connection.
+pub(crate) fn query_only(conn: &Connection) -> Result<bool> {
+    conn.query_row("PRAGMA query_only", [], |r| r.get(0))
+        .map_err(Error::sqlite("reading PRAGMA query_only"))
+}
+
+/// Every database of the connection, and whether it is read-only.
+fn database_list(conn: &Connection) -> Result<Vec<(String, bool)>> {
+    let names: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_database_list")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .map_err(Error::sqlite("listing the connection's databases"))?;
+    names
+        .into_iter()
+        .map(|name| {
+            let readonly = conn
+                .is_readonly(name.as_str())
+                .map_err(Error::sqlite("checking whether the database is writable"))?;
+            Ok((name, readonly))
+        })
+        .collect()
 }
 
 /// Why an attempt stopped: rows violate the target (diagnose them), or anything else.

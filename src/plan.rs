@@ -373,6 +373,15 @@ pub(crate) fn prepare(conn: &Connection, rb: &TableRebuild) -> Result<Prepared> 
     }
     let source = schema::resolve_table(conn, &rb.schema, &rb.table)?;
     let table = source.name.clone();
+    if crate::execute::query_only(conn)?
+        || conn
+            .is_readonly(source.schema.as_str())
+            .map_err(Error::sqlite("checking whether the database is writable"))?
+    {
+        return Err(Error::ReadOnly {
+            schema: source.schema,
+        });
+    }
     let Some(create_sql) = rb.create_sql.as_deref() else {
         return Err(Error::MissingTargetSql { table });
     };
@@ -424,7 +433,12 @@ pub(crate) fn prepare(conn: &Connection, rb: &TableRebuild) -> Result<Prepared> 
     let probe = Savepoint::begin(conn, "sqlite_rebuild_probe")?;
     conn.prepare(&create_scratch)
         .and_then(|mut s| s.execute([]))
-        .map_err(|e| target_error(sqlite_message(&e)))?;
+        .map_err(
+            |e| match Error::operational("creating the target table", e) {
+                Ok(e) => e,
+                Err(e) => target_error(sqlite_message(&e)),
+            },
+        )?;
     let target = schema::resolve_table(conn, &source.schema, &scratch)?;
     let target_indexes = schema::indexes(conn, &source.schema, &scratch)?;
     let target_fks = schema::foreign_keys(conn, &source.schema, &scratch)?;

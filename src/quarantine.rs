@@ -209,7 +209,7 @@ pub(crate) fn restore_child_sql(
         cols.insert(0, "rowid".to_owned());
     }
     format!(
-        "INSERT INTO {0} ({1}) SELECT {1} FROM {2}",
+        "INSERT OR ABORT INTO {0} ({1}) SELECT {1} FROM {2}",
         qualified(schema_name, child),
         cols.join(", "),
         qualified(schema_name, quarantine)

@@ -58,7 +58,7 @@ fn common_traits_are_derived() {
 }
 
 #[test]
-fn an_sqlite_error_exposes_rusqlite_as_its_source() {
+fn a_busy_error_is_typed_and_exposes_rusqlite_as_its_source() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("busy.db");
     let mut conn = Connection::open(&path).unwrap();
@@ -73,11 +73,11 @@ fn an_sqlite_error_exposes_rusqlite_as_its_source() {
         .create_sql("CREATE TABLE t (a INTEGER NOT NULL)")
         .execute(&mut conn)
         .unwrap_err();
-    let Error::Sqlite { context, source } = &err else {
-        panic!("expected Error::Sqlite, got {err:?}");
+    let Error::Busy { context, source } = &err else {
+        panic!("expected Error::Busy, got {err:?}");
     };
     assert_eq!(context, "beginning the rebuild's transaction");
-    let chained = err.source().expect("Error::Sqlite has a source");
+    let chained = err.source().expect("Error::Busy has a source");
     let rusqlite_error = chained
         .downcast_ref::<sqlite_rebuild::rusqlite::Error>()
         .expect("the source is the rusqlite::Error");
