@@ -49,7 +49,7 @@ fn a_full_disk_is_a_typed_error_at_every_step_and_changes_nothing() {
     let mut contexts = BTreeSet::new();
     // Runs the rebuild with `extra` spare pages: Some(context) when the disk filled up,
     // None when it succeeded. Every failure must leave the database exactly as it was.
-    let mut run = |extra: i64| -> Option<String> {
+    let run = |extra: i64| -> Option<String> {
         let path = dir.path().join("full.db");
         std::fs::copy(&template, &path).unwrap();
         let mut conn = Connection::open(&path).unwrap();
