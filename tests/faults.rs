@@ -49,7 +49,9 @@ fn a_full_disk_is_a_typed_error_at_every_step_and_changes_nothing() {
     let mut contexts = BTreeSet::new();
     // Runs the rebuild with `extra` spare pages: Some(context) when the disk filled up,
     // None when it succeeded. Every failure must leave the database exactly as it was.
+    let runs = std::cell::Cell::new(0u32);
     let run = |extra: i64| -> Option<String> {
+        runs.set(runs.get() + 1);
         let path = dir.path().join("full.db");
         std::fs::copy(&template, &path).unwrap();
         let mut conn = Connection::open(&path).unwrap();
@@ -107,6 +109,10 @@ fn a_full_disk_is_a_typed_error_at_every_step_and_changes_nothing() {
             contexts.insert(context);
         }
     }
+    eprintln!(
+        "disk full: {} runs with 0 to {first_success} spare pages over {pages}; full during {contexts:?}",
+        runs.get()
+    );
     // The peak is the copy (old and new table side by side); the indexes are rebuilt after
     // the old table's pages were freed, so with the same room they always fit.
     assert_eq!(
