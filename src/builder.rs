@@ -124,6 +124,7 @@ pub struct TableRebuild {
     pub(crate) sample_size: usize,
     pub(crate) on_violation: OnViolation,
     pub(crate) restore_from: Option<String>,
+    pub(crate) progress: Option<crate::progress::ProgressFn>,
     /// Indexes and triggers to recreate besides (or instead of, by name) the current ones.
     pub(crate) snapshot_dependents: Vec<crate::schema::Dependent>,
     /// A remap value that could not be converted, reported when the rebuild is run.
@@ -144,6 +145,7 @@ impl TableRebuild {
             on_violation: OnViolation::Abort,
             restore_from: None,
             snapshot_dependents: Vec::new(),
+            progress: None,
             invalid_value: None,
         }
     }
@@ -287,6 +289,42 @@ impl TableRebuild {
     /// restored rows are validated like every other row.
     pub fn restore_from(mut self, quarantine_table: impl Into<String>) -> Self {
         self.restore_from = Some(quarantine_table.into());
+        self
+    }
+
+    /// Calls `f` with the rebuild's [`Progress`](crate::Progress) as it runs: the phase
+    /// (validate, copy, indexes, checks) and how much of it is done, at least every 100,000
+    /// rows during the copy. `f` runs on the calling thread between SQL statements; keep it
+    /// quick (update a progress bar, log a line).
+    ///
+    /// ```
+    /// use sqlite_rebuild::{rusqlite::Connection, Phase, TableRebuild};
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let mut conn = Connection::open_in_memory()?;
+    /// conn.execute_batch(
+    ///     "CREATE TABLE t (a INTEGER);
+    ///      WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 250000)
+    ///      INSERT INTO t SELECT i FROM n;",
+    /// )?;
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = seen.clone();
+    /// TableRebuild::new("t")
+    ///     .create_sql("CREATE TABLE t (a INTEGER NOT NULL)")
+    ///     .on_progress(move |p| log.lock().unwrap().push((p.phase(), p.done(), p.total())))
+    ///     .execute(&mut conn)?;
+    /// let copy: Vec<u64> = seen.lock().unwrap().iter()
+    ///     .filter(|(phase, _, _)| *phase == Phase::Copy)
+    ///     .map(|(_, done, _)| *done)
+    ///     .collect();
+    /// assert_eq!(copy, [0, 100_000, 200_000, 250_000]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_progress<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&crate::Progress) + Send + Sync + 'static,
+    {
+        self.progress = Some(crate::progress::ProgressFn(Arc::new(f)));
         self
     }
 

@@ -5,6 +5,7 @@
 use crate::builder::{OnViolation, Rule, TableRebuild};
 use crate::error::{Error, Result};
 use crate::plan::{self, sqlite_message, Counted, PlanStep, Prepared, StepKind};
+use crate::progress::{Phase, ProgressFn, CHUNK_ROWS};
 use crate::quarantine::{self, MovedRows};
 use crate::quote::{ident, literal};
 use crate::schema;
@@ -12,7 +13,7 @@ use crate::validate;
 use rusqlite::config::DbConfig;
 use rusqlite::functions::FunctionFlags;
 use rusqlite::types::{Value, ValueRef};
-use rusqlite::{params_from_iter, Connection, ErrorCode, TransactionBehavior};
+use rusqlite::{params_from_iter, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -624,6 +625,55 @@ fn exec(conn: &Connection, step: &PlanStep) -> rusqlite::Result<usize> {
         .execute(params_from_iter(step.params()))
 }
 
+/// The copy, in chunks of [`CHUNK_ROWS`] rows in rowid order, reporting progress after
+/// each. Tables without rowid are copied in one statement.
+fn copy_in_chunks(
+    conn: &Connection,
+    p: &Prepared,
+    step: &PlanStep,
+    total: u64,
+) -> rusqlite::Result<usize> {
+    ProgressFn::report(&p.progress, Phase::Copy, 0, total);
+    let Some(rowid) = p.source.rowid_name() else {
+        let n = exec(conn, step)?;
+        ProgressFn::report(&p.progress, Phase::Copy, n as u64, total);
+        return Ok(n);
+    };
+    let r = format!("{}.{}", ident(&p.source.name), ident(rowid));
+    let boundary = format!(
+        "SELECT {r} FROM {} WHERE ?1 IS NULL OR {r} > ?1 ORDER BY {r} LIMIT 1 OFFSET {}",
+        p.source.qualified(),
+        CHUNK_ROWS - 1
+    );
+    let (lo, hi) = (step.params().len() + 1, step.params().len() + 2);
+    let chunk_sql = format!(
+        "{} WHERE (?{lo} IS NULL OR {r} > ?{lo}) AND (?{hi} IS NULL OR {r} <= ?{hi})",
+        step.sql()
+    );
+    let mut chunk = conn.prepare(&chunk_sql)?;
+    let mut next = conn.prepare(&boundary)?;
+    let mut from: Option<i64> = None;
+    let mut done = 0usize;
+    loop {
+        let to: Option<i64> = next.query_row([from], |row| row.get(0)).optional()?;
+        let params = step
+            .params()
+            .iter()
+            .cloned()
+            .chain([Value::from(from), Value::from(to)]);
+        log::debug!(
+            "{} (rows after {from:?} up to {to:?})",
+            step.sql_with_literals()
+        );
+        done += chunk.execute(params_from_iter(params))?;
+        ProgressFn::report(&p.progress, Phase::Copy, done as u64, total);
+        match to {
+            Some(t) => from = Some(t),
+            None => return Ok(done),
+        }
+    }
+}
+
 fn count(conn: &Connection, table_sql: &str) -> Result<u64> {
     conn.query_row(&format!("SELECT count(*) FROM {table_sql}"), [], |r| {
         r.get::<_, i64>(0).map(|n| n as u64)
@@ -870,6 +920,10 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
             false
         }
     };
+    if p.progress.is_some() {
+        let total = count(conn, &p.source.qualified())?;
+        ProgressFn::report(&p.progress, Phase::Validate, 0, total);
+    }
     let rule_counts = rule_counts(conn, p)?;
     for chain in &p.chains {
         for count in chain.counts.iter() {
@@ -896,6 +950,8 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
         old_rows += count(conn, &r.table.qualified())?;
     }
 
+    ProgressFn::report(&p.progress, Phase::Validate, old_rows, old_rows);
+    let dependents_total = p.dependents.len() as u64;
     let steps = p.plan.steps();
     let mut rows_copied = 0u64;
     let mut restored = Vec::new();
@@ -910,7 +966,12 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
     for step in steps {
         match step.kind() {
             StepKind::Copy | StepKind::RestoreRows => {
-                let n = match exec(conn, step) {
+                let copied = if step.kind() == StepKind::Copy && p.progress.is_some() {
+                    copy_in_chunks(conn, p, step, old_rows)
+                } else {
+                    exec(conn, step)
+                };
+                let n = match copied {
                     Ok(n) => n as u64,
                     Err(e) if is_violation(&e) => return Err(Stop::Violations(e)),
                     Err(e) => return Err(fail("copying rows")(e).into()),
@@ -918,6 +979,7 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
                 rows_copied += n;
                 if let (StepKind::RestoreRows, Some(r)) = (step.kind(), &p.restore) {
                     restored.push(quarantine::moved(&r.table.name, &table, n));
+                    ProgressFn::report(&p.progress, Phase::Copy, rows_copied, old_rows);
                 }
             }
             StepKind::DropOld => {
@@ -997,8 +1059,19 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
                 let dep = dependents.next();
                 let name = dep.map(|d| d.name.clone()).unwrap_or_default();
                 let kind = dep.map(|d| d.kind.clone()).unwrap_or_default();
+                if recreated.is_empty() {
+                    ProgressFn::report(&p.progress, Phase::Indexes, 0, dependents_total);
+                }
                 match exec(conn, step) {
-                    Ok(_) => recreated.push(name),
+                    Ok(_) => {
+                        recreated.push(name);
+                        ProgressFn::report(
+                            &p.progress,
+                            Phase::Indexes,
+                            recreated.len() as u64,
+                            dependents_total,
+                        );
+                    }
                     Err(e) if is_violation(&e) => return Err(Stop::Violations(e)),
                     Err(e) => {
                         return Err(Error::DependentBroken {
@@ -1017,7 +1090,9 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
         }
     }
 
-    // Checks before commit.
+    // Checks before commit: the row count, each child, the schema.
+    let checks_total = children.len() as u64 + 2;
+    ProgressFn::report(&p.progress, Phase::Checks, 0, checks_total);
     let new_rows = count(conn, &p.source.qualified())?;
     if new_rows != old_rows || rows_copied != old_rows {
         return Err(Error::CheckFailed {
@@ -1036,7 +1111,10 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
             )));
         }
     }
-    for (child, (rows_before, violations_before)) in children.iter().zip(&child_before) {
+    for (i, (child, (rows_before, violations_before))) in
+        children.iter().zip(&child_before).enumerate()
+    {
+        ProgressFn::report(&p.progress, Phase::Checks, 1 + i as u64, checks_total);
         let qualified = crate::quote::qualified(&p.source.schema, child);
         let rows_after = count(conn, &qualified)?;
         let rows_before =
@@ -1068,11 +1146,13 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
             }
         }
     }
+    ProgressFn::report(&p.progress, Phase::Checks, checks_total - 1, checks_total);
     if schema_ok_before {
         if let Err(msg) = schema_probe(conn, p)? {
             return Err(dependent_broken(&table, msg).into());
         }
     }
+    ProgressFn::report(&p.progress, Phase::Checks, checks_total, checks_total);
     log::debug!(
         "checks passed: {new_rows} rows in {table:?} as before; child tables intact: {children:?}; \
          views and triggers compile"

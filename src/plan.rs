@@ -267,6 +267,7 @@ pub(crate) struct Prepared {
     pub restore: Option<Restore>,
     /// Children whose foreign key values follow remapped parent keys.
     pub child_updates: Vec<ChildUpdate>,
+    pub progress: Option<crate::progress::ProgressFn>,
     pub plan: RebuildPlan,
 }
 
@@ -526,6 +527,7 @@ pub(crate) fn prepare(conn: &Connection, rb: &TableRebuild) -> Result<Prepared> 
         sequence,
         restore,
         child_updates: Vec::new(),
+        progress: rb.progress.clone(),
     };
     prepared.child_updates = follow_children(rb, &prepared);
     crate::execute::check_child_keys(&prepared)?;

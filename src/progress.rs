@@ -1,0 +1,89 @@
+//! Progress reports for long rebuilds ([`Progress`], [`Phase`]), delivered to the callback
+//! given with [`TableRebuild::on_progress`](crate::TableRebuild::on_progress).
+
+use std::fmt;
+use std::sync::Arc;
+
+/// Rows copied between two progress reports during the copy.
+pub(crate) const CHUNK_ROWS: u64 = 100_000;
+
+/// The phase a [`Progress`] report is about, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Phase {
+    /// Reading the old table before anything is written: schema checks and the rows each
+    /// rule changes. `total` is the old table's row count.
+    Validate,
+    /// Copying rows into the new table (every row is validated by the copy itself).
+    /// Reported at least every 100,000 rows.
+    Copy,
+    /// Recreating indexes and triggers after the swap; `done` and `total` count them.
+    Indexes,
+    /// Checks before commit (row counts, foreign keys, views and triggers); `done` and
+    /// `total` count the tables checked.
+    Checks,
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Phase::Validate => "validate",
+            Phase::Copy => "copy",
+            Phase::Indexes => "indexes",
+            Phase::Checks => "checks",
+        })
+    }
+}
+
+/// Where a rebuild is: its phase, and how much of it is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Progress {
+    phase: Phase,
+    done: u64,
+    total: u64,
+}
+
+impl Progress {
+    pub(crate) fn new(phase: Phase, done: u64, total: u64) -> Self {
+        Progress { phase, done, total }
+    }
+
+    /// The phase running.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// Units done in this phase (rows for `Validate` and `Copy`).
+    pub fn done(&self) -> u64 {
+        self.done
+    }
+
+    /// Units in this phase.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+}
+
+/// A progress callback; compared by identity.
+#[derive(Clone)]
+pub(crate) struct ProgressFn(pub Arc<dyn Fn(&Progress) + Send + Sync>);
+
+impl ProgressFn {
+    pub(crate) fn report(this: &Option<ProgressFn>, phase: Phase, done: u64, total: u64) {
+        if let Some(f) = this {
+            (f.0)(&Progress::new(phase, done, total));
+        }
+    }
+}
+
+impl fmt::Debug for ProgressFn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ProgressFn(<closure>)")
+    }
+}
+
+impl PartialEq for ProgressFn {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
