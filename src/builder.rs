@@ -310,7 +310,7 @@ impl TableRebuild {
     /// let seen = Arc::new(Mutex::new(Vec::new()));
     /// let log = seen.clone();
     /// TableRebuild::new("t")
-    ///     .create_sql("CREATE TABLE t (a INTEGER NOT NULL)")
+    ///     .create_sql("CREATE TABLE t (a REAL NOT NULL)") // a new type: copied
     ///     .on_progress(move |p| log.lock().unwrap().push((p.phase(), p.done(), p.total())))
     ///     .execute(&mut conn)?;
     /// let copy: Vec<u64> = seen.lock().unwrap().iter()
@@ -366,12 +366,20 @@ impl TableRebuild {
     ///
     /// let conn = Connection::open_in_memory()?;
     /// conn.execute_batch("CREATE TABLE t (a INTEGER, b TEXT); CREATE INDEX t_b ON t (b);")?;
+    ///
+    /// // A new column type: copy and swap.
     /// let plan = TableRebuild::new("t")
-    ///     .create_sql("CREATE TABLE t (a INTEGER NOT NULL, b TEXT)")
+    ///     .create_sql("CREATE TABLE t (a REAL NOT NULL, b TEXT)")
     ///     .plan(&conn)?;
     /// let script = plan.to_string();
     /// assert!(script.contains("DROP TABLE \"main\".\"t\""));
     /// assert!(script.contains("CREATE INDEX"));
+    ///
+    /// // Only a constraint changes: the stored definition is switched in place.
+    /// let plan = TableRebuild::new("t")
+    ///     .create_sql("CREATE TABLE t (a INTEGER NOT NULL, b TEXT)")
+    ///     .plan(&conn)?;
+    /// assert_eq!(plan.steps()[0].kind(), sqlite_rebuild::StepKind::SwitchDefinition);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///

@@ -26,22 +26,33 @@ use std::sync::atomic::{AtomicU64, Ordering};
 ///
 /// let mut conn = Connection::open_in_memory()?;
 /// conn.execute_batch(
-///     "CREATE TABLE item (id INTEGER PRIMARY KEY, qty INTEGER);
+///     "CREATE TABLE item (id INTEGER PRIMARY KEY, qty TEXT);
 ///      CREATE INDEX item_qty ON item (qty);
-///      INSERT INTO item VALUES (1, 5), (2, -1), (3, 0);",
+///      INSERT INTO item VALUES (1, '5'), (2, '-1'), (3, '0');",
 /// )?;
+/// // qty becomes an INTEGER: the table is copied.
 /// let report = TableRebuild::new("item")
 ///     .create_sql("CREATE TABLE item (id INTEGER PRIMARY KEY, qty INTEGER CHECK (qty >= 0))")
-///     .remap("qty", -1, 0)
-///     .remap("qty", 7, 0) // matches nothing: the report says so
+///     .remap("qty", "-1", 0)
+///     .remap("qty", "7", 0) // matches nothing: the report says so
 ///     .execute(&mut conn)?;
 /// assert_eq!(
 ///     report.to_string(),
 ///     r#"rebuilt "item": 3 rows copied
-///   remap "qty": -1 -> 0: 1 row
-///   remap "qty": 7 -> 0: 0 rows (no row matched: check the value)
+///   remap "qty": '-1' -> 0: 1 row
+///   remap "qty": '7' -> 0: 0 rows (no row matched: check the value)
 ///   recreated: item_qty
 /// "#
+/// );
+///
+/// // Only a constraint changes: done in place, nothing copied.
+/// let report = TableRebuild::new("item")
+///     .create_sql("CREATE TABLE item (id INTEGER PRIMARY KEY, qty INTEGER CHECK (qty < 10))")
+///     .execute(&mut conn)?;
+/// assert!(report.in_place());
+/// assert_eq!(
+///     report.to_string(),
+///     "rebuilt \"item\" in place (only constraints changed, nothing copied): 3 rows checked\n"
 /// );
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -56,6 +67,7 @@ pub struct RebuildReport {
     quarantine_reports: Vec<validate::ValidationReport>,
     restored: Vec<MovedRows>,
     keys_followed: Vec<(String, u64)>,
+    in_place: bool,
 }
 
 impl RebuildReport {
@@ -64,9 +76,17 @@ impl RebuildReport {
         &self.table
     }
 
-    /// Rows copied into the new table (all of the old table's rows).
+    /// Rows in the rebuilt table: all of the old table's rows (plus any restored), copied,
+    /// or kept where they were when the change was done [in place](Self::in_place).
     pub fn rows_copied(&self) -> u64 {
         self.rows_copied
+    }
+
+    /// Whether only constraints changed, so the stored definition was switched in place and
+    /// no row was copied (indexes and triggers stayed as they were). A connection in
+    /// `SQLITE_DBCONFIG_DEFENSIVE` mode always copies.
+    pub fn in_place(&self) -> bool {
+        self.in_place
     }
 
     /// Each remapping rule, in the order given, with the rows it changed.
@@ -111,13 +131,23 @@ impl RebuildReport {
 
 impl fmt::Display for RebuildReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "rebuilt {}: {} {} copied",
-            ident(&self.table),
-            self.rows_copied,
-            rows(self.rows_copied)
-        )?;
+        if self.in_place {
+            writeln!(
+                f,
+                "rebuilt {} in place (only constraints changed, nothing copied): {} {} checked",
+                ident(&self.table),
+                self.rows_copied,
+                rows(self.rows_copied)
+            )?;
+        } else {
+            writeln!(
+                f,
+                "rebuilt {}: {} {} copied",
+                ident(&self.table),
+                self.rows_copied,
+                rows(self.rows_copied)
+            )?;
+        }
         for r in &self.rules {
             writeln!(f, "  {r}")?;
         }
@@ -537,13 +567,22 @@ pub(crate) fn run(conn: &Connection, rb: &TableRebuild) -> Result<RebuildReport>
             sp.release()?;
             report.quarantined = quarantined;
             report.quarantine_reports = quarantine_reports;
-            log::info!(
-                "rebuilt {}: {} rows copied, {} indexes and triggers recreated, {} child tables checked",
-                p.source.qualified(),
-                report.rows_copied,
-                report.recreated.len(),
-                report.children_checked.len()
-            );
+            if report.in_place {
+                log::info!(
+                    "rebuilt {} in place (only constraints changed): {} rows checked, {} child tables checked",
+                    p.source.qualified(),
+                    report.rows_copied,
+                    report.children_checked.len()
+                );
+            } else {
+                log::info!(
+                    "rebuilt {}: {} rows copied, {} indexes and triggers recreated, {} child tables checked",
+                    p.source.qualified(),
+                    report.rows_copied,
+                    report.recreated.len(),
+                    report.children_checked.len()
+                );
+            }
             for m in &report.quarantined {
                 log::info!("quarantined {m}");
             }
@@ -623,6 +662,92 @@ fn exec(conn: &Connection, step: &PlanStep) -> rusqlite::Result<usize> {
     log::debug!("{}", step.sql_with_literals().trim_end());
     conn.prepare(step.sql())?
         .execute(params_from_iter(step.params()))
+}
+
+/// Replaces the table's stored `CREATE TABLE` statement and bumps `schema_version`, so
+/// SQLite reloads the schema (SQLite's documented procedure for changes that keep the
+/// stored format). `writable_schema` is off again on every path.
+fn switch_definition(conn: &Connection, p: &Prepared, step: &PlanStep) -> rusqlite::Result<()> {
+    let version_pragma = format!("PRAGMA {}.schema_version", ident(&p.source.schema));
+    let version: i64 = conn.query_row(&version_pragma, [], |r| r.get(0))?;
+    conn.execute_batch("PRAGMA writable_schema = ON")?;
+    let switched = exec(conn, step);
+    conn.execute_batch("PRAGMA writable_schema = OFF")?;
+    if switched? != 1 {
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+            Some(format!("the definition of \"{}\" was not found in sqlite_schema", p.source.name)),
+        ));
+    }
+    conn.execute_batch(&format!("{version_pragma} = {}", version + 1))
+}
+
+/// After an in-place switch: every row must satisfy the new CHECK and NOT NULL
+/// constraints (evaluated over the rows as stored, which the same declared types keep
+/// exactly as the copy would store them), and `quick_check` of the table must pass.
+fn check_in_place(conn: &Connection, p: &Prepared) -> std::result::Result<(), Stop> {
+    let table = &p.source.name;
+    let fail = |what: &str| Error::sqlite(format!("{what} (rebuilding \"{table}\")"));
+    let mut conditions: Vec<String> = p
+        .target_def
+        .checks
+        .iter()
+        .map(|c| format!("NOT ({})", c.expr))
+        .collect();
+    for c in p.target.columns.iter().filter(|c| c.notnull) {
+        if p.target.ipk.as_deref() != Some(c.name.as_str()) {
+            conditions.push(format!("{} IS NULL", ident(&c.name)));
+        }
+    }
+    let violation = |message: String| {
+        Stop::Violations(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_CHECK),
+            Some(message),
+        ))
+    };
+    if !conditions.is_empty() {
+        let bad: i64 = conn
+            .query_row(
+                &format!(
+                    "SELECT count(*) FROM {} WHERE {}",
+                    p.source.qualified(),
+                    conditions.join(" OR ")
+                ),
+                [],
+                |r| r.get(0),
+            )
+            .map_err(fail("checking the rows against the new constraints"))?;
+        if bad > 0 {
+            return Err(violation(format!("{bad} rows violate the new constraints")));
+        }
+    }
+    if !p.target_fks.is_empty() {
+        let orphans: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM pragma_foreign_key_check(?1, ?2)",
+                [table, &p.source.schema],
+                |r| r.get(0),
+            )
+            .map_err(fail("checking the table's foreign keys"))?;
+        if orphans > 0 {
+            return Err(Stop::Violations(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+                Some("FOREIGN KEY constraint failed".into()),
+            )));
+        }
+    }
+    let quick: Vec<String> = conn
+        .prepare(&format!(
+            "PRAGMA {}.quick_check({})",
+            ident(&p.source.schema),
+            ident(table)
+        ))
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .map_err(fail("running quick_check"))?;
+    if quick != ["ok"] {
+        return Err(violation(format!("quick_check: {}", quick.join("; "))));
+    }
+    Ok(())
 }
 
 /// The copy, in chunks of [`CHUNK_ROWS`] rows in rowid order, reporting progress after
@@ -1006,6 +1131,22 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
                     .collect();
                 exec(conn, step).map_err(fail("dropping the old table"))?;
             }
+            StepKind::SwitchDefinition => {
+                switch_definition(conn, p, step).map_err(fail("switching the stored definition"))?;
+            }
+            StepKind::RemapInPlace => {
+                let updated = quarantine::without_triggers(conn, &p.source, || {
+                    let mut stmt = conn.prepare(step.sql())?;
+                    let used = stmt.parameter_count();
+                    log::debug!("{}", step.sql_with_literals());
+                    stmt.execute(params_from_iter(step.params().iter().take(used)))
+                })?;
+                match updated {
+                    Ok(_) => {}
+                    Err(e) if is_violation(&e) => return Err(Stop::Violations(e)),
+                    Err(e) => return Err(fail("remapping rows in place")(e).into()),
+                }
+            }
             StepKind::FollowChildKeys => {
                 let Some(u) = child_updates.next() else {
                     continue;
@@ -1090,6 +1231,10 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
         }
     }
 
+    if p.in_place {
+        rows_copied = old_rows;
+        check_in_place(conn, p)?;
+    }
     // Checks before commit: the row count, each child, the schema.
     let checks_total = children.len() as u64 + 2;
     ProgressFn::report(&p.progress, Phase::Checks, 0, checks_total);
@@ -1196,5 +1341,6 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
         quarantine_reports: Vec::new(),
         restored,
         keys_followed,
+        in_place: p.in_place,
     })
 }

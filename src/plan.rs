@@ -41,6 +41,13 @@ pub enum StepKind {
     /// Rewrite a child table's foreign key values the way the rules rewrite the referenced
     /// key, so no child row is left dangling.
     FollowChildKeys,
+    /// Constraint-only change, done in place: replace the table's stored `CREATE TABLE`
+    /// statement (SQLite's documented procedure for changes that keep the stored format:
+    /// `PRAGMA writable_schema`, then a new `schema_version`).
+    SwitchDefinition,
+    /// Constraint-only change: apply the remapping rules to the rows where they are, with
+    /// the table's triggers suspended.
+    RemapInPlace,
 }
 
 impl StepKind {
@@ -57,6 +64,8 @@ impl StepKind {
             StepKind::RestoreChildRows => "put a child table's quarantined rows back",
             StepKind::DropQuarantine => "drop the emptied quarantine table",
             StepKind::FollowChildKeys => "rewrite a child's foreign key values as the rules rewrote the keys they reference",
+            StepKind::SwitchDefinition => "switch the stored definition in place (only constraints change; no copy)",
+            StepKind::RemapInPlace => "apply the remapping rules in place, triggers suspended",
         }
     }
 }
@@ -226,6 +235,11 @@ impl fmt::Display for RebuildPlan {
                 writeln!(f, "PRAGMA legacy_alter_table = ON;")?;
                 writeln!(f, "{};", step.sql)?;
                 writeln!(f, "PRAGMA legacy_alter_table = OFF;")?;
+            } else if step.kind == StepKind::SwitchDefinition {
+                writeln!(f, "PRAGMA writable_schema = ON;")?;
+                writeln!(f, "{};", step.sql_with_literals())?;
+                writeln!(f, "PRAGMA writable_schema = OFF;")?;
+                writeln!(f, "PRAGMA schema_version = <schema_version + 1>;")?;
             } else {
                 writeln!(f, "{};", step.sql_with_literals())?;
             }
@@ -268,6 +282,8 @@ pub(crate) struct Prepared {
     /// Children whose foreign key values follow remapped parent keys.
     pub child_updates: Vec<ChildUpdate>,
     pub progress: Option<crate::progress::ProgressFn>,
+    /// Only constraints change: the rebuild is done in place, without a copy.
+    pub in_place: bool,
     pub plan: RebuildPlan,
 }
 
@@ -528,6 +544,7 @@ pub(crate) fn prepare(conn: &Connection, rb: &TableRebuild) -> Result<Prepared> 
         restore,
         child_updates: Vec::new(),
         progress: rb.progress.clone(),
+        in_place: false,
     };
     prepared.child_updates = follow_children(rb, &prepared);
     crate::execute::check_child_keys(&prepared)?;
@@ -561,7 +578,132 @@ pub(crate) fn prepare(conn: &Connection, rb: &TableRebuild) -> Result<Prepared> 
         }
         (None, OnViolation::Abort, None) => Ok(build_script(conn, &prepared)?),
     };
+    // The script always copies: a new schema_version cannot be computed in plain SQL.
+    if in_place_eligible(conn, rb, &prepared)? {
+        prepared.in_place = true;
+        let (steps, checks) = in_place_steps(&prepared, create_sql);
+        prepared.plan.steps = steps;
+        prepared.plan.checks = checks;
+    }
     Ok(prepared)
+}
+
+/// Whether only constraints change, so the stored definition can be switched in place:
+/// the same columns in the same order with the same declared types, collations, defaults
+/// and generated expressions; the same keys and automatic indexes (whose names SQLite
+/// assigns by position); the same STRICT / WITHOUT ROWID / AUTOINCREMENT. DEFAULT changes
+/// go through the copy: rows written before an `ADD COLUMN` hold no value for that column
+/// and read its DEFAULT, so changing it in place would change their data. Not for `.column`
+/// expressions, closure rules, restores, TEMP tables, or connections in SQLITE_DBCONFIG_DEFENSIVE mode
+/// (which forbids writing the schema).
+fn in_place_eligible(conn: &Connection, rb: &TableRebuild, p: &Prepared) -> Result<bool> {
+    // Closure rules stay on the copy, where each runs exactly once per row.
+    if !rb.columns.is_empty()
+        || !p.chains.is_empty()
+        || p.restore.is_some()
+        || p.source.schema.eq_ignore_ascii_case("temp")
+    {
+        return Ok(false);
+    }
+    let defensive = conn
+        .db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_DEFENSIVE)
+        .map_err(Error::sqlite("reading SQLITE_DBCONFIG_DEFENSIVE"))?;
+    if defensive {
+        log::debug!("defensive mode: the stored definition cannot be switched in place; copying");
+        return Ok(false);
+    }
+    let Ok(old) = sql::parse_create_table(&p.source.sql) else {
+        return Ok(false);
+    };
+    let new = &p.target_def;
+    let norm = |s: &Option<String>| {
+        s.as_deref()
+            .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" ").to_ascii_lowercase())
+    };
+    let same_columns = old.columns.len() == new.columns.len()
+        && old.columns.iter().zip(&new.columns).all(|(a, b)| {
+            a.name == b.name
+                && a.type_text.eq_ignore_ascii_case(&b.type_text)
+                && norm(&a.collation) == norm(&b.collation)
+                && norm(&a.default_clause) == norm(&b.default_clause)
+                && norm(&a.generated_clause) == norm(&b.generated_clause)
+        })
+        && p.source.columns.len() == p.target.columns.len()
+        && p.source.columns.iter().zip(&p.target.columns).all(|(a, b)| {
+            a.name == b.name && a.decl_type == b.decl_type && a.pk == b.pk && a.hidden == b.hidden
+        });
+    if !same_columns
+        || old.strict != new.strict
+        || old.without_rowid != new.without_rowid
+        || p.source.ipk != p.target.ipk
+        || p.source.autoincrement != p.target.autoincrement
+    {
+        return Ok(false);
+    }
+    let automatic = |ixs: Vec<Index>| -> Vec<(String, bool, bool, Vec<(Option<String>, String)>)> {
+        ixs.into_iter()
+            .filter(|i| i.origin != "c")
+            .map(|i| (i.origin, i.unique, i.partial, i.keys))
+            .collect()
+    };
+    let old_indexes = schema::indexes(conn, &p.source.schema, &p.source.name)?;
+    Ok(automatic(old_indexes) == automatic(p.target_indexes.clone()))
+}
+
+/// The steps of an in-place change: switch the definition, remap in place, children follow.
+fn in_place_steps(p: &Prepared, create_sql: &str) -> (Vec<PlanStep>, Vec<String>) {
+    let body = sql::parse_create_table(create_sql)
+        .ok()
+        .and_then(|d| create_sql.get(d.name_span.1..))
+        .unwrap_or_default();
+    // As SQLite stores a statement (up to its last token), with the name as a rename
+    // writes it, so both paths store the same text.
+    let stored = format!("CREATE TABLE {}{}", ident(&p.source.name), statement_text(body));
+    let mut steps = vec![PlanStep {
+        kind: StepKind::SwitchDefinition,
+        sql: format!(
+            "UPDATE {}.sqlite_schema SET sql = ?1 WHERE type = 'table' AND name = ?2",
+            ident(&p.source.schema)
+        ),
+        params: vec![Value::Text(stored), Value::Text(p.source.name.clone())],
+    }];
+    let table = ident(&p.source.name);
+    let mut sets = Vec::new();
+    let mut changed = Vec::new();
+    for (col, expr) in p.insert_columns.iter().zip(&p.select_exprs) {
+        if *expr != format!("{table}.{col}") && !(p.copies_rowid && col == &p.insert_columns[0])
+        {
+            sets.push(format!("{col} = {expr}"));
+            changed.push(format!("{table}.{col} IS NOT {expr}"));
+        }
+    }
+    if !sets.is_empty() {
+        steps.push(PlanStep {
+            kind: StepKind::RemapInPlace,
+            sql: format!(
+                "UPDATE {} SET {} WHERE {}",
+                p.source.qualified(),
+                sets.join(", "),
+                changed.join(" OR ")
+            ),
+            params: p.params.clone(),
+        });
+    }
+    for u in &p.child_updates {
+        steps.push(PlanStep {
+            kind: StepKind::FollowChildKeys,
+            sql: u.sql.clone(),
+            params: u.params.clone(),
+        });
+    }
+    let checks = vec![
+        format!(
+            "every row of {table} satisfies the new CHECK and NOT NULL constraints, and PRAGMA quick_check({table}) is ok"
+        ),
+        "PRAGMA foreign_key_check finds no new violation in the tables involved".to_owned(),
+        "every view and trigger in the schema still compiles".to_owned(),
+    ];
+    (steps, checks)
 }
 
 fn build_plan(p: &Prepared, create_scratch: String) -> RebuildPlan {
@@ -1240,6 +1382,22 @@ pub(crate) fn sql_is_ref(a: ValueRef<'_>, b: ValueRef<'_>) -> bool {
 }
 
 /// The statement without its closing `;` and whatever comments follow it.
+/// The statement up to the end of its last token: no `;`, trailing space or comment.
+fn statement_text(sql: &str) -> &str {
+    let Ok(tokens) = sql::tokenize(sql) else {
+        return sql.trim_end();
+    };
+    match tokens.iter().rev().find(|t| {
+        !matches!(
+            t.kind,
+            sql::TokenKind::Space | sql::TokenKind::Comment | sql::TokenKind::Semicolon
+        )
+    }) {
+        Some(t) => &sql[..t.end],
+        None => "",
+    }
+}
+
 fn strip_final_semicolon(sql: &str) -> &str {
     let Ok(tokens) = sql::tokenize(sql) else {
         return sql;

@@ -7,7 +7,8 @@ use std::sync::Arc;
 /// Rows copied between two progress reports during the copy.
 pub(crate) const CHUNK_ROWS: u64 = 100_000;
 
-/// The phase a [`Progress`] report is about, in the order they run.
+/// The phase a [`Progress`] report is about, in the order they run. A change done
+/// [in place](crate::RebuildReport::in_place) has no `Copy` or `Indexes` phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Phase {

@@ -1,7 +1,7 @@
 //! Crash safety: a rebuild runs in a child process on a file database (100k plans and a
 //! row per plan in each of the three child tables) and is killed with SIGKILL at moments
-//! spread over the whole rebuild, at least 50 times per journal mode (rollback journal and
-//! WAL). After each kill the database must pass `integrity_check` and equal, schema text
+//! spread over the whole rebuild, 50 times per journal mode (rollback journal and WAL) and
+//! per path (copy and swap, and the in-place switch of a constraint-only change). After each kill the database must pass `integrity_check` and equal, schema text
 //! and every row, either the state before the rebuild or the state after it; no scratch
 //! table may be left behind.
 //!
@@ -19,6 +19,18 @@ use std::time::Instant;
 
 const PLANS: i64 = 100_000;
 const CHILD_ENV: &str = "SQLITE_REBUILD_CRASH_CHILD";
+/// Set in the child to take the copy path (the v3_plans downgrade changes only CHECKs,
+/// which is otherwise done in place).
+const COPY_ENV: &str = "SQLITE_REBUILD_CRASH_COPY";
+
+/// Opens `path`, on the copy path when `copy` is set.
+fn open(path: &Path, copy: bool) -> Connection {
+    let conn = Connection::open(path).unwrap();
+    if copy {
+        copy_only(&conn);
+    }
+    conn
+}
 
 fn downgrade() -> TableRebuild {
     TableRebuild::new("v3_plans")
@@ -35,7 +47,7 @@ fn crash_child() {
     let Ok(path) = std::env::var(CHILD_ENV) else {
         return;
     };
-    let mut conn = Connection::open(path).unwrap();
+    let mut conn = open(Path::new(&path), std::env::var_os(COPY_ENV).is_some());
     println!("\nsqlite-rebuild-child-ready");
     downgrade().execute(&mut conn).unwrap();
     println!("done");
@@ -75,8 +87,12 @@ fn fresh_copy(from: &Path, to: &Path) {
 }
 
 /// Starts the child on `db` and returns it once it is about to rebuild.
-fn spawn_child(db: &Path) -> std::process::Child {
-    let mut child = Command::new(std::env::current_exe().unwrap())
+fn spawn_child(db: &Path, copy: bool) -> std::process::Child {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    if copy {
+        command.env(COPY_ENV, "1");
+    }
+    let mut child = command
         .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, db)
         .stdout(Stdio::piped())
@@ -149,14 +165,14 @@ struct Outcomes {
     after: u32,
 }
 
-fn kill_at_many_moments(journal: &str) -> Outcomes {
+fn kill_at_many_moments(journal: &str, copy: bool) -> Outcomes {
     let dir = tempfile::tempdir().unwrap();
     let before = template(dir.path(), journal);
     let after = dir.path().join("after.db");
     fresh_copy(&before, &after);
     {
-        let mut conn = Connection::open(&after).unwrap();
-        downgrade().execute(&mut conn).unwrap();
+        let mut conn = open(&after, copy);
+        assert_eq!(downgrade().execute(&mut conn).unwrap().in_place(), !copy);
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
             .unwrap_or(());
     }
@@ -168,7 +184,7 @@ fn kill_at_many_moments(journal: &str) -> Outcomes {
     for _ in 0..3 {
         fresh_copy(&before, &work);
         let start = Instant::now();
-        let mut child = spawn_child(&work);
+        let mut child = spawn_child(&work, copy);
         assert!(
             child.wait().unwrap().success(),
             "an uninterrupted child run succeeds"
@@ -184,7 +200,7 @@ fn kill_at_many_moments(journal: &str) -> Outcomes {
     let mut outcomes = Outcomes::default();
     for i in 0..kills {
         fresh_copy(&before, &work);
-        let mut child = spawn_child(&work);
+        let mut child = spawn_child(&work, copy);
         // Moments spread evenly over the whole rebuild, from its first step to its commit.
         let at = span.mul_f64((f64::from(i) + 0.5) / f64::from(kills));
         std::thread::sleep(at);
@@ -204,23 +220,35 @@ fn kill_at_many_moments(journal: &str) -> Outcomes {
             panic!("{journal}: kill {i} at {at:?} left a state that is neither before nor after");
         }
     }
+    let path = if copy { "copy" } else { "in place" };
     eprintln!(
-        "{journal}: {kills} kills over a {span:?} rebuild: {} left the state before, {} the state after, 0 anything else",
+        "{journal}, {path}: {kills} kills over a {span:?} rebuild: {} left the state before, {} the state after, 0 anything else",
         outcomes.before, outcomes.after
     );
     outcomes
 }
 
-#[test]
-fn sigkill_at_any_moment_leaves_before_or_after_in_rollback_journal_mode() {
-    let o = kill_at_many_moments("delete");
+fn assert_both_outcomes(o: Outcomes) {
     assert!(o.before > 0, "some kills landed before the commit: {o:?}");
     assert!(o.after > 0, "some kills landed after the commit: {o:?}");
 }
 
 #[test]
-fn sigkill_at_any_moment_leaves_before_or_after_in_wal_mode() {
-    let o = kill_at_many_moments("wal");
-    assert!(o.before > 0, "some kills landed before the commit: {o:?}");
-    assert!(o.after > 0, "some kills landed after the commit: {o:?}");
+fn sigkill_during_a_copy_in_rollback_journal_mode() {
+    assert_both_outcomes(kill_at_many_moments("delete", true));
+}
+
+#[test]
+fn sigkill_during_a_copy_in_wal_mode() {
+    assert_both_outcomes(kill_at_many_moments("wal", true));
+}
+
+#[test]
+fn sigkill_during_an_in_place_change_in_rollback_journal_mode() {
+    assert_both_outcomes(kill_at_many_moments("delete", false));
+}
+
+#[test]
+fn sigkill_during_an_in_place_change_in_wal_mode() {
+    assert_both_outcomes(kill_at_many_moments("wal", false));
 }

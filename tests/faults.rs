@@ -55,6 +55,8 @@ fn a_full_disk_is_a_typed_error_at_every_step_and_changes_nothing() {
         let path = dir.path().join("full.db");
         std::fs::copy(&template, &path).unwrap();
         let mut conn = Connection::open(&path).unwrap();
+        // The copy path: only CHECKs change, which would otherwise be switched in place.
+        copy_only(&conn);
         let before = snapshot(&conn);
         conn.query_row(
             &format!("PRAGMA max_page_count = {}", pages + extra),
@@ -135,6 +137,39 @@ fn a_full_disk_is_a_typed_error_at_every_step_and_changes_nothing() {
         message.contains("the database or disk is full"),
         "{message}"
     );
+}
+
+#[test]
+fn in_place_needs_no_room_for_a_copy_and_a_full_disk_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = story_file(dir.path(), "delete");
+    let pages = page_count(&Connection::open(&template).unwrap());
+    let mut succeeded_at = None;
+    for extra in 0..=pages {
+        let path = dir.path().join("full-in-place.db");
+        std::fs::copy(&template, &path).unwrap();
+        let mut conn = Connection::open(&path).unwrap();
+        let before = snapshot(&conn);
+        conn.query_row(
+            &format!("PRAGMA max_page_count = {}", pages + extra),
+            [],
+            |_| Ok(()),
+        )
+        .unwrap();
+        match downgrade().execute(&mut conn) {
+            Ok(report) => {
+                assert!(report.in_place());
+                succeeded_at = Some(extra);
+                break;
+            }
+            Err(Error::DiskFull { .. }) => assert_eq!(snapshot(&conn), before),
+            Err(other) => panic!("with {extra} spare pages: {other}"),
+        }
+    }
+    // A copy needs room for a second table; in place, a few pages for the index entries
+    // the remapping moves are enough.
+    let needed = succeeded_at.expect("the in-place change fits");
+    assert!(needed < pages / 4, "{needed} spare pages of {pages}");
 }
 
 #[test]

@@ -10,8 +10,10 @@ use std::sync::{Arc, Mutex};
 
 const PLANS: i64 = 230_000;
 
+/// The copy path's phases are the subject here: see `in_place_has_no_copy_phase`.
 fn big_db() -> Connection {
     let conn = Connection::open_in_memory().unwrap();
+    copy_only(&conn);
     conn.execute_batch(V3_SCHEMA).unwrap();
     conn.execute_batch(&format!(
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {PLANS})
@@ -102,6 +104,22 @@ fn a_refusal_with_progress_is_the_same_refusal() {
 }
 
 #[test]
+fn in_place_has_no_copy_phase() {
+    let mut conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(V3_SCHEMA).unwrap();
+    conn.execute_batch(
+        "INSERT INTO v3_plans (name, phase) VALUES ('a', 'action'), ('b', 'execute');",
+    )
+    .unwrap();
+    let (rb, seen) = recorded(downgrade());
+    let report = rb.execute(&mut conn).unwrap();
+    assert!(report.in_place());
+    let mut phases: Vec<Phase> = seen.lock().unwrap().iter().map(|p| p.phase()).collect();
+    phases.dedup();
+    assert_eq!(phases, [Phase::Validate, Phase::Checks]);
+}
+
+#[test]
 fn without_rowid_tables_report_the_copy_whole() {
     let mut conn = Connection::open_in_memory().unwrap();
     conn.execute_batch(
@@ -110,6 +128,7 @@ fn without_rowid_tables_report_the_copy_whole() {
          INSERT INTO kv SELECT i, 'v' FROM n;",
     )
     .unwrap();
+    copy_only(&conn);
     let (rb, seen) = recorded(
         TableRebuild::new("kv")
             .create_sql("CREATE TABLE kv (k INTEGER PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID"),

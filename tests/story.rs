@@ -222,39 +222,50 @@ fn validate_reports_the_same_and_changes_nothing() {
 
 #[test]
 fn succeeds_with_rules_on_a_file_database() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("plans.db");
-    let mut conn = Connection::open(&path).unwrap();
-    conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
-    plans_db(&conn, PLANS);
-    let report = with_rules(downgrade()).execute(&mut conn).unwrap();
-    assert_eq!(report.rows_copied(), PLANS as u64);
-    let (bad_phase, _, _) = expected();
-    let rules = report.rules();
-    assert_eq!(rules.len(), 3);
-    assert_eq!(rules[0].rows_changed(), bad_phase);
-    assert_eq!(
-        rules[1].rows_changed(),
-        (1..=PLANS).filter(|i| state(*i) == "applied").count() as u64
-    );
-    assert_eq!(
-        rules[2].rows_changed(),
-        (1..=PLANS).filter(|i| state(*i) == "constrained").count() as u64
-    );
-    assert_eq!(
-        report.recreated(),
-        ["v3_plans_by_phase", "v3_plans_phase_changed"]
-    );
-    assert_eq!(report.children_checked().len(), 3);
-    assert!(fk_on(&conn));
-    drop(conn);
-    let conn = Connection::open(&path).unwrap();
-    conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
-    let integrity: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(integrity, "ok");
-    assert_downgraded(&conn);
+    // Only CHECKs change: done in place, or copied when the connection forbids that.
+    for copy in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plans.db");
+        let mut conn = Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        plans_db(&conn, PLANS);
+        if copy {
+            copy_only(&conn);
+        }
+        let report = with_rules(downgrade()).execute(&mut conn).unwrap();
+        assert_eq!(report.in_place(), !copy);
+        assert_eq!(report.rows_copied(), PLANS as u64);
+        let (bad_phase, _, _) = expected();
+        let rules = report.rules();
+        assert_eq!(rules.len(), 3);
+        assert_eq!(rules[0].rows_changed(), bad_phase);
+        assert_eq!(
+            rules[1].rows_changed(),
+            (1..=PLANS).filter(|i| state(*i) == "applied").count() as u64
+        );
+        assert_eq!(
+            rules[2].rows_changed(),
+            (1..=PLANS).filter(|i| state(*i) == "constrained").count() as u64
+        );
+        if copy {
+            assert_eq!(
+                report.recreated(),
+                ["v3_plans_by_phase", "v3_plans_phase_changed"]
+            );
+        } else {
+            assert!(report.recreated().is_empty(), "nothing to recreate in place");
+        }
+        assert_eq!(report.children_checked().len(), 3);
+        assert!(fk_on(&conn));
+        drop(conn);
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        let integrity: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(integrity, "ok");
+        assert_downgraded(&conn);
+    }
 }
 
 #[test]
@@ -355,6 +366,20 @@ fn plan_renders_the_steps_as_a_script_and_changes_nothing() {
     conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
     plans_db(&conn, 10);
     let before = snapshot(&conn);
+    // Only CHECKs change: the plan switches the definition and remaps in place.
+    let plan = with_rules(downgrade()).plan(&conn).unwrap();
+    let kinds: Vec<StepKind> = plan.steps().iter().map(|s| s.kind()).collect();
+    assert_eq!(kinds, [StepKind::SwitchDefinition, StepKind::RemapInPlace]);
+    let script = plan.to_string();
+    assert!(script.contains("PRAGMA writable_schema = ON;"), "{script}");
+    assert!(
+        script.contains("UPDATE \"main\".\"v3_plans\" SET \"phase\" = CASE WHEN \"v3_plans\".\"phase\" IS 'action' THEN 'strategize'"),
+        "{script}"
+    );
+    assert!(!script.contains("DROP TABLE"), "{script}");
+
+    // Where the definition cannot be switched in place, the copy and swap.
+    copy_only(&conn);
     let plan = with_rules(downgrade()).plan(&conn).unwrap();
     assert_eq!(snapshot(&conn), before);
     let kinds: Vec<StepKind> = plan.steps().iter().map(|s| s.kind()).collect();

@@ -194,3 +194,11 @@ pub fn assert_same(actual: &Snapshot, expected: &Snapshot) {
         );
     }
 }
+
+/// Makes rebuilds on this connection take the copy path even for constraint-only changes:
+/// `SQLITE_DBCONFIG_DEFENSIVE` forbids the in-place switch of the stored definition.
+pub fn copy_only(conn: &Connection) {
+    use sqlite_rebuild::rusqlite::config::DbConfig;
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)
+        .unwrap();
+}
