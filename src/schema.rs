@@ -166,7 +166,7 @@ pub(crate) fn columns(conn: &Connection, schema: &str, table: &str) -> Result<Ve
 }
 
 /// An index as `pragma_index_list` / `pragma_index_xinfo` report it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Index {
     #[allow(dead_code)] // shown in Debug output
     pub name: String,

@@ -19,8 +19,7 @@ use std::time::Instant;
 
 const PLANS: i64 = 100_000;
 const CHILD_ENV: &str = "SQLITE_REBUILD_CRASH_CHILD";
-/// Set in the child to take the copy path (the v3_plans downgrade changes only CHECKs,
-/// which is otherwise done in place).
+/// Set in the child to take the copy path.
 const COPY_ENV: &str = "SQLITE_REBUILD_CRASH_COPY";
 
 /// Opens `path`, on the copy path when `copy` is set.
@@ -32,12 +31,18 @@ fn open(path: &Path, copy: bool) -> Connection {
     conn
 }
 
-fn downgrade() -> TableRebuild {
-    TableRebuild::new("v3_plans")
-        .create_sql(V2_PLANS)
-        .remap("phase", "action", "strategize")
-        .remap("processing_state", "applied", "complete")
-        .remap("processing_state", "constrained", "complete")
+/// The copy path: the v2 downgrade, whose rules rewrite most rows. The in-place path: a
+/// new CHECK that every row satisfies.
+fn rebuild(copy: bool) -> TableRebuild {
+    if copy {
+        TableRebuild::new("v3_plans")
+            .create_sql(V2_PLANS)
+            .remap("phase", "action", "strategize")
+            .remap("processing_state", "applied", "complete")
+            .remap("processing_state", "constrained", "complete")
+    } else {
+        TableRebuild::new("v3_plans").create_sql(v3_plans_with_named_check())
+    }
 }
 
 /// The child side: when started by `kill_at_many_moments`, run the rebuild and say when it
@@ -47,9 +52,10 @@ fn crash_child() {
     let Ok(path) = std::env::var(CHILD_ENV) else {
         return;
     };
-    let mut conn = open(Path::new(&path), std::env::var_os(COPY_ENV).is_some());
+    let copy = std::env::var_os(COPY_ENV).is_some();
+    let mut conn = open(Path::new(&path), copy);
     println!("\nsqlite-rebuild-child-ready");
-    downgrade().execute(&mut conn).unwrap();
+    rebuild(copy).execute(&mut conn).unwrap();
     println!("done");
 }
 
@@ -172,7 +178,7 @@ fn kill_at_many_moments(journal: &str, copy: bool) -> Outcomes {
     fresh_copy(&before, &after);
     {
         let mut conn = open(&after, copy);
-        assert_eq!(downgrade().execute(&mut conn).unwrap().in_place(), !copy);
+        assert_eq!(rebuild(copy).execute(&mut conn).unwrap().in_place(), !copy);
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
             .unwrap_or(());
     }

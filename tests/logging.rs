@@ -115,10 +115,7 @@ fn info_tells_the_story_debug_shows_each_statement() {
     let mut conn = Connection::open_in_memory().unwrap();
     plans_db(&conn, 40);
     TableRebuild::new("v3_plans")
-        .create_sql(V2_PLANS)
-        .remap("phase", "action", "strategize")
-        .remap("processing_state", "applied", "complete")
-        .remap("processing_state", "constrained", "complete")
+        .create_sql(v3_plans_with_named_check())
         .execute(&mut conn)
         .unwrap();
     let in_place = take();
@@ -126,7 +123,11 @@ fn info_tells_the_story_debug_shows_each_statement() {
         has(&in_place, Level::Info, "rebuilt \"main\".\"v3_plans\" in place (only constraints changed): 40 rows checked, 3 child tables checked"),
         "{in_place:#?}"
     );
-    assert!(has(&in_place, Level::Debug, "UPDATE \"main\".sqlite_schema SET sql = 'CREATE TABLE \"v3_plans\""));
+    assert!(has(
+        &in_place,
+        Level::Debug,
+        "UPDATE \"main\".sqlite_schema SET sql = 'CREATE TABLE \"v3_plans\""
+    ));
     assert!(!has(&in_place, Level::Debug, "DROP TABLE"));
     let records: Vec<_> = records.into_iter().chain(in_place).collect();
     // Every record is under the crate's target, so `RUST_LOG=sqlite_rebuild=...` selects them.

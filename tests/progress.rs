@@ -111,7 +111,8 @@ fn in_place_has_no_copy_phase() {
         "INSERT INTO v3_plans (name, phase) VALUES ('a', 'action'), ('b', 'execute');",
     )
     .unwrap();
-    let (rb, seen) = recorded(downgrade());
+    let (rb, seen) =
+        recorded(TableRebuild::new("v3_plans").create_sql(v3_plans_with_named_check()));
     let report = rb.execute(&mut conn).unwrap();
     assert!(report.in_place());
     let mut phases: Vec<Phase> = seen.lock().unwrap().iter().map(|p| p.phase()).collect();

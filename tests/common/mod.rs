@@ -202,3 +202,12 @@ pub fn copy_only(conn: &Connection) {
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)
         .unwrap();
 }
+
+/// The v3 `CREATE TABLE v3_plans` with one more CHECK, which every fixture row satisfies: a
+/// constraint-only change that needs no remapping.
+pub fn v3_plans_with_named_check() -> String {
+    V3_SCHEMA.split(';').next().unwrap().replace(
+        "updated_at TEXT,",
+        "updated_at TEXT, CONSTRAINT named CHECK (name <> ''),",
+    )
+}
