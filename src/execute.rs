@@ -1049,6 +1049,8 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
     let counted = p.counted_rules.borrow_mut().take();
     let rule_counts = match counted {
         Some(counts) => counts,
+        // A dry run reports violations, not rule counts.
+        None if p.dry_run => vec![0; p.rules.len()],
         None => rule_counts(conn, p)?,
     };
     for chain in &p.chains {
@@ -1205,7 +1207,15 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
                 if recreated.is_empty() {
                     ProgressFn::report(&p.progress, Phase::Indexes, 0, dependents_total);
                 }
-                match exec(conn, step) {
+                // A dry run builds only the unique indexes (they can refuse rows); the
+                // others are compiled, which finds a column the target lacks.
+                let build = !p.dry_run || dep.is_some_and(|d| d.unique);
+                let done = if build {
+                    exec(conn, step).map(drop)
+                } else {
+                    conn.prepare(step.sql()).map(drop)
+                };
+                match done {
                     Ok(_) => {
                         recreated.push(name);
                         ProgressFn::report(

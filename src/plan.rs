@@ -286,6 +286,8 @@ pub(crate) struct Prepared {
     pub in_place: bool,
     /// Rows each rule changes, when already counted for the current rows.
     pub counted_rules: std::cell::RefCell<Option<Vec<u64>>>,
+    /// A dry run (`validate`): rolled back, so non-unique indexes are compiled, not built.
+    pub dry_run: bool,
     pub plan: RebuildPlan,
 }
 
@@ -548,6 +550,7 @@ pub(crate) fn prepare(conn: &Connection, rb: &TableRebuild) -> Result<Prepared> 
         progress: rb.progress.clone(),
         in_place: false,
         counted_rules: Default::default(),
+        dry_run: false,
     };
     prepared.child_updates = follow_children(rb, &prepared);
     crate::execute::check_child_keys(&prepared)?;

@@ -243,7 +243,8 @@ impl fmt::Display for ValidationReport {
 /// `TableRebuild::validate`.
 pub(crate) fn validate(conn: &Connection, rb: &TableRebuild) -> Result<ValidationReport> {
     let _fk = ForeignKeysOff::engage(conn, &rb.table)?;
-    let p = plan::prepare(conn, rb)?;
+    let mut p = plan::prepare(conn, rb)?;
+    p.dry_run = true;
     let _functions = execute::RemapFunctions::register(conn, &p)?;
     execute::dry_run(conn, &p, rb.sample_size)
 }
