@@ -967,6 +967,15 @@ pub(crate) fn check_child_keys(p: &Prepared) -> Result<()> {
 /// Rows each value rule compared in SQL changes, in one scan of the old table (in the
 /// order of `p.rules`, 0 for closure-chain rules, which count themselves as they run).
 pub(crate) fn rule_counts(conn: &Connection, p: &Prepared) -> Result<Vec<u64>> {
+    rule_counts_in(conn, p, None)
+}
+
+/// [`rule_counts`] over the first `limit` rows only, when given.
+pub(crate) fn rule_counts_in(
+    conn: &Connection,
+    p: &Prepared,
+    limit: Option<u64>,
+) -> Result<Vec<u64>> {
     let sql_rules: Vec<(&str, &[usize])> = p
         .rules
         .iter()
@@ -1000,11 +1009,12 @@ pub(crate) fn rule_counts(conn: &Connection, p: &Prepared) -> Result<Vec<u64>> {
         .map(|(i, e)| format!("{e} AS m{i}"))
         .collect();
     let sql = format!(
-        "SELECT {} FROM (SELECT {} FROM {} AS {})",
+        "SELECT {} FROM (SELECT {} FROM {} AS {}{})",
         sums.join(", "),
         inner.join(", "),
         p.source.qualified(),
-        ident(&p.source.name)
+        ident(&p.source.name),
+        limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default()
     );
     let n = sql_rules.len();
     let counted = (|| {

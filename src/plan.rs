@@ -676,28 +676,35 @@ fn in_place_eligible(conn: &Connection, rb: &TableRebuild, p: &Prepared) -> Resu
 /// the copy is faster.
 const IN_PLACE_MAX_REMAPPED_SHARE: f64 = 0.2;
 
-/// Whether the remapping rules change few enough rows for the in-place path to win. The
-/// counts are kept for the report.
+/// Rows sampled to estimate the share of rows the rules rewrite.
+const REMAP_SAMPLE_ROWS: u64 = 20_000;
+
+/// Whether the remapping rules change few enough rows for the in-place path to win,
+/// estimated on the first rows of the table (a full count would cost a scan).
 fn remaps_few_rows(conn: &Connection, p: &Prepared) -> Result<bool> {
     if p.rules.is_empty() {
         return Ok(true);
     }
-    let counts = crate::execute::rule_counts(conn, p)?;
-    let rows: i64 = conn
+    let counts = crate::execute::rule_counts_in(conn, p, Some(REMAP_SAMPLE_ROWS))?;
+    let sampled: u64 = conn
         .query_row(
-            &format!("SELECT count(*) FROM {}", p.source.qualified()),
+            &format!(
+                "SELECT count(*) FROM (SELECT 1 FROM {} LIMIT {REMAP_SAMPLE_ROWS})",
+                p.source.qualified()
+            ),
             [],
-            |r| r.get(0),
+            |r| r.get::<_, i64>(0),
         )
-        .map_err(Error::sqlite("counting rows"))?;
+        .map_err(Error::sqlite("counting rows"))? as u64;
     let changed: u64 = counts.iter().sum();
-    let few = (changed as f64) <= IN_PLACE_MAX_REMAPPED_SHARE * rows as f64;
-    if few {
-        *p.counted_rules.borrow_mut() = Some(counts);
-    } else {
+    let few = (changed as f64) <= IN_PLACE_MAX_REMAPPED_SHARE * sampled as f64;
+    if !few {
         log::debug!(
-            "the rules rewrite {changed} of {rows} rows: copying rather than rewriting in place"
+            "the rules rewrite {changed} of the first {sampled} rows: copying rather than rewriting in place"
         );
+    } else if sampled < REMAP_SAMPLE_ROWS {
+        // The sample was the whole table: these are the counts.
+        *p.counted_rules.borrow_mut() = Some(counts);
     }
     Ok(few)
 }
