@@ -299,6 +299,17 @@
 //! `ecosystem/tests/` checks that every child row survives, that the framework's foreign key
 //! check passes afterwards, and that a refusal rolls the whole migration back.
 //!
+//! # When only constraints change
+//!
+//! A target with the same columns, types, collations, defaults and keys, differing only in
+//! CHECK, NOT NULL or FOREIGN KEY clauses, needs no copy: the rebuild switches the stored
+//! definition in place (SQLite's documented procedure for such changes), applies the rules
+//! to the rows where they are without firing the table's triggers, and checks every row
+//! against the new constraints, in the same transaction and with the same refusals as a
+//! copy. [`RebuildReport::in_place`] says which way a rebuild went. Connections in
+//! `SQLITE_DBCONFIG_DEFENSIVE` mode (which forbids writing the schema), and rules that
+//! rewrite more than a fifth of the rows (a copy is faster then), take the copy.
+//!
 //! # Seeing the plan, and running it as SQL text
 //!
 //! [`TableRebuild::plan`] returns the ordered SQL steps ([`RebuildPlan`]) without running
