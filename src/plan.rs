@@ -1154,14 +1154,7 @@ fn follow_children(rb: &TableRebuild, p: &Prepared) -> Vec<ChildUpdate> {
             continue;
         }
         let child_alias = ident(&fk.child);
-        let mut m = Mapping {
-            copies_rowid: false,
-            insert_columns: Vec::new(),
-            select_exprs: Vec::new(),
-            params: Vec::new(),
-            rules: Vec::new(),
-            chains: Vec::new(),
-        };
+        let mut m = Mapping::default();
         let mut sets = Vec::new();
         let mut changed = Vec::new();
         for (from, to) in fk.from.iter().zip(&referenced) {
@@ -1185,10 +1178,7 @@ fn follow_children(rb: &TableRebuild, p: &Prepared) -> Vec<ChildUpdate> {
                 continue;
             }
             let base = format!("{child_alias}.{}", ident(from));
-            let split = rules
-                .iter()
-                .position(|(_, r)| matches!(r.rule, Rule::With(_)))
-                .unwrap_or(rules.len());
+            let split = first_closure(&rules);
             let mut expr = if split == 0 {
                 base.clone()
             } else {
@@ -1220,6 +1210,7 @@ fn follow_children(rb: &TableRebuild, p: &Prepared) -> Vec<ChildUpdate> {
     out
 }
 
+#[derive(Default)]
 struct Mapping {
     copies_rowid: bool,
     insert_columns: Vec<String>,
@@ -1264,14 +1255,7 @@ fn map_columns(rb: &TableRebuild, source: &Table, target: &Table) -> Result<Mapp
         }
     }
 
-    let mut m = Mapping {
-        copies_rowid: false,
-        insert_columns: Vec::new(),
-        select_exprs: Vec::new(),
-        params: Vec::new(),
-        rules: Vec::new(),
-        chains: Vec::new(),
-    };
+    let mut m = Mapping::default();
     // Keep implicit rowids: copy them explicitly unless an INTEGER PRIMARY KEY carries them.
     if target.ipk.is_none() {
         if let (Some(from), Some(to)) = (source.rowid_name(), target.rowid_name()) {
@@ -1324,11 +1308,7 @@ fn map_columns(rb: &TableRebuild, source: &Table, target: &Table) -> Result<Mapp
         // Value rules up to the first closure compare in SQL, under the old column's
         // affinity and collation; from the first closure on, a registered function applies
         // the rest in order.
-        let split = rules
-            .iter()
-            .position(|(_, r)| matches!(r.rule, Rule::With(_)))
-            .unwrap_or(rules.len());
-        let (leading, chained) = rules.split_at(split);
+        let (leading, chained) = rules.split_at(first_closure(&rules));
         let mut expr = if leading.is_empty() {
             base
         } else {
@@ -1366,6 +1346,15 @@ fn qualified_col(source: &Table, column: &str) -> String {
 /// One flat CASE that applies a column's rules as a composition in the order given: the
 /// first rule matching the old value fires, and its output then passes through the later
 /// rules, which is worked out here since those comparisons are between literals.
+/// Where a column's rules switch from SQL to Rust: the position of its first closure rule.
+/// Value rules before it compare in SQL, under the column's affinity and collation.
+fn first_closure(rules: &[(usize, &Remap)]) -> usize {
+    rules
+        .iter()
+        .position(|(_, r)| matches!(r.rule, Rule::With(_)))
+        .unwrap_or(rules.len())
+}
+
 /// Only value rules reach here.
 fn remap_case(base: &str, rules: &[(usize, &Remap)], m: &mut Mapping) -> String {
     let pairs: Vec<(&Value, &Value)> = rules
