@@ -1,0 +1,339 @@
+//! The v3_plans downgrade, measured as pairs: `sqlite-rebuild` against the equivalent
+//! hand-written SQL, in the same run, on the same kind of database (a file in a temporary
+//! directory, default rollback journal, `synchronous=FULL`).
+//!
+//! Fixture: `examples/v3_plans.sql` with N plans and 3N rows in each of the three child
+//! tables; target `examples/v3_plans_v2.sql`. Each fixture is built once per size into a
+//! template file; every iteration copies the template to a fresh path and opens a
+//! connection in untimed setup, so only the rebuild itself is measured.
+//!
+//! - `execute/N`: `execute` with the three remap rules vs the hand-written rebuild.
+//! - `refusal-30pct/N`: `execute` with no rules on a database where 30% of the plans
+//!   violate (returns `Error::Violations` with the full report) vs the hand-written
+//!   rebuild of `execute/N` on the clean fixture.
+//! - `validate/N`: `validate` with the rules (a dry run) vs the hand-written rebuild.
+//!
+//! N = 100 000 by default; `SQLITE_REBUILD_BENCH_FULL=1` for N = 1 000 000;
+//! `SQLITE_REBUILD_BENCH_SMOKE=1` for a quick check (N = 2 000, short measurement; it wins
+//! over FULL). See BENCHMARKS.md for the commands and figures.
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode};
+use sqlite_rebuild::rusqlite::Connection;
+use sqlite_rebuild::{Error, TableRebuild};
+use std::fs::{self, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tempfile::TempDir;
+
+const V3_SCHEMA: &str = include_str!("../examples/v3_plans.sql");
+const V2_PLANS: &str = include_str!("../examples/v3_plans_v2.sql");
+const CHILDREN: [(&str, &str); 3] = [
+    ("plan_projects", "project"),
+    ("plan_arguments", "argument"),
+    ("plan_invariants", "invariant"),
+];
+
+/// The dependents of v3_plans that a hand-written rebuild must recreate (as in
+/// `examples/v3_plans.sql`).
+const INDEX_SQL: &str = "CREATE INDEX v3_plans_by_phase ON v3_plans (phase, processing_state)";
+const TRIGGER_SQL: &str = "CREATE TRIGGER v3_plans_phase_changed AFTER UPDATE OF phase ON v3_plans
+BEGIN
+    INSERT INTO plan_events (plan_id, event) VALUES (new.id, 'phase:' || new.phase);
+END";
+
+/// Phase and state of plan `i` in the story fixture, as `phase(i)` and `state(i)` in
+/// `tests/common/mod.rs`: every row violates v2 until the rules remap it.
+const STORY_PHASE: &str = "CASE WHEN i % 4 = 0 THEN 'execute' ELSE 'action' END";
+const STORY_STATE: &str =
+    "CASE i % 3 WHEN 0 THEN 'queued' WHEN 1 THEN 'applied' ELSE 'constrained' END";
+
+/// The refusal fixture: plans with i % 10 in (0, 1, 2) violate (phase, state, or both, so
+/// the report names both constraints); the other 70% are valid v2 rows.
+const REFUSAL_PHASE: &str = "CASE WHEN i % 10 IN (0, 2) THEN 'action' \
+     WHEN i % 4 = 0 THEN 'strategize' WHEN i % 4 = 1 THEN 'execute' \
+     WHEN i % 4 = 2 THEN 'apply' ELSE 'applied' END";
+const REFUSAL_STATE: &str = "CASE WHEN i % 10 = 1 THEN 'applied' \
+     WHEN i % 10 = 2 THEN 'constrained' \
+     WHEN i % 3 = 0 THEN 'queued' WHEN i % 3 = 1 THEN 'processing' ELSE 'complete' END";
+
+struct Mode {
+    n: i64,
+    sample_size: usize,
+    warm_up: Duration,
+    measurement: Duration,
+}
+
+fn mode() -> Mode {
+    let on = |var: &str| std::env::var(var).is_ok_and(|v| !v.is_empty() && v != "0");
+    if on("SQLITE_REBUILD_BENCH_SMOKE") {
+        Mode {
+            n: 2_000,
+            sample_size: 10,
+            warm_up: Duration::from_millis(200),
+            measurement: Duration::from_millis(500),
+        }
+    } else if on("SQLITE_REBUILD_BENCH_FULL") {
+        Mode {
+            n: 1_000_000,
+            sample_size: 10,
+            warm_up: Duration::from_secs(1),
+            measurement: Duration::from_secs(45),
+        }
+    } else {
+        Mode {
+            n: 100_000,
+            sample_size: 20,
+            warm_up: Duration::from_secs(1),
+            measurement: Duration::from_secs(10),
+        }
+    }
+}
+
+fn story_rebuild() -> TableRebuild {
+    TableRebuild::new("v3_plans")
+        .create_sql(V2_PLANS)
+        .remap("phase", "action", "strategize")
+        .remap("processing_state", "applied", "complete")
+        .remap("processing_state", "constrained", "complete")
+}
+
+/// The generalized ALTER TABLE procedure, written by hand for this downgrade.
+fn hand_written_sql() -> String {
+    let create = V2_PLANS.replacen("CREATE TABLE v3_plans", "CREATE TABLE v3_plans__new", 1);
+    assert_ne!(create, V2_PLANS, "the v2 statement names v3_plans");
+    format!(
+        "PRAGMA foreign_keys = OFF;
+BEGIN;
+{create};
+INSERT INTO v3_plans__new (id, name, phase, processing_state, updated_at)
+SELECT id, name,
+       CASE WHEN phase IS 'action' THEN 'strategize' ELSE phase END,
+       CASE WHEN processing_state IS 'applied' THEN 'complete'
+            WHEN processing_state IS 'constrained' THEN 'complete'
+            ELSE processing_state END,
+       updated_at
+FROM v3_plans;
+DROP TABLE v3_plans;
+PRAGMA legacy_alter_table = ON;
+ALTER TABLE v3_plans__new RENAME TO v3_plans;
+PRAGMA legacy_alter_table = OFF;
+{INDEX_SQL};
+{TRIGGER_SQL};
+COMMIT;
+PRAGMA foreign_keys = ON;"
+    )
+}
+
+/// Builds a fixture database with bulk SQL in one transaction.
+fn build_template(path: &Path, n: i64, phase: &str, state: &str) {
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch(V3_SCHEMA).unwrap();
+    conn.execute_batch("BEGIN").unwrap();
+    conn.execute(
+        &format!(
+            "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < ?1)
+             INSERT INTO v3_plans (id, name, phase, processing_state, updated_at)
+             SELECT i, 'plan ' || i, {phase}, {state},
+                    strftime('%Y-%m-%d %H:%M:%S', 1700000000 + i * 60, 'unixepoch')
+             FROM s"
+        ),
+        [n],
+    )
+    .unwrap();
+    for (table, col) in CHILDREN {
+        conn.execute(
+            &format!(
+                "WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < ?1)
+                 INSERT INTO {table} (plan_id, {col}) SELECT i / 3 + 1, 'v' || (i / 3 + 1) FROM s"
+            ),
+            [3 * n - 1],
+        )
+        .unwrap();
+    }
+    conn.execute_batch("COMMIT").unwrap();
+    let journal: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(journal, "delete", "a rollback-journal database");
+}
+
+/// A fresh copy of `template`, synced to disk so that the measured commit's fsync does not
+/// also write out the copy, and a connection to it.
+fn fresh_copy(template: &Path) -> (TempDir, Connection) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plans.db");
+    fs::copy(template, &path).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .sync_all()
+        .unwrap();
+    let conn = Connection::open(&path).unwrap();
+    (dir, conn)
+}
+
+fn int(conn: &Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// Untimed, once per size: both sides produce the same database, and the refusal and the
+/// dry run report what they should.
+fn check_equivalence(clean: &Path, violating: &Path, n: i64) {
+    let (_a, mut by_crate) = fresh_copy(clean);
+    let (b, hand) = fresh_copy(clean);
+    let report = story_rebuild().execute(&mut by_crate).unwrap();
+    assert_eq!(report.rows_copied(), n as u64);
+    hand.execute_batch(&hand_written_sql()).unwrap();
+    drop(hand);
+    by_crate
+        .execute(
+            "ATTACH ?1 AS hand",
+            [b.path().join("plans.db").to_str().unwrap()],
+        )
+        .unwrap();
+    for sql in [
+        "SELECT count(*) FROM (SELECT * FROM main.v3_plans EXCEPT SELECT * FROM hand.v3_plans)",
+        "SELECT count(*) FROM (SELECT * FROM hand.v3_plans EXCEPT SELECT * FROM main.v3_plans)",
+        "SELECT count(*) FROM (SELECT type, name, tbl_name FROM main.sqlite_schema
+             EXCEPT SELECT type, name, tbl_name FROM hand.sqlite_schema)",
+        "SELECT count(*) FROM (SELECT type, name, tbl_name FROM hand.sqlite_schema
+             EXCEPT SELECT type, name, tbl_name FROM main.sqlite_schema)",
+        "SELECT count(*) FROM (SELECT name, seq FROM main.sqlite_sequence
+             EXCEPT SELECT name, seq FROM hand.sqlite_sequence)",
+    ] {
+        assert_eq!(int(&by_crate, sql), 0, "the two rebuilds differ: {sql}");
+    }
+    for (table, _) in CHILDREN {
+        assert_eq!(
+            int(&by_crate, &format!("SELECT count(*) FROM main.{table}")),
+            3 * n
+        );
+        assert_eq!(
+            int(&by_crate, &format!("SELECT count(*) FROM hand.{table}")),
+            3 * n
+        );
+    }
+    assert_eq!(
+        int(&by_crate, "SELECT count(*) FROM pragma_foreign_key_check"),
+        0
+    );
+
+    let (_c, conn) = fresh_copy(clean);
+    assert!(story_rebuild().validate(&conn).unwrap().is_ok());
+
+    let (_d, mut conn) = fresh_copy(violating);
+    let expected = int(
+        &conn,
+        "SELECT count(*) FROM v3_plans
+         WHERE phase = 'action' OR processing_state IN ('applied', 'constrained')",
+    );
+    // i % 10 in (0, 1, 2) for i in 1..=n: 30% of the plans.
+    assert_eq!(expected, n / 10 + (n + 9) / 10 + (n + 8) / 10);
+    match TableRebuild::new("v3_plans")
+        .create_sql(V2_PLANS)
+        .execute(&mut conn)
+    {
+        Err(Error::Violations(r)) => {
+            assert_eq!(r.violation_count(), expected as u64);
+            assert_eq!(r.rows_checked(), n as u64);
+            assert_eq!(r.constraints().len(), 2);
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+fn hand_written(
+    c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    clean: &Path,
+) {
+    let sql = hand_written_sql();
+    c.bench_function("hand-written", |b| {
+        b.iter_batched(
+            || fresh_copy(clean),
+            |(dir, conn)| {
+                conn.execute_batch(&sql).unwrap();
+                (dir, conn)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+}
+
+fn benches(c: &mut Criterion) {
+    let m = mode();
+    let n = m.n;
+    let templates = tempfile::tempdir().unwrap();
+    let clean: PathBuf = templates.path().join(format!("clean-{n}.db"));
+    let violating: PathBuf = templates.path().join(format!("violating-{n}.db"));
+    let started = std::time::Instant::now();
+    build_template(&clean, n, STORY_PHASE, STORY_STATE);
+    build_template(&violating, n, REFUSAL_PHASE, REFUSAL_STATE);
+    check_equivalence(&clean, &violating, n);
+    eprintln!(
+        "fixtures: {n} plans, {} rows in each child table, {} MiB per database; built and checked in {:.1?} (SQLite {})",
+        3 * n,
+        fs::metadata(&clean).unwrap().len() >> 20,
+        started.elapsed(),
+        sqlite_rebuild::rusqlite::version()
+    );
+
+    let configure = |g: &mut criterion::BenchmarkGroup<'_, _>| {
+        g.sample_size(m.sample_size)
+            .warm_up_time(m.warm_up)
+            .measurement_time(m.measurement)
+            .sampling_mode(SamplingMode::Flat);
+    };
+
+    let mut g = c.benchmark_group(format!("execute/{n}"));
+    configure(&mut g);
+    let rebuild = story_rebuild();
+    g.bench_function("sqlite-rebuild", |b| {
+        b.iter_batched(
+            || fresh_copy(&clean),
+            |(dir, mut conn)| {
+                rebuild.execute(&mut conn).unwrap();
+                (dir, conn)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    hand_written(&mut g, &clean);
+    g.finish();
+
+    let mut g = c.benchmark_group(format!("refusal-30pct/{n}"));
+    configure(&mut g);
+    let no_rules = TableRebuild::new("v3_plans").create_sql(V2_PLANS);
+    g.bench_function("sqlite-rebuild", |b| {
+        b.iter_batched(
+            || fresh_copy(&violating),
+            |(dir, mut conn)| {
+                let refused = no_rules.execute(&mut conn);
+                assert!(matches!(refused, Err(Error::Violations(_))));
+                (dir, conn, refused)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    hand_written(&mut g, &clean);
+    g.finish();
+
+    let mut g = c.benchmark_group(format!("validate/{n}"));
+    configure(&mut g);
+    g.bench_function("sqlite-rebuild", |b| {
+        b.iter_batched(
+            || fresh_copy(&clean),
+            |(dir, conn)| {
+                let report = rebuild.validate(&conn).unwrap();
+                assert!(report.is_ok());
+                (dir, conn, report)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    hand_written(&mut g, &clean);
+    g.finish();
+}
+
+criterion_group!(rebuild, benches);
+criterion_main!(rebuild);
