@@ -240,7 +240,8 @@ impl fmt::Display for RuleReport {
 /// when dropped, on every path.
 pub(crate) struct RemapFunctions<'c> {
     conn: &'c Connection,
-    names: Vec<String>,
+    /// Name and number of arguments of each function registered.
+    names: Vec<(String, i32)>,
 }
 
 impl<'c> RemapFunctions<'c> {
@@ -263,7 +264,28 @@ impl<'c> RemapFunctions<'c> {
                 "registering the remap function for column \"{}\"",
                 chain.column
             )))?;
-            guard.names.push(chain.function.clone());
+            guard.names.push((chain.function.clone(), 1));
+        }
+        if !p.hits.is_empty() {
+            let hits = p.hits.clone();
+            let counts = p.hit_counts.clone();
+            conn.create_scalar_function(
+                plan::HIT_FUNCTION,
+                1,
+                FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY,
+                move |ctx| {
+                    let hit: i64 = ctx.get(0)?;
+                    let hit = usize::try_from(hit).unwrap_or(usize::MAX);
+                    for slot in hits.get(hit).into_iter().flatten() {
+                        if let Some(n) = counts.get(*slot) {
+                            n.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    Ok(rusqlite::types::Null)
+                },
+            )
+            .map_err(Error::sqlite("registering the rule counter"))?;
+            guard.names.push((plan::HIT_FUNCTION.to_owned(), 1));
         }
         Ok(guard)
     }
@@ -271,8 +293,8 @@ impl<'c> RemapFunctions<'c> {
 
 impl Drop for RemapFunctions<'_> {
     fn drop(&mut self) {
-        for name in &self.names {
-            if let Err(e) = self.conn.remove_function(name.as_str(), 1) {
+        for (name, args) in &self.names {
+            if let Err(e) = self.conn.remove_function(name.as_str(), *args) {
                 log::warn!("could not remove remap function {name}: {e}");
             }
         }
@@ -1056,13 +1078,19 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
         let total = count(conn, &p.source.qualified())?;
         ProgressFn::report(&p.progress, Phase::Validate, 0, total);
     }
+    // The copy counts the value rules' hits itself; the in-place path scans for them.
+    let count_in_copy = !p.hits.is_empty() && !p.in_place && !p.dry_run;
+    for n in p.hit_counts.iter() {
+        n.store(0, Ordering::Relaxed);
+    }
     let counted = p.counted_rules.borrow_mut().take();
     let rule_counts = match counted {
         Some(counts) => counts,
         // A dry run reports violations, not rule counts.
-        None if p.dry_run => vec![0; p.rules.len()],
+        None if p.dry_run || count_in_copy => vec![0; p.rules.len()],
         None => rule_counts(conn, p)?,
     };
+    let counting_copy = count_in_copy.then(|| PlanStep::counting_copy(p));
     for chain in &p.chains {
         for count in chain.counts.iter() {
             count.store(0, Ordering::Relaxed);
@@ -1098,12 +1126,17 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
     let mut child_updates = p.child_updates.iter();
     let mut keys_followed = Vec::new();
     let mut copy_counts: Vec<Vec<u64>> = Vec::new();
+    let mut copy_hits: Vec<u64> = Vec::new();
     let mut recreated = Vec::new();
     let dependents = p.dependents.iter();
     let mut dependents = dependents.peekable();
     for step in steps {
         match step.kind() {
             StepKind::Copy | StepKind::RestoreRows => {
+                let step = match (step.kind(), &counting_copy) {
+                    (StepKind::Copy, Some(counting)) => counting,
+                    _ => step,
+                };
                 let copied = if step.kind() == StepKind::Copy && p.progress.is_some() {
                     copy_in_chunks(conn, p, step, old_rows)
                 } else {
@@ -1137,6 +1170,11 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
                     )));
                 }
                 // Rule counts are the copy's: a child's rewrite may call the same functions.
+                copy_hits = p
+                    .hit_counts
+                    .iter()
+                    .map(|n| n.load(Ordering::Relaxed))
+                    .collect();
                 copy_counts = p
                     .chains
                     .iter()
@@ -1328,8 +1366,10 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
         .rules
         .iter()
         .zip(rule_counts)
-        .map(|(slot, n)| {
+        .enumerate()
+        .map(|(i, (slot, n))| {
             let rows_changed = match slot.counted {
+                Counted::Sql { .. } if count_in_copy => copy_hits.get(i).copied().unwrap_or(0),
                 Counted::Sql { .. } => n,
                 Counted::Chain { chain, step } => copy_counts
                     .get(chain)

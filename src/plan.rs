@@ -87,6 +87,15 @@ impl PlanStep {
         }
     }
 
+    /// The copy step counting rule hits (run in place of the plan's copy by `execute`).
+    pub(crate) fn counting_copy(p: &Prepared) -> PlanStep {
+        PlanStep {
+            kind: StepKind::Copy,
+            sql: p.counting_copy_sql(),
+            params: p.params.clone(),
+        }
+    }
+
     /// What the step does.
     pub fn kind(&self) -> StepKind {
         self.kind
@@ -267,6 +276,12 @@ pub(crate) struct Prepared {
     /// Insert column list of the copy (quoted), and the matching SELECT expressions.
     pub insert_columns: Vec<String>,
     pub select_exprs: Vec<String>,
+    /// The copy's SELECT expressions with the value rules counting their hits.
+    pub counting_exprs: Vec<String>,
+    /// For each hit number of `sqlite_rebuild_hit`: the indexes in `rules` that fire.
+    pub hits: Vec<Vec<usize>>,
+    /// Rows each rule changed in the current copy, by index in `rules`.
+    pub hit_counts: std::sync::Arc<Vec<std::sync::atomic::AtomicU64>>,
     pub params: Vec<Value>,
     /// The copy's first column is the implicit rowid.
     pub copies_rowid: bool,
@@ -360,6 +375,17 @@ impl Prepared {
             qualified(&self.source.schema, &self.scratch),
             self.insert_columns.join(", "),
             self.select_exprs.join(", "),
+            self.source.qualified()
+        )
+    }
+
+    /// The copy statement counting rule hits as it goes (see [`remap_case`]).
+    pub(crate) fn counting_copy_sql(&self) -> String {
+        format!(
+            "INSERT OR ABORT INTO {} ({}) SELECT {} FROM {}",
+            qualified(&self.source.schema, &self.scratch),
+            self.insert_columns.join(", "),
+            self.counting_exprs.join(", "),
             self.source.qualified()
         )
     }
@@ -538,6 +564,9 @@ pub(crate) fn prepare(conn: &Connection, rb: &TableRebuild) -> Result<Prepared> 
         scratch,
         insert_columns: mapping.insert_columns,
         select_exprs: mapping.select_exprs,
+        counting_exprs: mapping.counting_exprs,
+        hits: mapping.hits,
+        hit_counts: std::sync::Arc::new(mapping.rules.iter().map(|_| Default::default()).collect()),
         params: mapping.params,
         copies_rowid: mapping.copies_rowid,
         rules: mapping.rules,
@@ -1182,7 +1211,7 @@ fn follow_children(rb: &TableRebuild, p: &Prepared) -> Vec<ChildUpdate> {
             let mut expr = if split == 0 {
                 base.clone()
             } else {
-                remap_case(&base, &rules[..split], &mut m)
+                remap_case(&base, &rules[..split], &mut m).0
             };
             if split < rules.len() {
                 match p.chains.iter().find(|c| c.column.eq_ignore_ascii_case(to)) {
@@ -1212,6 +1241,10 @@ fn follow_children(rb: &TableRebuild, p: &Prepared) -> Vec<ChildUpdate> {
 
 #[derive(Default)]
 struct Mapping {
+    /// `select_exprs` with value rules counting their hits.
+    counting_exprs: Vec<String>,
+    /// For each hit number: the rule slots that fire.
+    hits: Vec<Vec<usize>>,
     copies_rowid: bool,
     insert_columns: Vec<String>,
     select_exprs: Vec<String>,
@@ -1261,6 +1294,7 @@ fn map_columns(rb: &TableRebuild, source: &Table, target: &Table) -> Result<Mapp
         if let (Some(from), Some(to)) = (source.rowid_name(), target.rowid_name()) {
             m.insert_columns.push(ident(to));
             m.select_exprs.push(qualified_col(source, from));
+            m.counting_exprs.push(qualified_col(source, from));
             m.copies_rowid = true;
         }
     }
@@ -1309,8 +1343,8 @@ fn map_columns(rb: &TableRebuild, source: &Table, target: &Table) -> Result<Mapp
         // affinity and collation; from the first closure on, a registered function applies
         // the rest in order.
         let (leading, chained) = rules.split_at(first_closure(&rules));
-        let mut expr = if leading.is_empty() {
-            base
+        let (mut expr, mut counting) = if leading.is_empty() {
+            (base.clone(), base)
         } else {
             remap_case(&base, leading, &mut m)
         };
@@ -1318,6 +1352,7 @@ fn map_columns(rb: &TableRebuild, source: &Table, target: &Table) -> Result<Mapp
             let chain = m.chains.len();
             let function = format!("sqlite_rebuild_remap_{}", chain + 1);
             expr = format!("{function}({expr})");
+            counting = format!("{function}({counting})");
             for (step, (position, rule)) in chained.iter().enumerate() {
                 m.rules.push(RuleSlot {
                     rule: (*rule).clone(),
@@ -1334,6 +1369,7 @@ fn map_columns(rb: &TableRebuild, source: &Table, target: &Table) -> Result<Mapp
         }
         m.insert_columns.push(ident(&col.name));
         m.select_exprs.push(expr);
+        m.counting_exprs.push(counting);
     }
     Ok(m)
 }
@@ -1356,7 +1392,11 @@ fn first_closure(rules: &[(usize, &Remap)]) -> usize {
 }
 
 /// Only value rules reach here.
-fn remap_case(base: &str, rules: &[(usize, &Remap)], m: &mut Mapping) -> String {
+///
+/// Returns the CASE, and the same CASE counting its hits: each THEN first calls
+/// `sqlite_rebuild_hit(k)`, which counts the rules that fire and returns NULL, so
+/// `coalesce` goes on to the value; the copy counts them in the pass it makes anyway.
+fn remap_case(base: &str, rules: &[(usize, &Remap)], m: &mut Mapping) -> (String, String) {
     let pairs: Vec<(&Value, &Value)> = rules
         .iter()
         .filter_map(|(_, r)| match &r.rule {
@@ -1365,6 +1405,8 @@ fn remap_case(base: &str, rules: &[(usize, &Remap)], m: &mut Mapping) -> String 
         })
         .collect();
     let mut case = String::from("CASE");
+    let mut counting = String::from("CASE");
+    let first_slot = m.rules.len();
     let mut chains: Vec<Vec<usize>> = Vec::new();
     let mut from_slots = Vec::new();
     for (i, (from, to)) in pairs.iter().enumerate() {
@@ -1380,12 +1422,19 @@ fn remap_case(base: &str, rules: &[(usize, &Remap)], m: &mut Mapping) -> String 
                 fired.push(j + 1);
             }
         }
+        let hit = m.hits.len();
+        m.hits
+            .push(fired.iter().map(|pos| first_slot + pos - 1).collect());
         chains.push(fired);
         m.params.push(value);
         let to_slot = m.params.len();
         case.push_str(&format!(" WHEN {base} IS ?{from_slot} THEN ?{to_slot}"));
+        counting.push_str(&format!(
+            " WHEN {base} IS ?{from_slot} THEN coalesce({HIT_FUNCTION}({hit}), ?{to_slot})"
+        ));
     }
     case.push_str(&format!(" ELSE {base} END"));
+    counting.push_str(&format!(" ELSE {base} END"));
     let mut first = String::from("CASE");
     for (i, slot) in from_slots.iter().enumerate() {
         first.push_str(&format!(" WHEN {base} IS ?{slot} THEN {}", i + 1));
@@ -1407,8 +1456,11 @@ fn remap_case(base: &str, rules: &[(usize, &Remap)], m: &mut Mapping) -> String 
             },
         });
     }
-    case
+    (case, counting)
 }
+
+/// The function that counts rule hits during the copy.
+pub(crate) const HIT_FUNCTION: &str = "sqlite_rebuild_hit";
 
 /// SQLite's `IS` between two values that carry no affinity, under BINARY collation.
 pub(crate) fn sql_is(a: &Value, b: &Value) -> bool {
