@@ -18,7 +18,11 @@ const V2_PLANS: &str = include_str!("v3_plans_v2.sql");
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let side = args.next().unwrap_or_else(|| "crate".into());
-    let plans: u64 = args.next().map(|n| n.parse()).transpose()?.unwrap_or(1_000_000);
+    let plans: u64 = args
+        .next()
+        .map(|n| n.parse())
+        .transpose()?
+        .unwrap_or(1_000_000);
     let dir = tempfile::tempdir()?;
     let conn = Connection::open(dir.path().join("plans.db"))?;
     conn.execute_batch(V3_SCHEMA)?;
