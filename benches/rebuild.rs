@@ -12,6 +12,9 @@
 //!   violate (returns `Error::Violations` with the full report) vs the hand-written
 //!   rebuild of `execute/N` on the clean fixture.
 //! - `validate/N`: `validate` with the rules (a dry run) vs the hand-written rebuild.
+//! - `constraint-only/N`: a new CHECK that every row satisfies (same columns and types):
+//!   `execute` in place, `execute` forced to copy (`SQLITE_DBCONFIG_DEFENSIVE`), and the
+//!   hand-written copy and swap for the same change.
 //!
 //! N = 100 000 by default; `SQLITE_REBUILD_BENCH_FULL=1` for N = 1 000 000;
 //! `SQLITE_REBUILD_BENCH_SMOKE=1` for a quick check (N = 2 000, short measurement; it wins
@@ -87,6 +90,37 @@ fn mode() -> Mode {
             measurement: Duration::from_secs(10),
         }
     }
+}
+
+/// The v3 table with one more CHECK, which every fixture row satisfies.
+fn v3_with_check() -> String {
+    let v3 = V3_SCHEMA.split(';').next().unwrap();
+    let with = v3.replace(
+        "updated_at TEXT,",
+        "updated_at TEXT, CONSTRAINT named CHECK (name <> ''),",
+    );
+    assert_ne!(with, v3);
+    with
+}
+
+/// The hand-written copy and swap for the constraint-only change.
+fn hand_written_check_sql() -> String {
+    let create = v3_with_check().replacen("CREATE TABLE v3_plans", "CREATE TABLE v3_plans__new", 1);
+    format!(
+        "PRAGMA foreign_keys = OFF;
+BEGIN;
+{create};
+INSERT INTO v3_plans__new (id, name, phase, processing_state, updated_at)
+SELECT id, name, phase, processing_state, updated_at FROM v3_plans;
+DROP TABLE v3_plans;
+PRAGMA legacy_alter_table = ON;
+ALTER TABLE v3_plans__new RENAME TO v3_plans;
+PRAGMA legacy_alter_table = OFF;
+{INDEX_SQL};
+{TRIGGER_SQL};
+COMMIT;
+PRAGMA foreign_keys = ON;"
+    )
 }
 
 fn story_rebuild() -> TableRebuild {
@@ -332,6 +366,48 @@ fn benches(c: &mut Criterion) {
         )
     });
     hand_written(&mut g, &clean);
+    g.finish();
+
+    let mut g = c.benchmark_group(format!("constraint-only/{n}"));
+    configure(&mut g);
+    let add_check = TableRebuild::new("v3_plans").create_sql(v3_with_check());
+    for copy in [false, true] {
+        let name = if copy {
+            "sqlite-rebuild (copy)"
+        } else {
+            "sqlite-rebuild (in place)"
+        };
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    let (dir, conn) = fresh_copy(&clean);
+                    conn.set_db_config(
+                        sqlite_rebuild::rusqlite::config::DbConfig::SQLITE_DBCONFIG_DEFENSIVE,
+                        copy,
+                    )
+                    .unwrap();
+                    (dir, conn)
+                },
+                |(dir, mut conn)| {
+                    let report = add_check.execute(&mut conn).unwrap();
+                    assert_eq!(report.in_place(), !copy);
+                    (dir, conn)
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    let sql = hand_written_check_sql();
+    g.bench_function("hand-written", |b| {
+        b.iter_batched(
+            || fresh_copy(&clean),
+            |(dir, conn)| {
+                conn.execute_batch(&sql).unwrap();
+                (dir, conn)
+            },
+            BatchSize::PerIteration,
+        )
+    });
     g.finish();
 }
 
