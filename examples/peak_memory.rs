@@ -1,5 +1,5 @@
-//! Peak memory (RSS) of a rebuild against the hand-written SQL doing the same work, for
-//! BENCHMARKS.md. Linux only: it reads `VmHWM` from `/proc/self/status`, after resetting it
+//! Peak memory (RSS) and time of a rebuild against the hand-written SQL doing the same
+//! work, for BENCHMARKS.md (one run each: criterion's benches give the timing medians). Linux only: it reads `VmHWM` from `/proc/self/status`, after resetting it
 //! (`/proc/self/clear_refs`) once the fixture is built, so only the rebuild is measured.
 //!
 //! ```sh
@@ -43,6 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut conn = Connection::open(dir.path().join("plans.db"))?;
     std::fs::write("/proc/self/clear_refs", "5")?;
     let before = peak_kib()?;
+    let started = std::time::Instant::now();
     match side.as_str() {
         "crate" => {
             TableRebuild::new("v3_plans")
@@ -55,8 +56,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "hand" => hand_written(&conn)?,
         other => return Err(format!("side must be crate or hand, not {other}").into()),
     }
+    let elapsed = started.elapsed();
     let peak = peak_kib()?;
-    println!("{side} {plans} plans: peak RSS {peak} KiB ({before} KiB before the rebuild)");
+    println!(
+        "{side} {plans} plans: {elapsed:.2?}, peak RSS {peak} KiB ({before} KiB before the rebuild)"
+    );
     Ok(())
 }
 
