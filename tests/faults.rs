@@ -55,6 +55,8 @@ fn a_full_disk_is_a_typed_error_at_every_step_and_changes_nothing() {
         let path = dir.path().join("full.db");
         std::fs::copy(&template, &path).unwrap();
         let mut conn = Connection::open(&path).unwrap();
+        // The system SQLite starts with them off; the test checks they are restored.
+        conn.pragma_update(None, "foreign_keys", true).unwrap();
         // The copy path: only CHECKs change, which would otherwise be switched in place.
         copy_only(&conn);
         let before = snapshot(&conn);
@@ -264,6 +266,7 @@ fn an_interrupt_during_the_copy_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = story_file(dir.path(), "delete");
     let mut conn = Connection::open(&path).unwrap();
+    conn.pragma_update(None, "foreign_keys", true).unwrap();
     let before = snapshot(&conn);
     let handle = Arc::new(conn.get_interrupt_handle());
     let seen = Arc::new(AtomicU64::new(0));

@@ -15,7 +15,8 @@ use sqlite_rebuild::{OnViolation, TableRebuild};
 fn db() -> Connection {
     let conn = Connection::open_in_memory().unwrap();
     conn.execute_batch(
-        "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, qty INTEGER, tag TEXT UNIQUE);
+        "PRAGMA foreign_keys = ON;
+         CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, qty INTEGER, tag TEXT UNIQUE);
          CREATE INDEX items_qty ON items (qty);
          CREATE TABLE child (id INTEGER PRIMARY KEY, item INTEGER REFERENCES items (id));
          CREATE TRIGGER items_t AFTER UPDATE ON items BEGIN SELECT 1; END;
