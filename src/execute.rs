@@ -508,6 +508,15 @@ pub(crate) fn execute(conn: &mut Connection, rb: &TableRebuild) -> Result<Rebuil
     result
 }
 
+/// Rows break a foreign key of the target: SQLite's own error for it, so the violations
+/// are diagnosed like any other constraint's.
+fn foreign_key_violation() -> Stop {
+    Stop::Violations(rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+        Some("FOREIGN KEY constraint failed".into()),
+    ))
+}
+
 /// Whether `PRAGMA query_only` forbids every write on the connection.
 pub(crate) fn query_only(conn: &Connection) -> Result<bool> {
     conn.query_row("PRAGMA query_only", [], |r| r.get(0))
@@ -760,10 +769,7 @@ fn check_in_place(conn: &Connection, p: &Prepared) -> std::result::Result<(), St
             )
             .map_err(fail("checking the table's foreign keys"))?;
         if orphans > 0 {
-            return Err(Stop::Violations(rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
-                Some("FOREIGN KEY constraint failed".into()),
-            )));
+            return Err(foreign_key_violation());
         }
     }
     Ok(())
@@ -1074,10 +1080,11 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
             false
         }
     };
-    if p.progress.is_some() {
-        let total = count(conn, &p.source.qualified())?;
-        ProgressFn::report(&p.progress, Phase::Validate, 0, total);
+    let mut old_rows = count(conn, &p.source.qualified())?;
+    if let Some(r) = &p.restore {
+        old_rows += count(conn, &r.table.qualified())?;
     }
+    ProgressFn::report(&p.progress, Phase::Validate, 0, old_rows);
     // The copy counts the value rules' hits itself; the in-place path scans for them.
     let count_in_copy = !p.hits.is_empty() && !p.in_place && !p.dry_run;
     for n in p.hit_counts.iter() {
@@ -1117,10 +1124,6 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
             None
         };
         child_before.push((rows, violations));
-    }
-    let mut old_rows = count(conn, &p.source.qualified())?;
-    if let Some(r) = &p.restore {
-        old_rows += count(conn, &r.table.qualified())?;
     }
 
     ProgressFn::report(&p.progress, Phase::Validate, old_rows, old_rows);
@@ -1171,10 +1174,7 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
                     )
                     .map_err(fail("checking the target's foreign keys"))?;
                 if scratch_violations > 0 {
-                    return Err(Stop::Violations(rusqlite::Error::SqliteFailure(
-                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
-                        Some("FOREIGN KEY constraint failed".into()),
-                    )));
+                    return Err(foreign_key_violation());
                 }
                 // Rule counts are the copy's: a child's rewrite may call the same functions.
                 copy_hits = p
@@ -1330,10 +1330,7 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
         let own = fk_violations(conn, &p.source.schema, &p.source.name, &p.source.name)
             .map_err(fail("checking the table's foreign keys"))?;
         if own.values().any(|n| *n > 0) {
-            return Err(Stop::Violations(rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
-                Some("FOREIGN KEY constraint failed".into()),
-            )));
+            return Err(foreign_key_violation());
         }
     }
     for (i, (child, (rows_before, violations_before))) in
