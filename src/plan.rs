@@ -738,6 +738,15 @@ fn remaps_few_rows(conn: &Connection, p: &Prepared) -> Result<bool> {
     Ok(few)
 }
 
+/// The steps that rewrite children's keys to follow remapped keys.
+fn follow_steps(p: &Prepared) -> impl Iterator<Item = PlanStep> + '_ {
+    p.child_updates.iter().map(|u| PlanStep {
+        kind: StepKind::FollowChildKeys,
+        sql: u.sql.clone(),
+        params: u.params.clone(),
+    })
+}
+
 /// The steps of an in-place change: switch the definition, remap in place, children follow.
 fn in_place_steps(p: &Prepared, create_sql: &str) -> (Vec<PlanStep>, Vec<String>) {
     let body = sql::parse_create_table(create_sql)
@@ -780,13 +789,7 @@ fn in_place_steps(p: &Prepared, create_sql: &str) -> (Vec<PlanStep>, Vec<String>
             params: p.params.clone(),
         });
     }
-    for u in &p.child_updates {
-        steps.push(PlanStep {
-            kind: StepKind::FollowChildKeys,
-            sql: u.sql.clone(),
-            params: u.params.clone(),
-        });
-    }
+    steps.extend(follow_steps(p));
     let checks = vec![
         format!("every row of {table} satisfies the new CHECK and NOT NULL constraints"),
         "PRAGMA foreign_key_check finds no new violation in the tables involved".to_owned(),
@@ -814,13 +817,7 @@ fn build_plan(p: &Prepared, create_scratch: String) -> RebuildPlan {
         StepKind::DropOld,
         format!("DROP TABLE {}", p.source.qualified()),
     ));
-    for u in &p.child_updates {
-        steps.push(PlanStep {
-            kind: StepKind::FollowChildKeys,
-            sql: u.sql.clone(),
-            params: u.params.clone(),
-        });
-    }
+    steps.extend(follow_steps(p));
     steps.push(PlanStep::new(
         StepKind::Rename,
         format!(
@@ -1085,16 +1082,12 @@ fn build_script(conn: &Connection, p: &Prepared) -> Result<String> {
                 Some(u) => schema::resolve_table(conn, &p.source.schema, &u.child)?,
                 None => continue,
             };
-            let triggers: Vec<Dependent> = schema::dependents(conn, &child)?
-                .into_iter()
-                .filter(|d| d.kind == "trigger")
-                .collect();
-            for t in &triggers {
-                let owner = if t.temp { "temp" } else { schema };
-                let _ = writeln!(s, "DROP TRIGGER {};", qualified(owner, &t.name));
+            let triggers = schema::triggers(conn, &child)?;
+            for (_, drop) in &triggers {
+                let _ = writeln!(s, "{drop};");
             }
             let _ = writeln!(s, "{};", step.sql_with_literals());
-            for t in &triggers {
+            for (t, _) in &triggers {
                 let _ = writeln!(s, "{};", dependent_sql(t, schema));
             }
             continue;

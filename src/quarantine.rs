@@ -522,24 +522,15 @@ pub(crate) fn without_triggers<T>(
     table: &Table,
     f: impl FnOnce() -> T,
 ) -> Result<T> {
-    let triggers: Vec<schema::Dependent> = schema::dependents(conn, table)?
-        .into_iter()
-        .filter(|d| d.kind == "trigger")
-        .collect();
-    for t in &triggers {
-        let owner = if t.temp {
-            "temp"
-        } else {
-            table.schema.as_str()
-        };
-        conn.execute_batch(&format!("DROP TRIGGER {}", qualified(owner, &t.name)))
-            .map_err(Error::sqlite(format!(
-                "suspending trigger \"{}\" of \"{}\"",
-                t.name, table.name
-            )))?;
+    let triggers = schema::triggers(conn, table)?;
+    for (t, drop) in &triggers {
+        conn.execute_batch(drop).map_err(Error::sqlite(format!(
+            "suspending trigger \"{}\" of \"{}\"",
+            t.name, table.name
+        )))?;
     }
     let out = f();
-    for t in &triggers {
+    for (t, _) in &triggers {
         conn.execute_batch(&plan::dependent_sql(t, &table.schema))
             .map_err(Error::sqlite(format!(
                 "recreating trigger \"{}\" of \"{}\"",

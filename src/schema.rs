@@ -329,6 +329,23 @@ pub(crate) fn dependents(conn: &Connection, table: &Table) -> Result<Vec<Depende
     Ok(out)
 }
 
+/// The triggers on the table (TEMP ones included), each with the statement that drops it.
+pub(crate) fn triggers(conn: &Connection, table: &Table) -> Result<Vec<(Dependent, String)>> {
+    Ok(dependents(conn, table)?
+        .into_iter()
+        .filter(|d| d.kind == "trigger")
+        .map(|t| {
+            let owner = if t.temp {
+                "temp"
+            } else {
+                table.schema.as_str()
+            };
+            let drop = format!("DROP TRIGGER {}", qualified(owner, &t.name));
+            (t, drop)
+        })
+        .collect())
+}
+
 /// Whether a temp table of the same name exists, which would make temp triggers ambiguous.
 fn temp_table_shadows(conn: &Connection, name: &str) -> Result<bool> {
     conn.query_row(
