@@ -472,7 +472,7 @@ pub(crate) fn prepare(conn: &Connection, rb: &TableRebuild) -> Result<Prepared> 
         format!(
             "CREATE TABLE {}{}",
             qualified(&source.schema, &scratch),
-            strip_final_semicolon(body)
+            statement_text(body)
         )
     };
 
@@ -1475,7 +1475,6 @@ pub(crate) fn sql_is_ref(a: ValueRef<'_>, b: ValueRef<'_>) -> bool {
     }
 }
 
-/// The statement without its closing `;` and whatever comments follow it.
 /// The statement up to the end of its last token: no `;`, trailing space or comment.
 fn statement_text(sql: &str) -> &str {
     let Ok(tokens) = sql::tokenize(sql) else {
@@ -1489,21 +1488,6 @@ fn statement_text(sql: &str) -> &str {
     }) {
         Some(t) => &sql[..t.end],
         None => "",
-    }
-}
-
-fn strip_final_semicolon(sql: &str) -> &str {
-    let Ok(tokens) = sql::tokenize(sql) else {
-        return sql;
-    };
-    match tokens
-        .iter()
-        .rev()
-        .find(|t| !matches!(t.kind, sql::TokenKind::Space | sql::TokenKind::Comment))
-    {
-        Some(t) if t.kind == sql::TokenKind::Semicolon => &sql[..t.start],
-        // A trailing `-- comment` would swallow anything appended: end it with a newline.
-        _ => sql,
     }
 }
 
