@@ -129,6 +129,8 @@ pub struct TableRebuild {
     pub(crate) snapshot_dependents: Vec<crate::schema::Dependent>,
     /// A remap value that could not be converted, reported when the rebuild is run.
     pub(crate) invalid_value: Option<(String, String)>,
+    /// Indexes, triggers and views the caller allows the rebuild to drop.
+    pub(crate) drop_dependents: Vec<String>,
 }
 
 impl TableRebuild {
@@ -147,6 +149,7 @@ impl TableRebuild {
             snapshot_dependents: Vec::new(),
             progress: None,
             invalid_value: None,
+            drop_dependents: Vec::new(),
         }
     }
 
@@ -335,6 +338,38 @@ impl TableRebuild {
     /// reference the table is refused with [`Error::NotAChild`](crate::Error::NotAChild).
     pub fn child(mut self, table: impl Into<String>) -> Self {
         self.children.push(table.into());
+        self
+    }
+
+    /// Drops an index, trigger or view as part of the rebuild, instead of recreating it.
+    ///
+    /// A dependent the target breaks (an index on a dropped column, a view or trigger that
+    /// reads it) makes the rebuild fail with
+    /// [`Error::DependentBroken`](crate::Error::DependentBroken) rather than lose it
+    /// silently; naming it here says it may go. `name` is an index or trigger of the
+    /// table, or a view or trigger anywhere in its schema (or in `temp`). It is dropped in
+    /// the rebuild's transaction, listed in the plan
+    /// ([`StepKind::DropDependent`](crate::StepKind::DropDependent)) and in
+    /// [`RebuildReport::dropped`](crate::RebuildReport::dropped). A view built on a dropped
+    /// view breaks too, and must be named as well.
+    ///
+    /// ```
+    /// use sqlite_rebuild::{rusqlite::Connection, TableRebuild};
+    ///
+    /// let mut conn = Connection::open_in_memory()?;
+    /// conn.execute_batch(
+    ///     "CREATE TABLE t (id INTEGER PRIMARY KEY, legacy TEXT);
+    ///      CREATE INDEX t_legacy ON t (legacy);",
+    /// )?;
+    /// let report = TableRebuild::new("t")
+    ///     .create_sql("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+    ///     .drop_dependent("t_legacy")
+    ///     .execute(&mut conn)?;
+    /// assert_eq!(report.dropped(), ["t_legacy"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn drop_dependent(mut self, name: impl Into<String>) -> Self {
+        self.drop_dependents.push(name.into());
         self
     }
 

@@ -142,7 +142,7 @@ pub enum Error {
     },
 
     /// An index, trigger or view could not be recreated, or no longer works, after the swap.
-    #[error("{kind} \"{name}\" on \"{table}\" would break: {reason}")]
+    #[error("{kind} \"{name}\" on \"{table}\" would break: {reason}; change the target, or let the rebuild drop it with .drop_dependent(\"{name}\")")]
     DependentBroken {
         /// The table being rebuilt.
         table: String,
@@ -152,6 +152,16 @@ pub enum Error {
         name: String,
         /// SQLite's message.
         reason: String,
+    },
+
+    /// [`TableRebuild::drop_dependent`](crate::TableRebuild::drop_dependent) names
+    /// something that is neither an index or trigger of the table nor a view or trigger.
+    #[error("\"{name}\" is not an index or trigger of \"{table}\", nor a view or trigger in its schema; drop_dependent cannot drop it")]
+    UnknownDependent {
+        /// The table being rebuilt.
+        table: String,
+        /// The name given.
+        name: String,
     },
 
     /// The plan cannot be rendered as an SQL script ([`RebuildPlan::to_sql`](crate::RebuildPlan::to_sql)).

@@ -62,6 +62,7 @@ pub struct RebuildReport {
     rows_copied: u64,
     rules: Vec<RuleReport>,
     recreated: Vec<String>,
+    dropped: Vec<String>,
     children_checked: Vec<String>,
     quarantined: Vec<MovedRows>,
     quarantine_reports: Vec<validate::ValidationReport>,
@@ -92,6 +93,12 @@ impl RebuildReport {
     /// Each remapping rule, in the order given, with the rows it changed.
     pub fn rules(&self) -> &[RuleReport] {
         &self.rules
+    }
+
+    /// The indexes, triggers and views dropped on request
+    /// ([`TableRebuild::drop_dependent`](crate::TableRebuild::drop_dependent)).
+    pub fn dropped(&self) -> &[String] {
+        &self.dropped
     }
 
     /// Indexes and triggers recreated after the swap, by name.
@@ -153,6 +160,9 @@ impl fmt::Display for RebuildReport {
         }
         if !self.recreated.is_empty() {
             writeln!(f, "  recreated: {}", self.recreated.join(", "))?;
+        }
+        if !self.dropped.is_empty() {
+            writeln!(f, "  dropped on request: {}", self.dropped.join(", "))?;
         }
         if !self.children_checked.is_empty() {
             writeln!(
@@ -1417,6 +1427,7 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
         rows_copied,
         rules,
         recreated,
+        dropped: p.dropped.iter().map(|(name, _)| name.clone()).collect(),
         children_checked: children.iter().map(|c| c.to_string()).collect(),
         quarantined: Vec::new(),
         quarantine_reports: Vec::new(),

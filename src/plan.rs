@@ -17,6 +17,9 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum StepKind {
+    /// Drop an index, trigger or view the caller allowed to go
+    /// ([`TableRebuild::drop_dependent`](crate::TableRebuild::drop_dependent)).
+    DropDependent,
     /// Create the target table under a scratch name.
     CreateTarget,
     /// Copy every row into it, applying column expressions and remapping rules.
@@ -53,6 +56,7 @@ pub enum StepKind {
 impl StepKind {
     fn describe(self) -> &'static str {
         match self {
+            StepKind::DropDependent => "drop a dependent the caller allowed to go (drop_dependent)",
             StepKind::CreateTarget => "create the target table under a scratch name",
             StepKind::Copy => "copy every row; a constraint failure aborts with a full report",
             StepKind::DropOld => "drop the old table (validation has passed)",
@@ -289,6 +293,8 @@ pub(crate) struct Prepared {
     pub rules: Vec<RuleSlot>,
     pub chains: Vec<Chain>,
     pub dependents: Vec<Dependent>,
+    /// Dependents dropped on request: their names and the statements that drop them.
+    pub dropped: Vec<(String, Option<String>)>,
     /// Foreign keys of other tables that reference the rebuilt table.
     pub children: Vec<ForeignKey>,
     pub sequence: Option<i64>,
@@ -520,6 +526,7 @@ pub(crate) fn prepare(conn: &Connection, rb: &TableRebuild) -> Result<Prepared> 
             None => dependents.push(wanted.clone()),
         }
     }
+    let dropped = requested_drops(conn, rb, &source, &mut dependents)?;
     let children: Vec<ForeignKey> = schema::referencing(conn, &source.schema, &source.name)?
         .into_iter()
         .filter(|fk| !fk.child.eq_ignore_ascii_case(&source.name))
@@ -572,6 +579,7 @@ pub(crate) fn prepare(conn: &Connection, rb: &TableRebuild) -> Result<Prepared> 
         rules: mapping.rules,
         chains: mapping.chains,
         dependents,
+        dropped,
         children,
         sequence,
         restore,
@@ -760,14 +768,15 @@ fn in_place_steps(p: &Prepared, create_sql: &str) -> (Vec<PlanStep>, Vec<String>
         ident(&p.source.name),
         statement_text(body)
     );
-    let mut steps = vec![PlanStep {
+    let mut steps: Vec<PlanStep> = drop_steps(p).collect();
+    steps.push(PlanStep {
         kind: StepKind::SwitchDefinition,
         sql: format!(
             "UPDATE {}.sqlite_schema SET sql = ?1 WHERE type = 'table' AND name = ?2",
             ident(&p.source.schema)
         ),
         params: vec![Value::Text(stored), Value::Text(p.source.name.clone())],
-    }];
+    });
     let table = ident(&p.source.name);
     let mut sets = Vec::new();
     let mut changed = Vec::new();
@@ -798,9 +807,50 @@ fn in_place_steps(p: &Prepared, create_sql: &str) -> (Vec<PlanStep>, Vec<String>
     (steps, checks)
 }
 
+/// The steps that drop the dependents the caller allowed to go; first in every plan.
+fn drop_steps(p: &Prepared) -> impl Iterator<Item = PlanStep> + '_ {
+    p.dropped
+        .iter()
+        .filter_map(|(_, sql)| sql.clone())
+        .map(|sql| PlanStep::new(StepKind::DropDependent, sql))
+}
+
+/// Resolves the names given to `drop_dependent`: each leaves `dependents` (it is not
+/// recreated) and gets its DROP statement (none for a snapshot's dependent that the
+/// database does not hold).
+fn requested_drops(
+    conn: &Connection,
+    rb: &TableRebuild,
+    source: &Table,
+    dependents: &mut Vec<Dependent>,
+) -> Result<Vec<(String, Option<String>)>> {
+    let mut out: Vec<(String, Option<String>)> = Vec::new();
+    for wanted in &rb.drop_dependents {
+        let unknown = || Error::UnknownDependent {
+            table: source.name.clone(),
+            name: wanted.clone(),
+        };
+        let found = schema::droppable(conn, source, wanted)?;
+        let planned = dependents
+            .iter()
+            .position(|d| d.name.eq_ignore_ascii_case(wanted))
+            .map(|i| dependents.remove(i));
+        let (name, sql) = match (found, planned) {
+            (Some((name, sql)), _) => (name, Some(sql)),
+            (None, Some(d)) => (d.name, None),
+            (None, None) => return Err(unknown()),
+        };
+        if !out.iter().any(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+            out.push((name, sql));
+        }
+    }
+    Ok(out)
+}
+
 fn build_plan(p: &Prepared, create_scratch: String) -> RebuildPlan {
     let schema = &p.source.schema;
-    let mut steps = vec![PlanStep::new(StepKind::CreateTarget, create_scratch)];
+    let mut steps: Vec<PlanStep> = drop_steps(p).collect();
+    steps.push(PlanStep::new(StepKind::CreateTarget, create_scratch));
     steps.push(PlanStep {
         kind: StepKind::Copy,
         sql: p.copy_sql(),

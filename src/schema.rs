@@ -410,3 +410,38 @@ pub(crate) fn free_name(conn: &Connection, schema: &str, base: &str) -> Result<S
         reason: "no free scratch table name".into(),
     })
 }
+
+/// The statement that drops `name` if it is an index of `table`, or a view or trigger in
+/// the table's schema or in `temp`, with the name as stored.
+pub(crate) fn droppable(
+    conn: &Connection,
+    table: &Table,
+    name: &str,
+) -> Result<Option<(String, String)>> {
+    for schema in [table.schema.as_str(), "temp"] {
+        let found: Option<(String, String, String)> = conn
+            .query_row(
+                &format!(
+                    "SELECT type, name, tbl_name FROM {}.sqlite_schema WHERE name = ?1 COLLATE NOCASE AND type IN ('index', 'trigger', 'view')",
+                    ident(schema)
+                ),
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(Error::sqlite(format!("looking up \"{name}\"")))?;
+        let Some((kind, stored, on)) = found else {
+            continue;
+        };
+        if kind == "index" && !on.eq_ignore_ascii_case(&table.name) {
+            return Ok(None);
+        }
+        let drop = format!(
+            "DROP {} {}",
+            kind.to_ascii_uppercase(),
+            qualified(schema, &stored)
+        );
+        return Ok(Some((stored, drop)));
+    }
+    Ok(None)
+}

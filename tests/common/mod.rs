@@ -49,8 +49,8 @@ pub fn plans_db(conn: &Connection, plans: i64) {
     conn.execute_batch("COMMIT").unwrap();
 }
 
-/// Everything observable about a database: schema rows of main and temp, and every row of
-/// every table (with its rowid where it has one), in order.
+/// Everything observable about a database: schema rows of main, temp and every attached
+/// database, and every row of every table (with its rowid where it has one), in order.
 #[derive(Debug, PartialEq)]
 pub struct Snapshot {
     pub schema: Vec<(String, String, String, Option<String>)>,
@@ -60,7 +60,15 @@ pub struct Snapshot {
 pub fn snapshot(conn: &Connection) -> Snapshot {
     let mut schema = Vec::new();
     let mut tables = Vec::new();
-    for db in ["main", "temp"] {
+    let databases: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_database_list ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for db in &databases {
+        let db = db.as_str();
         let mut stmt = conn
             .prepare(&format!(
                 "SELECT type, name, tbl_name, sql FROM \"{db}\".sqlite_schema ORDER BY type, name"
