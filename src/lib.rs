@@ -299,6 +299,23 @@
 //! `ecosystem/tests/` checks that every child row survives, that the framework's foreign key
 //! check passes afterwards, and that a refusal rolls the whole migration back.
 //!
+//! # What survives, and what may go
+//!
+//! Everything the target does not change comes back as it was: explicit indexes and
+//! triggers (recreated from their stored SQL), the automatic indexes of the target's
+//! UNIQUE and PRIMARY KEY constraints, TEMP triggers and views, triggers on other tables
+//! and views that read the table (checked to still compile), implicit rowids (so FTS5
+//! external-content indexes stay valid), the AUTOINCREMENT counter, and the `ANALYZE`
+//! statistics of indexes that come back unchanged. STRICT and WITHOUT ROWID can be added or
+//! removed; generated columns are recomputed by SQLite, never copied. Tables in attached
+//! databases and in `temp` are rebuilt with [`TableRebuild::schema`]. Virtual tables (FTS5,
+//! R*Tree) and their shadow tables cannot be rebuilt by copy-and-swap and are refused.
+//!
+//! A target that breaks a dependent (an index on a column it drops, a view or trigger that
+//! reads that column) is refused with [`Error::DependentBroken`] naming it. When it is
+//! meant to go, say so with [`TableRebuild::drop_dependent`]; the rebuild then drops it in
+//! the same transaction and lists it in [`RebuildReport::dropped`].
+//!
 //! # When only constraints change
 //!
 //! A target with the same columns, types, collations, defaults and keys, differing only in

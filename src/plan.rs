@@ -34,6 +34,11 @@ pub enum StepKind {
     CreateTrigger,
     /// Put the AUTOINCREMENT counter back where it was.
     RestoreSequence,
+    /// Set aside the planner statistics (`sqlite_stat1`, `sqlite_stat4`) of the indexes that
+    /// come back unchanged, which `DROP TABLE` would delete.
+    KeepStatistics,
+    /// Give the set-aside statistics back to the rebuilt table.
+    RestoreStatistics,
     /// Copy the rows of a quarantine table back, through the same rules
     /// ([`TableRebuild::restore_from`](crate::TableRebuild::restore_from)).
     RestoreRows,
@@ -64,6 +69,8 @@ impl StepKind {
             StepKind::CreateIndex => "recreate an index",
             StepKind::CreateTrigger => "recreate a trigger",
             StepKind::RestoreSequence => "restore the AUTOINCREMENT counter",
+            StepKind::KeepStatistics => "set aside the ANALYZE statistics of indexes that come back unchanged",
+            StepKind::RestoreStatistics => "give the ANALYZE statistics back",
             StepKind::RestoreRows => "copy the quarantined rows back; they are validated like the others",
             StepKind::RestoreChildRows => "put a child table's quarantined rows back",
             StepKind::DropQuarantine => "drop the emptied quarantine table",
@@ -267,6 +274,15 @@ impl fmt::Display for RebuildPlan {
     }
 }
 
+/// ANALYZE statistics that stay valid across the rebuild.
+#[derive(Debug)]
+pub(crate) struct Statistics {
+    /// `sqlite_stat1` and `sqlite_stat4`, where the schema has them.
+    tables: Vec<String>,
+    /// Indexes whose statistics stay valid; `None` is the table's own row.
+    indexes: Vec<Option<String>>,
+}
+
 /// Everything the executor and the validator need, worked out once.
 #[derive(Debug)]
 pub(crate) struct Prepared {
@@ -293,6 +309,8 @@ pub(crate) struct Prepared {
     pub rules: Vec<RuleSlot>,
     pub chains: Vec<Chain>,
     pub dependents: Vec<Dependent>,
+    /// The ANALYZE statistics to carry over, when the schema has any.
+    pub statistics: Option<Statistics>,
     /// Dependents dropped on request: their names and the statements that drop them.
     pub dropped: Vec<(String, Option<String>)>,
     /// Foreign keys of other tables that reference the rebuilt table.
@@ -527,6 +545,7 @@ pub(crate) fn prepare(conn: &Connection, rb: &TableRebuild) -> Result<Prepared> 
         }
     }
     let dropped = requested_drops(conn, rb, &source, &mut dependents)?;
+    let statistics = kept_statistics(conn, &source, &scratch, &target_indexes, &dependents)?;
     let children: Vec<ForeignKey> = schema::referencing(conn, &source.schema, &source.name)?
         .into_iter()
         .filter(|fk| !fk.child.eq_ignore_ascii_case(&source.name))
@@ -579,6 +598,7 @@ pub(crate) fn prepare(conn: &Connection, rb: &TableRebuild) -> Result<Prepared> 
         rules: mapping.rules,
         chains: mapping.chains,
         dependents,
+        statistics,
         dropped,
         children,
         sequence,
@@ -847,6 +867,94 @@ fn requested_drops(
     Ok(out)
 }
 
+/// Which ANALYZE statistics survive the rebuild: the table's own row and those of indexes
+/// recreated as they were (explicit ones, and automatic ones with the same keys). `None`
+/// when the schema has no statistics tables.
+fn kept_statistics(
+    conn: &Connection,
+    source: &Table,
+    scratch: &str,
+    target_indexes: &[Index],
+    dependents: &[Dependent],
+) -> Result<Option<Statistics>> {
+    let tables = schema::statistics_tables(conn, &source.schema)?;
+    if tables.is_empty() {
+        return Ok(None);
+    }
+    let mut kept: Vec<Option<String>> = vec![None];
+    kept.extend(
+        dependents
+            .iter()
+            .filter(|d| d.kind == "index" && !d.temp)
+            .map(|d| Some(d.name.clone())),
+    );
+    let old_prefix = format!("sqlite_autoindex_{}_", source.name);
+    let new_prefix = format!("sqlite_autoindex_{scratch}_");
+    for old in schema::indexes(conn, &source.schema, &source.name)? {
+        let Some(n) = old.name.strip_prefix(&old_prefix) else {
+            continue;
+        };
+        let same = target_indexes.iter().any(|new| {
+            new.name.strip_prefix(&new_prefix) == Some(n)
+                && (new.unique, &new.origin, &new.keys) == (old.unique, &old.origin, &old.keys)
+        });
+        if same {
+            kept.push(Some(old.name));
+        }
+    }
+    Ok(Some(Statistics {
+        tables,
+        indexes: kept,
+    }))
+}
+
+/// The steps that carry the kept statistics over the drop: before it they are re-labelled
+/// with the scratch table's name (so `DROP TABLE` removes only the stale ones), after the
+/// swap they get the table's name back.
+fn statistics_steps(p: &Prepared) -> (Vec<PlanStep>, Vec<PlanStep>) {
+    let Some(Statistics {
+        tables,
+        indexes: kept,
+    }) = &p.statistics
+    else {
+        return (Vec::new(), Vec::new());
+    };
+    let name = |s: &str| literal(&Value::Text(s.to_owned()));
+    let indexes: Vec<String> = kept.iter().flatten().map(|i| name(i)).collect();
+    let which = if indexes.is_empty() {
+        "idx IS NULL".to_owned()
+    } else {
+        format!("(idx IS NULL OR idx IN ({}))", indexes.join(", "))
+    };
+    let relabel = |table: &str, from: &str, to: &str, filter: &str| {
+        format!(
+            "UPDATE {} SET tbl = {} WHERE tbl = {} COLLATE NOCASE{filter}",
+            qualified(&p.source.schema, table),
+            name(to),
+            name(from)
+        )
+    };
+    let keep = tables
+        .iter()
+        .map(|t| {
+            PlanStep::new(
+                StepKind::KeepStatistics,
+                relabel(t, &p.source.name, &p.scratch, &format!(" AND {which}")),
+            )
+        })
+        .collect();
+    let restore = tables
+        .iter()
+        .map(|t| {
+            PlanStep::new(
+                StepKind::RestoreStatistics,
+                relabel(t, &p.scratch, &p.source.name, ""),
+            )
+        })
+        .collect();
+    (keep, restore)
+}
+
 fn build_plan(p: &Prepared, create_scratch: String) -> RebuildPlan {
     let schema = &p.source.schema;
     let mut steps: Vec<PlanStep> = drop_steps(p).collect();
@@ -863,6 +971,8 @@ fn build_plan(p: &Prepared, create_scratch: String) -> RebuildPlan {
             params: p.params.clone(),
         });
     }
+    let (keep_statistics, restore_statistics) = statistics_steps(p);
+    steps.extend(keep_statistics);
     steps.push(PlanStep::new(
         StepKind::DropOld,
         format!("DROP TABLE {}", p.source.qualified()),
@@ -884,6 +994,7 @@ fn build_plan(p: &Prepared, create_scratch: String) -> RebuildPlan {
         };
         steps.push(PlanStep::new(kind, dependent_sql(d, schema)));
     }
+    steps.extend(restore_statistics);
     if let Some(seq) = p.sequence {
         let seq_table = format!("{}.sqlite_sequence", ident(schema));
         steps.push(PlanStep {

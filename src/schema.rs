@@ -445,3 +445,13 @@ pub(crate) fn droppable(
     }
     Ok(None)
 }
+
+/// The ANALYZE statistics tables (`sqlite_stat1`, `sqlite_stat4`) that `schema` holds.
+pub(crate) fn statistics_tables(conn: &Connection, schema: &str) -> Result<Vec<String>> {
+    conn.prepare(&format!(
+        "SELECT name FROM {}.sqlite_schema WHERE type = 'table' AND name IN ('sqlite_stat1', 'sqlite_stat4') ORDER BY name",
+        ident(schema)
+    ))
+    .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+    .map_err(Error::sqlite("listing statistics tables"))
+}
