@@ -104,8 +104,13 @@ pub(crate) fn resolve_table(conn: &Connection, schema: &str, name: &str) -> Resu
     }
     if kind != "table" {
         let kind = match kind.as_str() {
-            "virtual" => "virtual table".to_owned(),
-            "shadow" => "shadow table (part of a virtual table)".to_owned(),
+            "virtual" => "virtual table (its module, e.g. FTS5 or R*Tree, owns the storage, \
+                 so rows cannot be copied and swapped; recreate it with CREATE VIRTUAL TABLE \
+                 and repopulate it, e.g. FTS5's 'rebuild' command)"
+                .to_owned(),
+            "shadow" => "shadow table (the storage of a virtual table, which only its module \
+                 may write)"
+                .to_owned(),
             other => other.to_owned(),
         };
         return Err(Error::NotRebuildable {
