@@ -190,6 +190,11 @@ impl TableRebuild {
     /// `DEFAULT` when the old table has no such column. The expression is SQL by design:
     /// pass only trusted text. Values from users belong in [`remap`](Self::remap), which
     /// binds them as parameters.
+    ///
+    /// An expression that is only the name of an old column the target lacks, for a target
+    /// column the old table lacks (`.column("key", "code")`), is a rename: it is done the
+    /// way `ALTER TABLE ... RENAME COLUMN` does it, so indexes, triggers, views and the
+    /// foreign keys of child tables that name the column follow the new name.
     pub fn column(mut self, target: impl Into<String>, sql_expr: impl Into<String>) -> Self {
         self.columns.push((target.into(), sql_expr.into()));
         self

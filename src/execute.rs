@@ -885,7 +885,7 @@ fn schema_probe(conn: &Connection, p: &Prepared) -> Result<std::result::Result<(
 }
 
 /// Turns "error in view v: no such column: b" into a typed error.
-fn dependent_broken(table: &str, message: String) -> Error {
+pub(crate) fn dependent_broken(table: &str, message: String) -> Error {
     let parsed = message.strip_prefix("error in ").and_then(|rest| {
         let (kind, rest) = rest.split_once(' ')?;
         let (name, reason) = rest.split_once(": ")?;
@@ -1211,6 +1211,9 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
                     }
                     .into());
                 }
+            }
+            StepKind::RenameColumn => {
+                exec(conn, step).map_err(|e| dependent_broken(&table, sqlite_message(&e)))?;
             }
             StepKind::SwitchDefinition => {
                 switch_definition(conn, p, step)

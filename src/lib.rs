@@ -306,7 +306,10 @@
 //! UNIQUE and PRIMARY KEY constraints, TEMP triggers and views, triggers on other tables
 //! and views that read the table (checked to still compile), implicit rowids (so FTS5
 //! external-content indexes stay valid), the AUTOINCREMENT counter, and the `ANALYZE`
-//! statistics of indexes that come back unchanged. STRICT and WITHOUT ROWID can be added or
+//! statistics of indexes that come back unchanged. A column the target renames
+//! ([`TableRebuild::column`]`("new", "old")`) takes along everything that names it, as
+//! `ALTER TABLE ... RENAME COLUMN` would: indexes, triggers, views and children's foreign
+//! keys. STRICT and WITHOUT ROWID can be added or
 //! removed; generated columns are recomputed by SQLite, never copied. Tables in attached
 //! databases and in `temp` are rebuilt with [`TableRebuild::schema`]. Virtual tables (FTS5,
 //! R*Tree) and their shadow tables cannot be rebuilt by copy-and-swap and are refused.

@@ -24,6 +24,9 @@ pub enum StepKind {
     CreateTarget,
     /// Copy every row into it, applying column expressions and remapping rules.
     Copy,
+    /// Rename a column of the old table that the target renames, as `ALTER TABLE ... RENAME
+    /// COLUMN` does: children's foreign keys, views and triggers follow the new name.
+    RenameColumn,
     /// Drop the old table (the first destructive step; validation has passed by then).
     DropOld,
     /// Rename the target table to the table's name.
@@ -64,6 +67,7 @@ impl StepKind {
             StepKind::DropDependent => "drop a dependent the caller allowed to go (drop_dependent)",
             StepKind::CreateTarget => "create the target table under a scratch name",
             StepKind::Copy => "copy every row; a constraint failure aborts with a full report",
+            StepKind::RenameColumn => "rename a column of the old table, so children's foreign keys, views and triggers follow the new name",
             StepKind::DropOld => "drop the old table (validation has passed)",
             StepKind::Rename => "rename the target into place (legacy_alter_table keeps views and triggers untouched)",
             StepKind::CreateIndex => "recreate an index",
@@ -309,6 +313,8 @@ pub(crate) struct Prepared {
     pub rules: Vec<RuleSlot>,
     pub chains: Vec<Chain>,
     pub dependents: Vec<Dependent>,
+    /// Columns the target renames: (old name, new name).
+    pub renames: Vec<(String, String)>,
     /// The ANALYZE statistics to carry over, when the schema has any.
     pub statistics: Option<Statistics>,
     /// Dependents dropped on request: their names and the statements that drop them.
@@ -531,9 +537,13 @@ pub(crate) fn prepare(conn: &Connection, rb: &TableRebuild) -> Result<Prepared> 
             reason: sqlite_message(&e),
         })?;
     }
-    drop(probe);
-
-    let mapping = map_columns(rb, &source, &target)?;
+    // Columns the target renames are renamed in the old table first, the way ALTER TABLE
+    // RENAME COLUMN does it; what depends on the table is read as it will be then.
+    let renames = renamed_columns(rb, &source, &target);
+    for (old, new) in &renames {
+        conn.execute_batch(&rename_column_sql(&source, old, new))
+            .map_err(|e| crate::execute::dependent_broken(&table, sqlite_message(&e)))?;
+    }
     let mut dependents = schema::dependents(conn, &source)?;
     for wanted in &rb.snapshot_dependents {
         match dependents
@@ -550,6 +560,8 @@ pub(crate) fn prepare(conn: &Connection, rb: &TableRebuild) -> Result<Prepared> 
         .into_iter()
         .filter(|fk| !fk.child.eq_ignore_ascii_case(&source.name))
         .collect();
+    drop(probe);
+    let mapping = map_columns(rb, &source, &target)?;
     for declared in &rb.children {
         if !children
             .iter()
@@ -598,6 +610,7 @@ pub(crate) fn prepare(conn: &Connection, rb: &TableRebuild) -> Result<Prepared> 
         rules: mapping.rules,
         chains: mapping.chains,
         dependents,
+        renames,
         statistics,
         dropped,
         children,
@@ -827,6 +840,48 @@ fn in_place_steps(p: &Prepared, create_sql: &str) -> (Vec<PlanStep>, Vec<String>
     (steps, checks)
 }
 
+fn rename_column_sql(table: &Table, old: &str, new: &str) -> String {
+    format!(
+        "ALTER TABLE {} RENAME COLUMN {} TO {}",
+        table.qualified(),
+        ident(old),
+        ident(new)
+    )
+}
+
+/// The columns the target renames: `.column("new", "old")` whose expression is only the
+/// name of an old column that the target lacks, for a new column the old table lacks.
+fn renamed_columns(rb: &TableRebuild, source: &Table, target: &Table) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (new, expr) in &rb.columns {
+        // The last rule for a column is the one that counts.
+        let last = rb
+            .columns
+            .iter()
+            .rev()
+            .find(|(c, _)| c.eq_ignore_ascii_case(new));
+        if last.map(|(_, e)| e) != Some(expr) {
+            continue;
+        }
+        let Some(named) = sql::column_name(expr) else {
+            continue;
+        };
+        let (Some(old), Some(new)) = (source.column(&named), target.column(new)) else {
+            continue;
+        };
+        if old.is_generated()
+            || new.is_generated()
+            || source.column(&new.name).is_some()
+            || target.column(&old.name).is_some()
+            || out.iter().any(|(o, _)| o.eq_ignore_ascii_case(&old.name))
+        {
+            continue;
+        }
+        out.push((old.name.clone(), new.name.clone()));
+    }
+    out
+}
+
 /// The steps that drop the dependents the caller allowed to go; first in every plan.
 fn drop_steps(p: &Prepared) -> impl Iterator<Item = PlanStep> + '_ {
     p.dropped
@@ -971,6 +1026,12 @@ fn build_plan(p: &Prepared, create_scratch: String) -> RebuildPlan {
             params: p.params.clone(),
         });
     }
+    steps.extend(p.renames.iter().map(|(old, new)| {
+        PlanStep::new(
+            StepKind::RenameColumn,
+            rename_column_sql(&p.source, old, new),
+        )
+    }));
     let (keep_statistics, restore_statistics) = statistics_steps(p);
     steps.extend(keep_statistics);
     steps.push(PlanStep::new(

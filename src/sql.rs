@@ -201,6 +201,34 @@ fn significant(tokens: &[Token]) -> Vec<Token> {
 }
 
 /// Ok when `sql` holds exactly one statement (an optional final `;` and comments allowed).
+/// The column an expression names when it is nothing but a (possibly quoted) name: `code`,
+/// `"code"`, `[code]`. Literal keywords (`NULL`, `TRUE`, `CURRENT_TIME`, ...) are not names.
+pub(crate) fn column_name(expr: &str) -> Option<String> {
+    let tokens = tokenize(expr).ok()?;
+    let mut meaningful = tokens
+        .iter()
+        .filter(|t| !matches!(t.kind, TokenKind::Space | TokenKind::Comment));
+    let (token, None) = (meaningful.next()?, meaningful.next()) else {
+        return None;
+    };
+    let text = expr.get(token.start..token.end)?;
+    match token.kind {
+        TokenKind::QuotedIdent => Some(identifier_value(text)),
+        TokenKind::Word => {
+            const LITERALS: [&str; 6] = [
+                "NULL",
+                "TRUE",
+                "FALSE",
+                "CURRENT_TIME",
+                "CURRENT_DATE",
+                "CURRENT_TIMESTAMP",
+            ];
+            (!LITERALS.iter().any(|l| l.eq_ignore_ascii_case(text))).then(|| text.to_owned())
+        }
+        _ => None,
+    }
+}
+
 pub(crate) fn single_statement(sql: &str) -> Result<(), SqlError> {
     let toks = significant(&tokenize(sql)?);
     if toks.is_empty() {

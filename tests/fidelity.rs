@@ -893,7 +893,82 @@ fn a_foreign_key_the_target_adds_reports_existing_orphans() {
 }
 
 #[test]
-fn a_renamed_referenced_column_is_refused_before_anything_runs() {
+fn a_renamed_referenced_column_takes_children_indexes_views_and_triggers_along() {
+    let mut conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON;
+         CREATE TABLE parent (code TEXT PRIMARY KEY, v TEXT);
+         CREATE INDEX parent_v ON parent (v, code);
+         CREATE TABLE child (id INTEGER PRIMARY KEY, code TEXT REFERENCES parent (code) ON DELETE CASCADE);
+         CREATE VIEW codes AS SELECT code, v FROM parent;
+         CREATE TABLE log (x);
+         CREATE TRIGGER parent_upd AFTER UPDATE ON parent BEGIN INSERT INTO log VALUES (new.code); END;
+         CREATE TRIGGER child_ins AFTER INSERT ON child BEGIN INSERT INTO log SELECT v FROM parent WHERE code = new.code; END;
+         INSERT INTO parent VALUES ('a', 'x'), ('b', 'y');
+         INSERT INTO child VALUES (1, 'a'), (2, 'b');
+         DELETE FROM log;",
+    )
+    .unwrap();
+    let target = "CREATE TABLE parent (key TEXT PRIMARY KEY, v TEXT NOT NULL)";
+    let rb = TableRebuild::new("parent")
+        .create_sql(target)
+        .column("key", "code");
+    let plan = rb.plan(&conn).unwrap();
+    assert!(
+        plan.steps()
+            .iter()
+            .any(|s| s.kind() == sqlite_rebuild::StepKind::RenameColumn),
+        "{plan}"
+    );
+    let before = snapshot(&conn);
+    rb.execute(&mut conn).unwrap();
+    assert_eq!(stored_sql(&conn, "main", "parent"), target);
+    // Everything that named the column now names it as ALTER TABLE RENAME COLUMN would
+    // (which quotes the new name); the child's own column keeps its name.
+    let renamed = [
+        ("parent_v", "CREATE INDEX parent_v ON parent (v, \"key\")"),
+        ("child", "CREATE TABLE child (id INTEGER PRIMARY KEY, code TEXT REFERENCES parent (\"key\") ON DELETE CASCADE)"),
+        ("codes", "CREATE VIEW codes AS SELECT \"key\", v FROM parent"),
+        ("parent_upd", "CREATE TRIGGER parent_upd AFTER UPDATE ON parent BEGIN INSERT INTO log VALUES (new.\"key\"); END"),
+        ("child_ins", "CREATE TRIGGER child_ins AFTER INSERT ON child BEGIN INSERT INTO log SELECT v FROM parent WHERE \"key\" = new.code; END"),
+    ];
+    let mut expected = without(normalized(before), "main", "parent");
+    for row in &mut expected.schema {
+        if let Some((_, sql)) = renamed.iter().find(|(name, _)| *name == row.1) {
+            row.3 = Some(sql.to_string());
+        }
+    }
+    assert_same(
+        &without(normalized(snapshot(&conn)), "main", "parent"),
+        &expected,
+    );
+    assert_eq!(
+        int(&conn, "SELECT count(*) FROM pragma_foreign_key_check"),
+        0
+    );
+    assert_eq!(
+        values(&conn, "SELECT key, v FROM codes ORDER BY key"),
+        values(&conn, "SELECT key, v FROM parent ORDER BY key")
+    );
+    conn.execute_batch(
+        "UPDATE parent SET v = 'z' WHERE key = 'a'; INSERT INTO child VALUES (3, 'b');",
+    )
+    .unwrap();
+    assert_eq!(
+        values(&conn, "SELECT x FROM log"),
+        vec![vec![text("a")], vec![text("y")]]
+    );
+    conn.execute("DELETE FROM parent WHERE key = 'b'", [])
+        .unwrap();
+    assert_eq!(
+        count(&conn, "child"),
+        1,
+        "the cascade follows the renamed key"
+    );
+}
+
+#[test]
+fn a_dropped_referenced_column_is_refused_before_anything_runs() {
     let mut conn = Connection::open_in_memory().unwrap();
     conn.execute_batch(
         "CREATE TABLE parent (code TEXT PRIMARY KEY, v TEXT);
@@ -902,9 +977,10 @@ fn a_renamed_referenced_column_is_refused_before_anything_runs() {
          INSERT INTO child VALUES (1, 'a');",
     )
     .unwrap();
+    // `key` is computed, not a rename of `code`: the children have nothing to follow.
     let rb = TableRebuild::new("parent")
         .create_sql("CREATE TABLE parent (key TEXT PRIMARY KEY, v TEXT)")
-        .column("key", "code");
+        .column("key", "upper(code)");
     assert!(rb.plan(&conn).is_err(), "refused at planning time");
     let err = refused(&mut conn, rb);
     let Error::ChildKeyMissing {
