@@ -1130,3 +1130,54 @@ fn analyze_statistics_survive_the_script_too() {
     assert_eq!(stats(&conn), before);
     assert_eq!(before, vec![vec![text("t"), text("t_a"), text("3 2")]]);
 }
+
+#[test]
+fn a_rename_runs_the_same_as_a_script_and_validates_first() {
+    let conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(
+        "PRAGMA foreign_keys = OFF;
+         CREATE TABLE parent (code TEXT PRIMARY KEY, v TEXT);
+         CREATE TABLE child (id INTEGER PRIMARY KEY, code TEXT REFERENCES parent (code));
+         CREATE INDEX parent_v ON parent (v, code);
+         INSERT INTO parent VALUES ('a', 'x'), ('b', NULL);
+         INSERT INTO child VALUES (1, 'a');",
+    )
+    .unwrap();
+    let strict = TableRebuild::new("parent")
+        .create_sql("CREATE TABLE parent (key TEXT PRIMARY KEY, v TEXT NOT NULL)")
+        .column("key", "code");
+    let report = strict.validate(&conn).unwrap();
+    assert_eq!(report.violation_count(), 1, "{report}");
+    let before = snapshot(&conn);
+    let script = strict.plan(&conn).unwrap().to_sql().unwrap();
+    let err = conn.execute_batch(&script).unwrap_err();
+    assert!(err.to_string().contains("NOT NULL"), "{err}");
+    assert_same(&snapshot(&conn), &before);
+
+    let script = TableRebuild::new("parent")
+        .create_sql("CREATE TABLE parent (key TEXT PRIMARY KEY, v TEXT)")
+        .column("key", "code")
+        .plan(&conn)
+        .unwrap()
+        .to_sql()
+        .unwrap();
+    conn.execute_batch(&script).unwrap();
+    assert_eq!(
+        values(
+            &conn,
+            "SELECT \"table\", \"to\" FROM pragma_foreign_key_list('child')"
+        ),
+        vec![vec![text("parent"), text("key")]]
+    );
+    assert_eq!(
+        int(&conn, "SELECT count(*) FROM pragma_foreign_key_check"),
+        0
+    );
+    assert_eq!(
+        int(
+            &conn,
+            "SELECT count(*) FROM parent INDEXED BY parent_v WHERE v = 'x' AND key = 'a'"
+        ),
+        1
+    );
+}
