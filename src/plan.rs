@@ -558,7 +558,9 @@ pub(crate) fn prepare(conn: &Connection, rb: &TableRebuild) -> Result<Prepared> 
     let statistics = kept_statistics(conn, &source, &scratch, &target_indexes, &dependents)?;
     let children: Vec<ForeignKey> = schema::referencing(conn, &source.schema, &source.name)?
         .into_iter()
-        .filter(|fk| !fk.child.eq_ignore_ascii_case(&source.name))
+        .filter(|fk| {
+            !fk.child.eq_ignore_ascii_case(&source.name) && !fk.child.eq_ignore_ascii_case(&scratch)
+        })
         .collect();
     drop(probe);
     let mapping = map_columns(rb, &source, &target)?;

@@ -1181,3 +1181,28 @@ fn a_rename_runs_the_same_as_a_script_and_validates_first() {
         1
     );
 }
+
+#[test]
+fn a_self_referencing_parent_whose_key_changes_is_checked_without_its_scratch_copy() {
+    let mut conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(
+        "CREATE TABLE node (code TEXT PRIMARY KEY, up TEXT REFERENCES node (code));
+         CREATE TABLE leaf (id INTEGER PRIMARY KEY, node TEXT REFERENCES node (code));
+         INSERT INTO node VALUES ('a', NULL), ('b', 'a');
+         INSERT INTO leaf VALUES (1, 'b');",
+    )
+    .unwrap();
+    // A new collation on the referenced key: the children are re-checked, and only they
+    // (the scratch copy of the table also references it while the rebuild is planned).
+    let target =
+        "CREATE TABLE node (code TEXT COLLATE NOCASE PRIMARY KEY, up TEXT REFERENCES node (code))";
+    let report = rebuild_changing_only(
+        &mut conn,
+        TableRebuild::new("node").create_sql(target),
+        "main",
+        "node",
+        target,
+    );
+    assert_eq!(report.children_checked(), ["leaf"]);
+    assert_eq!(int(&conn, "SELECT count(*) FROM node WHERE code = 'B'"), 1);
+}
