@@ -460,7 +460,7 @@ impl TableRebuild {
     ///
     /// As [`execute`](Self::execute), except [`Error::TransactionOpen`](crate::Error::TransactionOpen).
     pub fn execute_in(&self, tx: &Transaction<'_>) -> Result<RebuildReport> {
-        execute::run(tx, self)
+        execute::run(tx, self, false)
     }
 }
 
