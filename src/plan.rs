@@ -953,7 +953,8 @@ fn kept_statistics(
         };
         let same = target_indexes.iter().any(|new| {
             new.name.strip_prefix(&new_prefix) == Some(n)
-                && (new.unique, &new.origin, &new.keys) == (old.unique, &old.origin, &old.keys)
+                && (new.unique, &new.origin, &new.keys, &new.descending)
+                    == (old.unique, &old.origin, &old.keys, &old.descending)
         });
         if same {
             kept.push(Some(old.name));

@@ -181,6 +181,8 @@ pub(crate) struct Index {
     pub partial: bool,
     /// Key columns: `None` name for an expression term.
     pub keys: Vec<(Option<String>, String)>,
+    /// Whether each key column sorts descending (part of the stored b-tree's order).
+    pub descending: Vec<bool>,
 }
 
 pub(crate) fn indexes(conn: &Connection, schema: &str, table: &str) -> Result<Vec<Index>> {
@@ -194,21 +196,23 @@ pub(crate) fn indexes(conn: &Connection, schema: &str, table: &str) -> Result<Ve
         .map_err(Error::sqlite(ctx()))?;
     let mut out = Vec::with_capacity(list.len());
     for (name, unique, origin, partial) in list {
-        let keys: Vec<(Option<String>, String)> = conn
+        let terms: Vec<((Option<String>, String), bool)> = conn
             .prepare(
-                "SELECT name, coll FROM pragma_index_xinfo(?1, ?2) WHERE key = 1 ORDER BY seqno",
+                "SELECT name, coll, \"desc\" FROM pragma_index_xinfo(?1, ?2) WHERE key = 1 ORDER BY seqno",
             )
             .and_then(|mut s| {
-                s.query_map(params![name, schema], |r| Ok((r.get(0)?, r.get(1)?)))?
+                s.query_map(params![name, schema], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))?
                     .collect()
             })
             .map_err(Error::sqlite(ctx()))?;
+        let (keys, descending) = terms.into_iter().unzip();
         out.push(Index {
             name,
             unique,
             origin,
             partial,
             keys,
+            descending,
         });
     }
     Ok(out)

@@ -1206,3 +1206,42 @@ fn a_self_referencing_parent_whose_key_changes_is_checked_without_its_scratch_co
     assert_eq!(report.children_checked(), ["leaf"]);
     assert_eq!(int(&conn, "SELECT count(*) FROM node WHERE code = 'B'"), 1);
 }
+
+#[test]
+fn a_key_whose_sort_order_changes_is_rebuilt_not_switched_in_place() {
+    let mut conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(
+        "CREATE TABLE w (a INTEGER, b TEXT, PRIMARY KEY (a, b DESC)) WITHOUT ROWID;
+         CREATE TABLE u (id INTEGER PRIMARY KEY, code TEXT, UNIQUE (code DESC));
+         INSERT INTO w VALUES (1, 'x'), (1, 'y'), (2, 'x');
+         INSERT INTO u VALUES (1, 'p'), (2, 'q');",
+    )
+    .unwrap();
+    for (table, target) in [
+        (
+            "w",
+            "CREATE TABLE w (a INTEGER, b TEXT, PRIMARY KEY (a, b)) WITHOUT ROWID",
+        ),
+        (
+            "u",
+            "CREATE TABLE u (id INTEGER PRIMARY KEY, code TEXT, UNIQUE (code))",
+        ),
+    ] {
+        let rows = values(&conn, &format!("SELECT * FROM {table} ORDER BY 1, 2"));
+        let report = rebuild_changing_only(
+            &mut conn,
+            TableRebuild::new(table).create_sql(target),
+            "main",
+            table,
+            target,
+        );
+        assert!(
+            !report.in_place(),
+            "{table}: the stored b-tree order changes"
+        );
+        assert_eq!(
+            values(&conn, &format!("SELECT * FROM {table} ORDER BY 1, 2")),
+            rows
+        );
+    }
+}
