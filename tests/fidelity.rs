@@ -47,6 +47,17 @@ fn rebuild_changing_only(
     report
 }
 
+/// [`rebuild_changing_only`] of a `main` table to `target`, with no other rule.
+fn rebuild_main(conn: &mut Connection, table: &str, target: &str) -> RebuildReport {
+    rebuild_changing_only(
+        conn,
+        TableRebuild::new(table).create_sql(target),
+        "main",
+        table,
+        target,
+    )
+}
+
 /// Runs the rebuild, expects it to fail, and asserts the database is exactly as it was.
 fn refused(conn: &mut Connection, rb: TableRebuild) -> Error {
     let before = snapshot(conn);
@@ -104,26 +115,14 @@ fn strict_can_be_added_and_removed() {
     .unwrap();
     let strict = "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER, s TEXT, b ANY) STRICT";
     let rows = rows_with_rowid(&conn, "t");
-    rebuild_changing_only(
-        &mut conn,
-        TableRebuild::new("t").create_sql(strict),
-        "main",
-        "t",
-        strict,
-    );
+    rebuild_main(&mut conn, "t", strict);
     assert_eq!(rows_with_rowid(&conn, "t"), rows);
     assert!(
         conn.execute("INSERT INTO t (n) VALUES ('x')", []).is_err(),
         "STRICT is enforced"
     );
     let loose = "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER, s TEXT, b ANY)";
-    rebuild_changing_only(
-        &mut conn,
-        TableRebuild::new("t").create_sql(loose),
-        "main",
-        "t",
-        loose,
-    );
+    rebuild_main(&mut conn, "t", loose);
     assert_eq!(rows_with_rowid(&conn, "t"), rows);
 }
 
@@ -170,22 +169,10 @@ fn a_rowid_table_becomes_without_rowid_and_back() {
     let keyed = values(&conn, "SELECT code, v, note FROM t ORDER BY code");
     let without_rowid =
         "CREATE TABLE t (code TEXT PRIMARY KEY, v INTEGER, note TEXT) WITHOUT ROWID";
-    rebuild_changing_only(
-        &mut conn,
-        TableRebuild::new("t").create_sql(without_rowid),
-        "main",
-        "t",
-        without_rowid,
-    );
+    rebuild_main(&mut conn, "t", without_rowid);
     assert_eq!(values(&conn, "SELECT * FROM t"), keyed, "ordered by key");
     let rowid = "CREATE TABLE t (code TEXT PRIMARY KEY, v INTEGER, note TEXT)";
-    rebuild_changing_only(
-        &mut conn,
-        TableRebuild::new("t").create_sql(rowid),
-        "main",
-        "t",
-        rowid,
-    );
+    rebuild_main(&mut conn, "t", rowid);
     assert_eq!(
         values(&conn, "SELECT code, v, note FROM t ORDER BY code"),
         keyed
@@ -232,13 +219,7 @@ fn generated_columns_are_recomputed_never_copied() {
              total REAL GENERATED ALWAYS AS (price * qty * 2) STORED,
              label TEXT AS ('#' || id) VIRTUAL,
              cheap INTEGER AS (price < 5) STORED)";
-    rebuild_changing_only(
-        &mut conn,
-        TableRebuild::new("t").create_sql(target),
-        "main",
-        "t",
-        target,
-    );
+    rebuild_main(&mut conn, "t", target);
     assert_eq!(
         values(&conn, "SELECT id, total, label, cheap FROM t ORDER BY id"),
         vec![
@@ -297,13 +278,7 @@ fn collations_and_defaults_are_kept_and_new_defaults_fill_old_rows() {
     let target = "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT COLLATE NOCASE UNIQUE,
              created TEXT DEFAULT CURRENT_TIMESTAMP, n INTEGER DEFAULT (1 + 1),
              added_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP, k INTEGER DEFAULT (abs(-3)))";
-    rebuild_changing_only(
-        &mut conn,
-        TableRebuild::new("t").create_sql(target),
-        "main",
-        "t",
-        target,
-    );
+    rebuild_main(&mut conn, "t", target);
     assert_eq!(
         values(&conn, "SELECT id, name, created, n, k FROM t ORDER BY id"),
         vec![
@@ -440,13 +415,7 @@ fn temp_dependents_of_a_main_table_survive() {
     )
     .unwrap();
     let target = "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)";
-    rebuild_changing_only(
-        &mut conn,
-        TableRebuild::new("t").create_sql(target),
-        "main",
-        "t",
-        target,
-    );
+    rebuild_main(&mut conn, "t", target);
     conn.execute("UPDATE t SET v = 'b'", []).unwrap();
     assert_eq!(values(&conn, "SELECT x FROM log"), vec![vec![text("b")]]);
     assert_eq!(
@@ -521,22 +490,10 @@ fn fts5_external_content_tables_keep_working() {
     fts_integrity(&conn, "notes_fts");
     let target =
         "CREATE TABLE docs (id INTEGER PRIMARY KEY, title TEXT NOT NULL, body TEXT, lang TEXT DEFAULT 'en')";
-    rebuild_changing_only(
-        &mut conn,
-        TableRebuild::new("docs").create_sql(target),
-        "main",
-        "docs",
-        target,
-    );
+    rebuild_main(&mut conn, "docs", target);
     // The implicit rowid of `notes` is what its index points at.
     let notes_target = "CREATE TABLE notes (body TEXT NOT NULL)";
-    rebuild_changing_only(
-        &mut conn,
-        TableRebuild::new("notes").create_sql(notes_target),
-        "main",
-        "notes",
-        notes_target,
-    );
+    rebuild_main(&mut conn, "notes", notes_target);
     fts_integrity(&conn, "docs_fts");
     fts_integrity(&conn, "notes_fts");
     assert_eq!(
@@ -585,13 +542,7 @@ fn indexes_of_every_kind_and_automatic_ones_come_back() {
     .unwrap();
     let target = "CREATE TABLE t (a INTEGER NOT NULL, b TEXT COLLATE NOCASE, c REAL, d TEXT,
              PRIMARY KEY (a, b), UNIQUE (d))";
-    rebuild_changing_only(
-        &mut conn,
-        TableRebuild::new("t").create_sql(target),
-        "main",
-        "t",
-        target,
-    );
+    rebuild_main(&mut conn, "t", target);
     let automatic = values(
         &conn,
         "SELECT name, origin FROM pragma_index_list('t') WHERE origin <> 'c' ORDER BY name",
@@ -785,13 +736,7 @@ fn composite_keys_grandchildren_and_self_references_survive() {
     let target = "CREATE TABLE region (country TEXT NOT NULL, code TEXT NOT NULL, name TEXT CHECK (name <> ''), parent_code TEXT,
              PRIMARY KEY (country, code),
              FOREIGN KEY (country, parent_code) REFERENCES region (country, code) ON DELETE CASCADE)";
-    rebuild_changing_only(
-        &mut conn,
-        TableRebuild::new("region").create_sql(target),
-        "main",
-        "region",
-        target,
-    );
+    rebuild_main(&mut conn, "region", target);
     assert_eq!(count(&conn, "region"), 2);
     assert!(fk_on(&conn));
     assert_eq!(
@@ -840,22 +785,10 @@ fn deferred_foreign_keys_survive_in_both_directions() {
     )
     .unwrap();
     let parent = "CREATE TABLE parent (id INTEGER PRIMARY KEY, v TEXT NOT NULL)";
-    rebuild_changing_only(
-        &mut conn,
-        TableRebuild::new("parent").create_sql(parent),
-        "main",
-        "parent",
-        parent,
-    );
+    rebuild_main(&mut conn, "parent", parent);
     let child = "CREATE TABLE child (id INTEGER PRIMARY KEY,
              parent INTEGER NOT NULL REFERENCES parent (id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED)";
-    rebuild_changing_only(
-        &mut conn,
-        TableRebuild::new("child").create_sql(child),
-        "main",
-        "child",
-        child,
-    );
+    rebuild_main(&mut conn, "child", child);
     assert_eq!(count(&conn, "child"), 2);
     // Still deferred: a dangling row is fine until COMMIT.
     let tx = conn.transaction().unwrap();
@@ -1011,13 +944,7 @@ fn a_retyped_referenced_column_is_rechecked_and_children_follow() {
     // INTEGER to TEXT: stored keys become '1', '2'; the children's integers still match
     // (SQLite applies the parent's affinity), so nothing is lost.
     let target = "CREATE TABLE parent (code TEXT PRIMARY KEY, v TEXT)";
-    let report = rebuild_changing_only(
-        &mut conn,
-        TableRebuild::new("parent").create_sql(target),
-        "main",
-        "parent",
-        target,
-    );
+    let report = rebuild_main(&mut conn, "parent", target);
     assert_eq!(report.children_checked(), ["child"]);
     assert_eq!(
         values(&conn, "SELECT code, typeof(code) FROM parent ORDER BY code"),
@@ -1077,21 +1004,9 @@ fn analyze_statistics_of_unchanged_indexes_survive_the_copy() {
     assert_eq!(before.len(), 4, "{before:?}");
     let target = "CREATE TABLE t (a INTEGER NOT NULL, b TEXT UNIQUE, c TEXT)";
     // The whole database, sqlite_stat1 rows included, is as it was.
-    rebuild_changing_only(
-        &mut conn,
-        TableRebuild::new("t").create_sql(target),
-        "main",
-        "t",
-        target,
-    );
+    rebuild_main(&mut conn, "t", target);
     let bare = "CREATE TABLE bare (x NOT NULL)";
-    rebuild_changing_only(
-        &mut conn,
-        TableRebuild::new("bare").create_sql(bare),
-        "main",
-        "bare",
-        bare,
-    );
+    rebuild_main(&mut conn, "bare", bare);
     assert_eq!(stats(&conn), before);
 
     // Indexes that go, or come back with other keys, take their statistics with them.
@@ -1196,13 +1111,7 @@ fn a_self_referencing_parent_whose_key_changes_is_checked_without_its_scratch_co
     // (the scratch copy of the table also references it while the rebuild is planned).
     let target =
         "CREATE TABLE node (code TEXT COLLATE NOCASE PRIMARY KEY, up TEXT REFERENCES node (code))";
-    let report = rebuild_changing_only(
-        &mut conn,
-        TableRebuild::new("node").create_sql(target),
-        "main",
-        "node",
-        target,
-    );
+    let report = rebuild_main(&mut conn, "node", target);
     assert_eq!(report.children_checked(), ["leaf"]);
     assert_eq!(int(&conn, "SELECT count(*) FROM node WHERE code = 'B'"), 1);
 }
@@ -1228,13 +1137,7 @@ fn a_key_whose_sort_order_changes_is_rebuilt_not_switched_in_place() {
         ),
     ] {
         let rows = values(&conn, &format!("SELECT * FROM {table} ORDER BY 1, 2"));
-        let report = rebuild_changing_only(
-            &mut conn,
-            TableRebuild::new(table).create_sql(target),
-            "main",
-            table,
-            target,
-        );
+        let report = rebuild_main(&mut conn, table, target);
         assert!(
             !report.in_place(),
             "{table}: the stored b-tree order changes"
