@@ -983,15 +983,37 @@ pub(crate) fn referenced_columns(p: &Prepared, fk: &schema::ForeignKey) -> Vec<S
 }
 
 /// Every child key must still find a PRIMARY KEY or UNIQUE index, or SQLite reports
-/// "foreign key mismatch" for the whole schema.
+/// "foreign key mismatch" for the whole schema. As SQLite requires, the index must not be
+/// partial, and must compare each column under that column's own (default) collation.
 pub(crate) fn check_child_keys(p: &Prepared) -> Result<()> {
+    // The collation a target column compares with by default.
+    let default_collation = |column: &str| -> String {
+        p.target_def
+            .columns
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(column))
+            .and_then(|c| c.collation.clone())
+            .map(|c| crate::sql::identifier_value(&c))
+            .unwrap_or_else(|| "BINARY".to_owned())
+    };
     for fk in &p.children {
         let cols = referenced_columns(p, fk);
-        let same = |keys: &[String]| {
+        // Index terms as (column, collation; `None` = the column's default).
+        let same_collated = |keys: &[(String, Option<String>)]| {
             keys.len() == cols.len()
-                && cols
-                    .iter()
-                    .all(|c| keys.iter().any(|k| k.eq_ignore_ascii_case(c)))
+                && cols.iter().all(|c| {
+                    keys.iter().any(|(k, coll)| {
+                        k.eq_ignore_ascii_case(c)
+                            && coll
+                                .as_ref()
+                                .is_none_or(|coll| coll.eq_ignore_ascii_case(&default_collation(k)))
+                    })
+                })
+        };
+        let same = |keys: &[String]| {
+            let keys: Vec<(String, Option<String>)> =
+                keys.iter().map(|k| (k.clone(), None)).collect();
+            same_collated(&keys)
         };
         let pk: Vec<String> = p
             .target
@@ -999,24 +1021,34 @@ pub(crate) fn check_child_keys(p: &Prepared) -> Result<()> {
             .iter()
             .map(|c| c.name.clone())
             .collect();
-        let covered = (!pk.is_empty() && same(&pk))
+        // A rowid alias needs no index; other primary keys are checked through their
+        // automatic index below, collation included.
+        let covered = (p.target.ipk.is_some() && same(&pk))
             || p.target_indexes.iter().any(|ix| {
                 ix.unique && !ix.partial && {
-                    let keys: Option<Vec<String>> =
-                        ix.keys.iter().map(|(n, _)| n.clone()).collect();
-                    keys.is_some_and(|k| same(&k))
+                    let keys: Option<Vec<(String, Option<String>)>> = ix
+                        .keys
+                        .iter()
+                        .map(|(n, coll)| n.clone().map(|n| (n, Some(coll.clone()))))
+                        .collect();
+                    keys.is_some_and(|k| same_collated(&k))
                 }
             })
             // An explicit unique index of the old table, recreated after the swap.
             || p.dependents.iter().filter(|d| d.unique).any(|d| {
                 crate::sql::parse_create_index(&d.sql).is_ok_and(|ix| {
                     ix.where_clause.is_none() && {
-                        let keys: Vec<String> = ix
+                        let keys: Vec<(String, Option<String>)> = ix
                             .terms
                             .iter()
-                            .map(|t| crate::sql::identifier_value(t.expr.trim()))
+                            .map(|t| {
+                                (
+                                    crate::sql::identifier_value(t.expr.trim()),
+                                    t.collation.as_deref().map(crate::sql::identifier_value),
+                                )
+                            })
                             .collect();
-                        same(&keys)
+                        same_collated(&keys)
                     }
                 })
             });

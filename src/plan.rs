@@ -1290,6 +1290,9 @@ fn build_script(conn: &Connection, p: &Prepared) -> Result<String> {
         };
         let _ = writeln!(s, "{};", stage_insert.sql_with_literals());
     }
+    if let Some(sql) = &staging.assign_rowids {
+        let _ = writeln!(s, "{sql};");
+    }
     for line in &validation {
         let _ = writeln!(s, "{line}");
     }

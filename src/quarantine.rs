@@ -239,6 +239,10 @@ pub(crate) fn move_violations(
     conn.prepare(&st.inserts[0])
         .and_then(|mut s| s.execute(params_from_iter(&p.params)))
         .map_err(fail("staging rows"))?;
+    if let Some(sql) = &st.assign_rowids {
+        conn.execute_batch(sql)
+            .map_err(fail("assigning rowids to NULL keys"))?;
+    }
     let alias = ident(&p.target_def.name);
     let probes: Vec<validate::Probe> = validate::probes(conn, p, &st.table, &st.seq, &alias)?
         .into_iter()

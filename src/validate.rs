@@ -288,6 +288,29 @@ pub(crate) struct Staging {
     /// Fill it: from the old table, then from the quarantine table being restored. They
     /// bind the copy's parameters.
     pub inserts: Vec<String>,
+    /// Run after the inserts (no parameters): give each NULL INTEGER PRIMARY KEY the rowid
+    /// SQLite would assign it in the copy.
+    pub assign_rowids: Option<String>,
+}
+
+/// The UPDATE that replaces NULLs in the staged INTEGER PRIMARY KEY `ipk` by the rowids
+/// SQLite assigns during the copy: one more than the largest key inserted before (1 in an
+/// empty table). For a NULL row s, that is c(s) + max(key(j) - c(j)) over the keyed rows j
+/// before it, where c counts NULL rows so far (plus 0 when the first row is NULL). A later
+/// row with an explicit key can then collide with an assigned one, as it does in SQLite.
+fn assign_rowids_sql(stage_q: &str, seq: &str, ipk: &str) -> String {
+    // MATERIALIZED: computed once, from the rows as staged, before any is updated.
+    format!(
+        "WITH counted AS MATERIALIZED (
+  SELECT {seq} AS s, {ipk} AS k, sum({ipk} IS NULL) OVER (ORDER BY {seq} ROWS UNBOUNDED PRECEDING) AS c
+  FROM {stage_q}),
+runs AS MATERIALIZED (
+  SELECT s, c, max(CASE WHEN typeof(k) = 'integer' THEN k - c END) OVER (ORDER BY s ROWS UNBOUNDED PRECEDING) AS m
+  FROM counted),
+first AS (SELECT CASE WHEN k IS NULL THEN 0 END AS z FROM counted ORDER BY s LIMIT 1)
+UPDATE {stage_q} SET {ipk} = runs.c + coalesce(max(runs.m, (SELECT z FROM first)), runs.m, (SELECT z FROM first))
+FROM runs WHERE runs.s = {stage_q}.{seq} AND {stage_q}.{ipk} IS NULL"
+    )
 }
 
 pub(crate) fn staging(p: &Prepared, name: &str) -> Staging {
@@ -365,6 +388,18 @@ pub(crate) fn staging(p: &Prepared, name: &str) -> Staging {
             format!("{} AS {}", r.table.qualified(), ident(table)),
         ));
     }
+    // Only a key that can be NULL needs it: not one copied from the old table's own rowid.
+    let assign_rowids = p.target.ipk.as_ref().and_then(|ipk| {
+        let copied_rowid = p.source.ipk.as_ref().is_some_and(|old| {
+            p.insert_columns
+                .iter()
+                .zip(&p.select_exprs)
+                .any(|(ins, sel)| {
+                    *ins == ident(ipk) && *sel == format!("{}.{}", ident(table), ident(old))
+                })
+        });
+        (!copied_rowid).then(|| assign_rowids_sql(&stage_q, &seq, &ident(ipk)))
+    });
     Staging {
         table: stage_q,
         seq,
@@ -373,6 +408,7 @@ pub(crate) fn staging(p: &Prepared, name: &str) -> Staging {
         keys_are_rowid: p.source.rowid_name().is_some(),
         create,
         inserts,
+        assign_rowids,
     }
 }
 
@@ -395,6 +431,10 @@ fn diagnose_in(conn: &Connection, p: &Prepared, sample_size: usize) -> Result<Va
             .prepare(insert)
             .and_then(|mut s| s.execute(params_from_iter(&p.params)))
             .map_err(fail("staging rows"))? as u64;
+    }
+    if let Some(sql) = &staged.assign_rowids {
+        conn.execute_batch(sql)
+            .map_err(fail("assigning rowids to NULL keys"))?;
     }
 
     let alias = ident(&p.target_def.name);

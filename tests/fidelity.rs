@@ -1148,3 +1148,76 @@ fn a_key_whose_sort_order_changes_is_rebuilt_not_switched_in_place() {
         );
     }
 }
+
+#[test]
+fn a_child_key_left_with_only_a_differently_collated_unique_index_is_refused() {
+    let mut conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(
+        "CREATE TABLE t (c INTEGER UNIQUE);
+         CREATE UNIQUE INDEX t_c_nocase ON t (c COLLATE NOCASE);
+         CREATE TABLE child (k REFERENCES t (c));
+         INSERT INTO t VALUES (1);
+         INSERT INTO child VALUES (1);",
+    )
+    .unwrap();
+    // Without UNIQUE, only the NOCASE index is left, which SQLite cannot use for a key
+    // whose column compares with BINARY ("foreign key mismatch").
+    let err = refused(
+        &mut conn,
+        TableRebuild::new("t").create_sql("CREATE TABLE t (c INTEGER)"),
+    );
+    assert!(
+        matches!(&err, Error::ChildKeyMissing { child, .. } if child == "child"),
+        "{err}"
+    );
+    // A table constraint that collates the key differently is no key either.
+    let err = refused(
+        &mut conn,
+        TableRebuild::new("t").create_sql("CREATE TABLE t (c INTEGER, UNIQUE (c COLLATE NOCASE))"),
+    );
+    assert!(matches!(&err, Error::ChildKeyMissing { .. }), "{err}");
+    // Once the column itself is NOCASE, the NOCASE index is its key.
+    let target = "CREATE TABLE t (c INTEGER COLLATE NOCASE)";
+    rebuild_main(&mut conn, "t", target);
+    assert_eq!(
+        int(&conn, "SELECT count(*) FROM pragma_foreign_key_check"),
+        0
+    );
+    conn.execute("INSERT INTO child VALUES (1)", []).unwrap();
+}
+
+#[test]
+fn null_keys_becoming_rowids_are_numbered_as_sqlite_numbers_them() {
+    let mut conn = Connection::open_in_memory().unwrap();
+    // DESC: `id` is not a rowid alias here, so it holds NULLs.
+    conn.execute_batch(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY DESC, x TEXT);
+         INSERT INTO t (rowid, id, x) VALUES (1, 1, 'a'), (2, NULL, 'b'), (3, 2, 'c'), (4, 9, 'd');",
+    )
+    .unwrap();
+    // The NULL becomes rowid 2 (one past the largest key so far), which the next row's
+    // key then collides with: SQLite would fail there, so the report names that row.
+    let target = "CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT)";
+    let err = refused(&mut conn, TableRebuild::new("t").create_sql(target));
+    let Error::Violations(report) = err else {
+        panic!("{err}")
+    };
+    let pk = &report.constraints()[0];
+    assert_eq!(pk.kind(), ConstraintKind::PrimaryKey, "{report}");
+    assert_eq!(pk.count(), 1);
+    assert_eq!(pk.samples()[0].rowid(), Some(3));
+
+    // Without the collision, the NULL gets its number and the rebuild goes through.
+    conn.execute("UPDATE t SET id = 5 WHERE x = 'c'", [])
+        .unwrap();
+    rebuild_main(&mut conn, "t", target);
+    assert_eq!(
+        values(&conn, "SELECT id, x FROM t ORDER BY id"),
+        vec![
+            vec![int_v(1), text("a")],
+            vec![int_v(2), text("b")],
+            vec![int_v(5), text("c")],
+            vec![int_v(9), text("d")],
+        ]
+    );
+}
