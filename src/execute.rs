@@ -624,6 +624,12 @@ pub(crate) fn run(
     };
     match outcome {
         Ok(mut report) => {
+            let moved = quarantined.iter().map(|m| m.from_table());
+            reindex_external_content(
+                conn,
+                &p,
+                moved.chain(report.restored.iter().map(|m| m.to_table())),
+            )?;
             if let Some(sp) = sp {
                 sp.release()?;
             }
@@ -677,6 +683,35 @@ pub(crate) fn run(
             Err(e)
         }
     }
+}
+
+/// Rows moved to or from quarantine left or entered their tables without triggers, so
+/// full-text indexes whose external content is one of those tables are rebuilt from it.
+fn reindex_external_content<'t>(
+    conn: &Connection,
+    p: &Prepared,
+    tables: impl Iterator<Item = &'t str>,
+) -> Result<()> {
+    let mut tables: Vec<&str> = tables.collect();
+    tables.sort_by_key(|t| t.to_ascii_lowercase());
+    tables.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    for table in tables {
+        for fts in schema::external_content_indexes(conn, &p.source.schema, table)? {
+            let fts_q = ident(&fts);
+            log::debug!(
+                "rebuilding full-text index {fts_q}: rows of {} moved",
+                ident(table)
+            );
+            conn.execute_batch(&format!(
+                "INSERT INTO {}.{fts_q} ({fts_q}) VALUES ('rebuild')",
+                ident(&p.source.schema)
+            ))
+            .map_err(Error::sqlite(format!(
+                "rebuilding the full-text index \"{fts}\" of \"{table}\" after moving rows"
+            )))?;
+        }
+    }
+    Ok(())
 }
 
 /// Runs the whole rebuild in a savepoint that is always rolled back: `validate`'s dry run,

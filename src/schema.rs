@@ -464,3 +464,37 @@ pub(crate) fn statistics_tables(conn: &Connection, schema: &str) -> Result<Vec<S
     .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
     .map_err(Error::sqlite("listing statistics tables"))
 }
+
+/// The FTS4/FTS5 tables in `schema` whose external content is `table` (`content='table'`):
+/// their index describes that table's rows by rowid.
+pub(crate) fn external_content_indexes(
+    conn: &Connection,
+    schema: &str,
+    table: &str,
+) -> Result<Vec<String>> {
+    let virtual_tables: Vec<(String, String)> = conn
+        .prepare(&format!(
+            "SELECT name, sql FROM {}.sqlite_schema WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%'",
+            ident(schema)
+        ))
+        .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+        .map_err(Error::sqlite("listing virtual tables"))?;
+    Ok(virtual_tables
+        .into_iter()
+        .filter(|(_, sql)| {
+            let Some((module, args)) = sql::virtual_table_args(sql) else {
+                return false;
+            };
+            ["fts4", "fts5"]
+                .iter()
+                .any(|m| module.eq_ignore_ascii_case(m))
+                && args.iter().any(|arg| {
+                    arg.split_once('=').is_some_and(|(key, value)| {
+                        key.trim().eq_ignore_ascii_case("content")
+                            && sql::literal_or_name(value).eq_ignore_ascii_case(table)
+                    })
+                })
+        })
+        .map(|(name, _)| name)
+        .collect())
+}

@@ -229,6 +229,46 @@ pub(crate) fn column_name(expr: &str) -> Option<String> {
     }
 }
 
+/// The module name and the top-level arguments (as written) of a `CREATE VIRTUAL TABLE`.
+pub(crate) fn virtual_table_args(sql: &str) -> Option<(String, Vec<String>)> {
+    let tokens = tokenize(sql).ok()?;
+    let toks = significant(&tokens);
+    let using = toks.iter().position(|t| {
+        t.kind == TokenKind::Word && sql[t.start..t.end].eq_ignore_ascii_case("USING")
+    })?;
+    let module = toks.get(using + 1)?;
+    let module = identifier_value(&sql[module.start..module.end]);
+    let open = toks
+        .get(using + 2)
+        .filter(|t| t.kind == TokenKind::LParen)?;
+    let (mut depth, mut start, mut args) = (0usize, open.end, Vec::new());
+    for t in &toks[using + 3..] {
+        match t.kind {
+            TokenKind::LParen => depth += 1,
+            TokenKind::RParen if depth == 0 => {
+                args.push(sql[start..t.start].trim().to_owned());
+                return Some((module, args));
+            }
+            TokenKind::RParen => depth -= 1,
+            TokenKind::Comma if depth == 0 => {
+                args.push(sql[start..t.start].trim().to_owned());
+                start = t.end;
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The value of a `'text'` literal, or of a possibly quoted name.
+pub(crate) fn literal_or_name(text: &str) -> String {
+    let text = text.trim();
+    match text.strip_prefix('\'').and_then(|t| t.strip_suffix('\'')) {
+        Some(inner) => inner.replace("''", "'"),
+        None => identifier_value(text),
+    }
+}
+
 pub(crate) fn single_statement(sql: &str) -> Result<(), SqlError> {
     let toks = significant(&tokenize(sql)?);
     if toks.is_empty() {
