@@ -862,6 +862,25 @@ mod tests {
     }
 
     #[test]
+    fn virtual_table_arguments_and_names() {
+        let (module, args) = virtual_table_args(
+            "CREATE VIRTUAL TABLE f USING fts5(title, body, content = 'do''cs', content_rowid=\"id\", tokenize = 'porter unicode61', prefix='2 3')",
+        )
+        .unwrap();
+        assert_eq!(module, "fts5");
+        assert_eq!(args.len(), 6);
+        assert_eq!(args[2], "content = 'do''cs'");
+        assert_eq!(literal_or_name(args[2].split_once('=').unwrap().1), "do'cs");
+        assert_eq!(literal_or_name(" \"id\" "), "id");
+        assert_eq!(literal_or_name("[x y]"), "x y");
+        let (module, args) =
+            virtual_table_args("CREATE VIRTUAL TABLE r USING rtree(id, a, b)").unwrap();
+        assert_eq!((module.as_str(), args.len()), ("rtree", 3));
+        assert!(virtual_table_args("CREATE TABLE t (a)").is_none());
+        assert!(virtual_table_args("CREATE VIRTUAL TABLE f USING fts5(a").is_none());
+    }
+
+    #[test]
     fn never_panics_on_prefixes() {
         let sql =
             r#"CREATE TABLE "a""b" (x CHECK (x > ')'), [y] DEFAULT (1), `z` AS (x)) STRICT; /* c"#;
@@ -872,6 +891,13 @@ mod tests {
             let _ = single_statement(s);
             let _ = single_expression(s);
             let _ = mentions_identifier(s, "x");
+        }
+        let sql = "CREATE VIRTUAL TABLE f USING fts5(a, content = 'd''x', b=(1, 2)) -- '";
+        for (i, _) in sql.char_indices() {
+            let s = &sql[..i];
+            let _ = virtual_table_args(s);
+            let _ = literal_or_name(s);
+            let _ = column_name(s);
         }
     }
 }
