@@ -305,7 +305,8 @@
 //! triggers (recreated from their stored SQL), the automatic indexes of the target's
 //! UNIQUE and PRIMARY KEY constraints, TEMP triggers and views, triggers on other tables
 //! and views that read the table (checked to still compile), implicit rowids (so FTS5
-//! external-content indexes stay valid), the AUTOINCREMENT counter, and the `ANALYZE`
+//! external-content indexes stay valid; when rows move to or from quarantine, such indexes
+//! are rebuilt from their content table), the AUTOINCREMENT counter, and the `ANALYZE`
 //! statistics of indexes that come back unchanged. A column the target renames
 //! ([`TableRebuild::column`]`("new", "old")`) takes along everything that names it, as
 //! `ALTER TABLE ... RENAME COLUMN` would: indexes, triggers, views and children's foreign
