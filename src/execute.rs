@@ -123,8 +123,10 @@ impl RebuildReport {
         &self.quarantine_reports
     }
 
-    /// Child tables whose foreign key values were rewritten to follow remapped keys of the
-    /// rebuilt table, with the number of rows rewritten in each.
+    /// Child tables (and their children, where a followed column is their key) whose
+    /// foreign key values were rewritten to follow remapped keys of the rebuilt table, with
+    /// the number of row updates in each (a row whose several keys follow counts once per
+    /// key).
     pub fn keys_followed(&self) -> &[(String, u64)] {
         &self.keys_followed
     }
@@ -1353,7 +1355,11 @@ fn attempt(conn: &Connection, p: &Prepared) -> std::result::Result<RebuildReport
                     }
                     Err(e) => return Err(fail(&format!("rewriting the keys of \"{}\"", u.child))(e).into()),
                 };
-                keys_followed.push((child.name.clone(), n));
+                // A table followed through several of its keys is one entry.
+                match keys_followed.iter_mut().find(|(t, _)| *t == child.name) {
+                    Some((_, total)) => *total += n,
+                    None => keys_followed.push((child.name.clone(), n)),
+                }
             }
             StepKind::RestoreChildRows => {
                 let Some(c) = child_restores.next() else {

@@ -624,7 +624,7 @@ pub(crate) fn prepare(conn: &Connection, rb: &TableRebuild) -> Result<Prepared> 
         counted_rules: Default::default(),
         dry_run: false,
     };
-    prepared.child_updates = follow_children(rb, &prepared);
+    prepared.child_updates = follow_children(conn, rb, &prepared)?;
     crate::execute::check_child_keys(&prepared)?;
     if let Some(r) = &prepared.restore {
         // The quarantine table must provide what the rules read from the old table.
@@ -1394,39 +1394,61 @@ pub(crate) fn dependent_sql(d: &Dependent, schema: &str) -> String {
 
 /// For each child whose foreign key references a column with remapping rules (copied
 /// from the old column of the same name), the UPDATE that applies the same rules to the
-/// child's column. Keys computed by `.column()` expressions cannot be followed; the check
-/// of the children's foreign keys before commit refuses those rebuilds instead.
-fn follow_children(rb: &TableRebuild, p: &Prepared) -> Vec<ChildUpdate> {
+/// child's column; and so on down: a grandchild whose foreign key references a followed
+/// column of a child follows the same rules. Keys computed by `.column()` expressions
+/// cannot be followed; the check of the children's foreign keys before commit refuses
+/// those rebuilds instead.
+fn follow_children(
+    conn: &Connection,
+    rb: &TableRebuild,
+    p: &Prepared,
+) -> Result<Vec<ChildUpdate>> {
+    // The rules a followed column takes: those of the old table's column it refers to.
+    let rules_of = |column: &str| -> Vec<(usize, &Remap)> {
+        rb.remaps
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.column.eq_ignore_ascii_case(column))
+            .collect()
+    };
+    // Each foreign key to follow, with the old table's column whose rules each of its
+    // columns takes (`None`: not followed).
+    let mut queue: std::collections::VecDeque<(ForeignKey, Vec<Option<String>>)> = p
+        .children
+        .iter()
+        .filter_map(|fk| {
+            let referenced = crate::execute::referenced_columns(p, fk);
+            (referenced.len() == fk.from.len()).then(|| {
+                let carried = referenced
+                    .iter()
+                    .map(|to| {
+                        let copied_plain = p.insert_columns.iter().any(|ins| *ins == ident(to))
+                            && !rb.columns.iter().any(|(c, _)| c.eq_ignore_ascii_case(to))
+                            && p.source.column(to).is_some();
+                        (copied_plain && !rules_of(to).is_empty()).then(|| to.clone())
+                    })
+                    .collect();
+                (fk.clone(), carried)
+            })
+        })
+        .collect();
+    let mut followed: Vec<(String, i64)> = Vec::new();
     let mut out = Vec::new();
-    for fk in &p.children {
-        let referenced = crate::execute::referenced_columns(p, fk);
-        if referenced.len() != fk.from.len() {
+    while let Some((fk, carried)) = queue.pop_front() {
+        let key = (fk.child.to_ascii_lowercase(), fk.id);
+        if followed.contains(&key) || fk.child.eq_ignore_ascii_case(&p.source.name) {
             continue;
         }
+        followed.push(key);
         let child_alias = ident(&fk.child);
         let mut m = Mapping::default();
         let mut sets = Vec::new();
         let mut changed = Vec::new();
-        for (from, to) in fk.from.iter().zip(&referenced) {
-            let copied_plain = p
-                .insert_columns
-                .iter()
-                .zip(&p.select_exprs)
-                .any(|(ins, _)| *ins == ident(to))
-                && !rb.columns.iter().any(|(c, _)| c.eq_ignore_ascii_case(to))
-                && p.source.column(to).is_some();
-            if !copied_plain {
+        for (from, source_column) in fk.from.iter().zip(&carried) {
+            let Some(to) = source_column else {
                 continue;
-            }
-            let rules: Vec<(usize, &Remap)> = rb
-                .remaps
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| r.column.eq_ignore_ascii_case(to))
-                .collect();
-            if rules.is_empty() {
-                continue;
-            }
+            };
+            let rules = rules_of(to);
             let base = format!("{child_alias}.{}", ident(from));
             let split = first_closure(&rules);
             let mut expr = if split == 0 {
@@ -1456,8 +1478,39 @@ fn follow_children(rb: &TableRebuild, p: &Prepared) -> Vec<ChildUpdate> {
             ),
             params: m.params,
         });
+        // Grandchildren whose keys refer to the columns just rewritten follow them.
+        let child_key: Vec<String> = schema::columns(conn, &p.source.schema, &fk.child)?
+            .into_iter()
+            .filter(|c| c.pk > 0)
+            .map(|c| (c.pk, c.name))
+            .collect::<std::collections::BTreeMap<_, _>>()
+            .into_values()
+            .collect();
+        for grandchild in schema::referencing(conn, &p.source.schema, &fk.child)? {
+            let referenced: Vec<String> = if grandchild.to.iter().all(Option::is_none) {
+                child_key.clone()
+            } else {
+                grandchild.to.iter().flatten().cloned().collect()
+            };
+            if referenced.len() != grandchild.from.len() {
+                continue;
+            }
+            let carried: Vec<Option<String>> = referenced
+                .iter()
+                .map(|col| {
+                    fk.from
+                        .iter()
+                        .zip(&carried)
+                        .find(|(from, _)| from.eq_ignore_ascii_case(col))
+                        .and_then(|(_, source_column)| source_column.clone())
+                })
+                .collect();
+            if carried.iter().any(Option::is_some) {
+                queue.push_back((grandchild, carried));
+            }
+        }
     }
-    out
+    Ok(out)
 }
 
 #[derive(Default)]

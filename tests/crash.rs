@@ -197,7 +197,9 @@ fn kill_at_many_moments(journal: &str, copy: bool) -> Outcomes {
         );
         span = span.max(start.elapsed());
     }
-    let span = span.mul_f64(1.1);
+    // A margin past the slowest run, so some kills still land after the commit when the
+    // machine is busier than it was while measuring.
+    let span = span.mul_f64(1.3);
 
     let kills: u32 = std::env::var("SQLITE_REBUILD_CRASH_KILLS")
         .ok()

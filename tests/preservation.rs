@@ -420,3 +420,68 @@ fn pre_existing_orphans_do_not_block_a_rebuild() {
         .unwrap();
     assert_eq!(count(&conn, "c_code"), 3);
 }
+
+#[test]
+fn remapped_keys_reach_grandchildren_whose_keys_are_the_followed_columns() {
+    let mut conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(STATUS_FAMILY).unwrap();
+    let report = status_remap().execute(&mut conn).unwrap();
+    assert_eq!(
+        report.keys_followed(),
+        [
+            ("status_label".to_owned(), 2),
+            ("status_note".to_owned(), 2)
+        ]
+    );
+    assert_status_followed(&conn);
+
+    // The same through the SQL script.
+    let conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(STATUS_FAMILY).unwrap();
+    let script = status_remap().plan(&conn).unwrap().to_sql().unwrap();
+    conn.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+    conn.execute_batch(&script).unwrap();
+    assert_status_followed(&conn);
+}
+
+/// A parent whose key a child uses as its own key, which a grandchild and the child itself
+/// (`alias_of`) reference.
+const STATUS_FAMILY: &str = "PRAGMA foreign_keys = ON;
+     CREATE TABLE status (code TEXT PRIMARY KEY);
+     CREATE TABLE status_label (code TEXT PRIMARY KEY REFERENCES status (code), label TEXT,
+         alias_of TEXT REFERENCES status_label (code));
+     CREATE TABLE status_note (id INTEGER PRIMARY KEY, code TEXT REFERENCES status_label (code), note TEXT);
+     INSERT INTO status VALUES ('old'), ('kept');
+     INSERT INTO status_label VALUES ('old', 'Old', NULL), ('kept', 'Kept', 'old');
+     INSERT INTO status_note VALUES (1, 'old', 'a'), (2, 'kept', 'b'), (3, 'old', 'c');";
+
+fn status_remap() -> TableRebuild {
+    TableRebuild::new("status")
+        .create_sql("CREATE TABLE status (code TEXT PRIMARY KEY CHECK (code <> 'old'))")
+        .remap("code", "old", "new")
+}
+
+fn assert_status_followed(conn: &Connection) {
+    assert_eq!(
+        query_all(conn, "SELECT code, note FROM status_note ORDER BY id"),
+        vec![
+            vec![text("new"), text("a")],
+            vec![text("kept"), text("b")],
+            vec![text("new"), text("c")]
+        ]
+    );
+    assert_eq!(
+        query_all(
+            conn,
+            "SELECT code, alias_of FROM status_label ORDER BY label"
+        ),
+        vec![
+            vec![text("kept"), text("new")],
+            vec![text("new"), Value::Null]
+        ]
+    );
+    assert_eq!(
+        int(conn, "SELECT count(*) FROM pragma_foreign_key_check"),
+        0
+    );
+}
