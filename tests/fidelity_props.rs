@@ -590,7 +590,7 @@ impl fmt::Debug for Case {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "Case {{\n-- setup (a fresh bundled connection: foreign_keys=ON)"
+            "Case {{\n-- setup (a fresh connection with foreign_keys=ON)"
         )?;
         writeln!(f, "{}", self.setup)?;
         writeln!(f, "-- target\n{};", self.target)?;
@@ -1021,6 +1021,8 @@ type Failure = (Stage, String);
 
 fn open(setup: &str) -> Connection {
     let conn = Connection::open_in_memory().unwrap();
+    // As a bundled connection starts; a system SQLite starts with foreign keys off.
+    conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
     conn.execute_batch(setup)
         .unwrap_or_else(|e| panic!("the generated setup must run: {e}\n{setup}"));
     conn
