@@ -1282,3 +1282,27 @@ fn fts5_external_content_follows_rows_quarantined_and_restored() {
     };
     assert_same(&fts_shadow(snapshot(&conn)), &fts_shadow(original));
 }
+
+#[test]
+fn a_strict_generated_column_computing_the_wrong_type_is_reported() {
+    let mut conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, code ANY) STRICT;
+         INSERT INTO t VALUES (1, 2.5), (2, 'x'), (3, 7);",
+    )
+    .unwrap();
+    // SQLite 3.54 refuses the copy; 3.40 would store it and fail `integrity_check` later.
+    let err = refused(
+        &mut conn,
+        TableRebuild::new("t").create_sql(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, code ANY, g REAL AS (code || '') VIRTUAL) STRICT",
+        ),
+    );
+    let Error::Violations(report) = err else {
+        panic!("{err}")
+    };
+    let g = &report.constraints()[0];
+    assert_eq!(g.kind(), ConstraintKind::Datatype, "{report}");
+    assert_eq!(g.count(), 1, "only 'x' is not a number: {report}");
+    assert_eq!(g.samples()[0].rowid(), Some(2));
+}
