@@ -1398,11 +1398,7 @@ pub(crate) fn dependent_sql(d: &Dependent, schema: &str) -> String {
 /// column of a child follows the same rules. Keys computed by `.column()` expressions
 /// cannot be followed; the check of the children's foreign keys before commit refuses
 /// those rebuilds instead.
-fn follow_children(
-    conn: &Connection,
-    rb: &TableRebuild,
-    p: &Prepared,
-) -> Result<Vec<ChildUpdate>> {
+fn follow_children(conn: &Connection, rb: &TableRebuild, p: &Prepared) -> Result<Vec<ChildUpdate>> {
     // The rules a followed column takes: those of the old table's column it refers to.
     let rules_of = |column: &str| -> Vec<(usize, &Remap)> {
         rb.remaps
