@@ -1306,3 +1306,45 @@ fn a_strict_generated_column_computing_the_wrong_type_is_reported() {
     assert_eq!(g.count(), 1, "only 'x' is not a number: {report}");
     assert_eq!(g.samples()[0].rowid(), Some(2));
 }
+
+#[test]
+fn dependents_dropped_on_request_inside_a_transaction_and_in_place() {
+    let mut conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON;
+         CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);
+         CREATE INDEX t_v ON t (v);
+         CREATE VIEW t_view AS SELECT v FROM t;
+         INSERT INTO t VALUES (1, 'a'), (2, 'b');",
+    )
+    .unwrap();
+    // Only a CHECK changes: the in-place path, which drops the index and the view too.
+    let report = TableRebuild::new("t")
+        .create_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT CHECK (v <> ''))")
+        .drop_dependent("t_v")
+        .drop_dependent("T_VIEW")
+        .execute(&mut conn)
+        .unwrap();
+    assert!(report.in_place());
+    assert_eq!(report.dropped(), ["t_v", "t_view"]);
+    assert_eq!(
+        int(
+            &conn,
+            "SELECT count(*) FROM sqlite_schema WHERE name IN ('t_v', 't_view')"
+        ),
+        0
+    );
+
+    // Inside the caller's transaction, rolled back by the caller: everything comes back.
+    conn.execute_batch("CREATE INDEX t_v ON t (v)").unwrap();
+    let before = snapshot(&conn);
+    let tx = conn.transaction().unwrap();
+    let report = TableRebuild::new("t")
+        .create_sql("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+        .drop_dependent("t_v")
+        .execute_in(&tx)
+        .unwrap();
+    assert_eq!(report.dropped(), ["t_v"]);
+    tx.rollback().unwrap();
+    assert_same(&snapshot(&conn), &before);
+}
