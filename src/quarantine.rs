@@ -392,12 +392,16 @@ fn move_rows(
 
     // Children first: their rows are found through the parent rows still in place.
     if path.len() <= MAX_DEPTH {
+        // A child's references to itself (replies to a moved comment) are followed here;
+        // the rebuilt table's own are found by the next attempt, as violations.
+        let follow_self = path.len() > 1;
         let children: Vec<ForeignKey> = schema::referencing(conn, &table.schema, &table.name)?
             .into_iter()
-            .filter(|fk| !fk.child.eq_ignore_ascii_case(&table.name))
+            .filter(|fk| follow_self || !fk.child.eq_ignore_ascii_case(&table.name))
             .collect();
         for fk in &children {
-            if path.contains(&fk.child.to_ascii_lowercase()) {
+            let self_reference = fk.child.eq_ignore_ascii_case(&table.name);
+            if path.contains(&fk.child.to_ascii_lowercase()) && !self_reference {
                 continue;
             }
             let referenced: Vec<String> = if fk.to.iter().all(Option::is_none) {
@@ -407,6 +411,25 @@ fn move_rows(
             };
             if referenced.len() != fk.from.len() {
                 continue; // SQLite itself reports such a key as a mismatch
+            }
+            if self_reference {
+                let descendants = self_descendants(table, fk, &referenced, rows, alias, path.len());
+                let why = literal(&Value::Text(format!(
+                    "references a row of \"{}\" moved to \"{quarantine}\"",
+                    table.name
+                )));
+                let child_alias = format!("t{}", path.len());
+                move_rows(
+                    conn,
+                    table,
+                    &descendants,
+                    &child_alias,
+                    &why,
+                    quarantine,
+                    path,
+                    all,
+                )?;
+                continue;
             }
             let child = schema::resolve_table(conn, &table.schema, &fk.child)?;
             let child_alias = format!("t{}", path.len());
@@ -473,6 +496,58 @@ fn move_rows(
         None => all.insert(listed_at, moved(&table.name, quarantine, n)),
     }
     Ok(())
+}
+
+/// The rows of `table` that reference the moving `rows` through its own foreign key `fk`,
+/// directly or down a chain of such references (a reply to a reply), and are not moving
+/// already: a FROM clause over `table` aliased `t<depth>`.
+fn self_descendants(
+    table: &Table,
+    fk: &ForeignKey,
+    referenced: &[String],
+    rows: &str,
+    alias: &str,
+    depth: usize,
+) -> String {
+    let key = table.row_key();
+    let child_alias = format!("t{depth}");
+    let (c, m) = (format!("c{depth}"), format!("m{depth}"));
+    let key_names: Vec<String> = (1..=key.len()).map(|i| format!("k{i}")).collect();
+    let ref_names: Vec<String> = (1..=referenced.len()).map(|i| format!("r{i}")).collect();
+    let pick = |from: &str, cols: &[String]| -> Vec<String> {
+        cols.iter()
+            .map(|col| format!("{from}.{}", ident(col)))
+            .collect()
+    };
+    let seed: Vec<String> = pick(alias, &key)
+        .into_iter()
+        .chain(pick(alias, referenced))
+        .collect();
+    let step: Vec<String> = pick(&c, &key)
+        .into_iter()
+        .chain(pick(&c, referenced))
+        .collect();
+    let join: Vec<String> = fk
+        .from
+        .iter()
+        .zip(&ref_names)
+        .map(|(from, r)| format!("{c}.{} = {m}.{r}", ident(from)))
+        .collect();
+    let closure = format!(
+        "WITH RECURSIVE {m}({}) AS (SELECT {} FROM {rows} UNION SELECT {} FROM {} AS {c} JOIN {m} ON {}) SELECT {} FROM {m}",
+        key_names.iter().chain(&ref_names).cloned().collect::<Vec<_>>().join(", "),
+        seed.join(", "),
+        step.join(", "),
+        table.qualified(),
+        join.join(" AND "),
+        key_names.join(", ")
+    );
+    let own_key = pick(&child_alias, &key).join(", ");
+    format!(
+        "{} AS {child_alias} WHERE ({own_key}) IN ({closure}) AND ({own_key}) NOT IN (SELECT {} FROM {rows})",
+        table.qualified(),
+        pick(alias, &key).join(", ")
+    )
 }
 
 /// Creates the quarantine table, or checks that an existing one can take the rows.

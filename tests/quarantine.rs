@@ -343,3 +343,44 @@ fn restore_refuses_what_it_cannot_put_back() {
         .unwrap_err();
     assert!(matches!(err, Error::UnknownTable { .. }), "{err}");
 }
+
+#[test]
+fn replies_to_quarantined_child_rows_go_with_them() {
+    let mut conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON;
+         CREATE TABLE post (id INTEGER PRIMARY KEY, kind TEXT);
+         CREATE TABLE comment (id INTEGER PRIMARY KEY, post INTEGER REFERENCES post (id),
+             reply_to INTEGER REFERENCES comment (id));
+         INSERT INTO post VALUES (1, 'ok'), (2, 'bad');
+         -- 11 is on the bad post; 12 and 13 reply to it (a chain), though 13 sits on post 1.
+         INSERT INTO comment VALUES (10, 1, NULL), (11, 2, NULL), (12, 2, 11), (13, 1, 12), (14, 1, 10);",
+    )
+    .unwrap();
+    let original = snapshot(&conn);
+    let before = TableSnapshot::capture(&conn, "post").unwrap();
+    TableRebuild::new("post")
+        .create_sql("CREATE TABLE post (id INTEGER PRIMARY KEY, kind TEXT CHECK (kind = 'ok'))")
+        .on_violation(OnViolation::Quarantine)
+        .execute(&mut conn)
+        .unwrap();
+    assert_eq!(
+        ids(&conn, "SELECT id FROM comment"),
+        BTreeSet::from([10, 14])
+    );
+    assert_eq!(
+        ids(&conn, "SELECT id FROM post__rejected__comment"),
+        BTreeSet::from([11, 12, 13])
+    );
+    assert_eq!(
+        int(&conn, "SELECT count(*) FROM pragma_foreign_key_check"),
+        0,
+        "no reply is left pointing at a moved comment"
+    );
+
+    TableRebuild::from_snapshot(&before)
+        .restore_from("post__rejected")
+        .execute(&mut conn)
+        .unwrap();
+    assert_same(&normalized(snapshot(&conn)), &normalized(original));
+}
