@@ -76,8 +76,12 @@ pub enum OnViolation {
     /// Move every row that would still violate, whole and unchanged, into the quarantine
     /// table `<table>__rejected`, and the child rows that reference them into quarantine
     /// tables of their own (`<table>__rejected__<child>`), then rebuild with the rest.
-    /// Nothing is deleted: the quarantine plus the rebuilt table hold every original row,
-    /// and [`TableRebuild::restore_from`] puts them back.
+    /// Whatever would be left pointing at a moved row moves too: grandchildren, rows of the
+    /// table that reference moved rows, and rows of a child that reference its moved rows
+    /// (a reply to a moved comment). Moves fire no triggers; full-text indexes whose
+    /// external content is a table rows left are rebuilt. Nothing is deleted: the
+    /// quarantine plus the rebuilt table hold every original row, and
+    /// [`TableRebuild::restore_from`] puts them back.
     Quarantine,
     /// As [`Quarantine`](Self::Quarantine), into the quarantine table of the given name.
     QuarantineInto(String),
