@@ -818,27 +818,13 @@ fn check_in_place(conn: &Connection, p: &Prepared) -> std::result::Result<(), St
             conditions.push(format!("typeof({}) = 'null'", ident(&c.name)));
         }
     }
-    let violation = |message: String| {
-        Stop::Violations(rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_CHECK),
-            Some(message),
-        ))
-    };
-    if !conditions.is_empty() {
-        let bad: i64 = conn
-            .query_row(
-                &format!(
-                    "SELECT count(*) FROM {} WHERE {}",
-                    p.source.qualified(),
-                    conditions.join(" OR ")
-                ),
-                [],
-                |r| r.get(0),
-            )
-            .map_err(fail("checking the rows against the new constraints"))?;
-        if bad > 0 {
-            return Err(violation(format!("{bad} rows violate the new constraints")));
-        }
+    let bad = rows_where_any(conn, p, &conditions)
+        .map_err(fail("checking the rows against the new constraints"))?;
+    if bad > 0 {
+        return Err(constraint_stop(
+            rusqlite::ffi::SQLITE_CONSTRAINT_CHECK,
+            format!("{bad} rows violate the new constraints"),
+        ));
     }
     if !p.target_fks.is_empty() {
         let orphans: i64 = conn
@@ -857,6 +843,30 @@ fn check_in_place(conn: &Connection, p: &Prepared) -> std::result::Result<(), St
 
 /// The copy, in chunks of [`CHUNK_ROWS`] rows in rowid order, reporting progress after
 /// each. Tables without rowid are copied in one statement.
+/// Rows of the rebuilt table matching any of `conditions` (0 when there are none).
+fn rows_where_any(conn: &Connection, p: &Prepared, conditions: &[String]) -> rusqlite::Result<i64> {
+    if conditions.is_empty() {
+        return Ok(0);
+    }
+    conn.query_row(
+        &format!(
+            "SELECT count(*) FROM {} WHERE {}",
+            p.source.qualified(),
+            conditions.join(" OR ")
+        ),
+        [],
+        |r| r.get(0),
+    )
+}
+
+/// A check's finding, as the constraint error SQLite would raise: the caller diagnoses it.
+fn constraint_stop(code: std::ffi::c_int, message: String) -> Stop {
+    Stop::Violations(rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(code),
+        Some(message),
+    ))
+}
+
 /// Generated columns of a STRICT target must compute values of their declared type. New
 /// SQLite checks that as rows are written; 3.40 only shows it in `integrity_check`
 /// ("non-REAL value in t.g"), so a rebuild that old SQLite accepts is checked here.
@@ -883,27 +893,14 @@ fn check_strict_generated(conn: &Connection, p: &Prepared) -> std::result::Resul
             ))
         })
         .collect();
-    if conditions.is_empty() {
-        return Ok(());
-    }
-    let bad: i64 = conn
-        .query_row(
-            &format!(
-                "SELECT count(*) FROM {} WHERE {}",
-                p.source.qualified(),
-                conditions.join(" OR ")
-            ),
-            [],
-            |r| r.get(0),
-        )
+    let bad = rows_where_any(conn, p, &conditions)
         .map_err(Error::sqlite("checking the generated columns' types"))?;
     if bad > 0 {
-        return Err(Stop::Violations(rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT | (12 << 8)),
-            Some(format!(
-                "{bad} rows compute generated values of the wrong type"
-            )),
-        )));
+        // SQLITE_CONSTRAINT_DATATYPE, as SQLite itself reports a STRICT type error.
+        return Err(constraint_stop(
+            rusqlite::ffi::SQLITE_CONSTRAINT | (12 << 8),
+            format!("{bad} rows compute generated values of the wrong type"),
+        ));
     }
     Ok(())
 }
