@@ -523,10 +523,10 @@ pub(crate) fn execute(conn: &mut Connection, rb: &TableRebuild) -> Result<Rebuil
 /// Rows break a foreign key of the target: SQLite's own error for it, so the violations
 /// are diagnosed like any other constraint's.
 fn foreign_key_violation() -> Stop {
-    Stop::Violations(rusqlite::Error::SqliteFailure(
-        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
-        Some("FOREIGN KEY constraint failed".into()),
-    ))
+    constraint_stop(
+        rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY,
+        "FOREIGN KEY constraint failed".into(),
+    )
 }
 
 /// Whether `PRAGMA query_only` forbids every write on the connection.
@@ -841,8 +841,6 @@ fn check_in_place(conn: &Connection, p: &Prepared) -> std::result::Result<(), St
     Ok(())
 }
 
-/// The copy, in chunks of [`CHUNK_ROWS`] rows in rowid order, reporting progress after
-/// each. Tables without rowid are copied in one statement.
 /// Rows of the rebuilt table matching any of `conditions` (0 when there are none).
 fn rows_where_any(conn: &Connection, p: &Prepared, conditions: &[String]) -> rusqlite::Result<i64> {
     if conditions.is_empty() {
@@ -905,6 +903,8 @@ fn check_strict_generated(conn: &Connection, p: &Prepared) -> std::result::Resul
     Ok(())
 }
 
+/// The copy, in chunks of [`CHUNK_ROWS`] rows in rowid order, reporting progress after
+/// each. Tables without rowid are copied in one statement.
 fn copy_in_chunks(
     conn: &Connection,
     p: &Prepared,
@@ -1033,14 +1033,7 @@ pub(crate) fn children_need_check(p: &Prepared) -> bool {
     let target_cols = &p.target_def.columns;
     p.children.iter().any(|fk| {
         referenced_columns(p, fk).iter().any(|col| {
-            let copied_as_is = p
-                .insert_columns
-                .iter()
-                .zip(&p.select_exprs)
-                .any(|(ins, expr)| {
-                    *ins == ident(col)
-                        && *expr == format!("{}.{}", ident(&p.source.name), ident(col))
-                });
+            let copied_as_is = p.copies_unchanged(col, col);
             let same_decl = p.source.column(col).map(|c| &c.decl_type)
                 == p.target.column(col).map(|c| &c.decl_type);
             let coll = |cols: Option<&Vec<crate::sql::ColumnDef>>| {
@@ -1056,15 +1049,7 @@ pub(crate) fn children_need_check(p: &Prepared) -> bool {
 
 /// The parent columns a foreign key points at (the target's primary key when unnamed).
 pub(crate) fn referenced_columns(p: &Prepared, fk: &schema::ForeignKey) -> Vec<String> {
-    if fk.to.iter().all(Option::is_none) {
-        p.target
-            .pk_columns()
-            .iter()
-            .map(|c| c.name.clone())
-            .collect()
-    } else {
-        fk.to.iter().flatten().cloned().collect()
-    }
+    fk.referenced(&p.target.columns)
 }
 
 /// Every child key must still find a PRIMARY KEY or UNIQUE index, or SQLite reports

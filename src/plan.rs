@@ -437,6 +437,15 @@ impl Prepared {
     pub(crate) fn is_self(&self, parent: &str) -> bool {
         parent.eq_ignore_ascii_case(&self.source.name)
     }
+
+    /// Whether the copy takes target column `target` unchanged from old column `source`.
+    pub(crate) fn copies_unchanged(&self, target: &str, source: &str) -> bool {
+        let (target, source) = (ident(target), qualified_col(&self.source, source));
+        self.insert_columns
+            .iter()
+            .zip(&self.select_exprs)
+            .any(|(ins, expr)| *ins == target && *expr == source)
+    }
 }
 
 /// Introspects, probes the target inside a savepoint that is rolled back, and plans.
@@ -1475,19 +1484,9 @@ fn follow_children(conn: &Connection, rb: &TableRebuild, p: &Prepared) -> Result
             params: m.params,
         });
         // Grandchildren whose keys refer to the columns just rewritten follow them.
-        let child_key: Vec<String> = schema::columns(conn, &p.source.schema, &fk.child)?
-            .into_iter()
-            .filter(|c| c.pk > 0)
-            .map(|c| (c.pk, c.name))
-            .collect::<std::collections::BTreeMap<_, _>>()
-            .into_values()
-            .collect();
+        let child_columns = schema::columns(conn, &p.source.schema, &fk.child)?;
         for grandchild in schema::referencing(conn, &p.source.schema, &fk.child)? {
-            let referenced: Vec<String> = if grandchild.to.iter().all(Option::is_none) {
-                child_key.clone()
-            } else {
-                grandchild.to.iter().flatten().cloned().collect()
-            };
+            let referenced = grandchild.referenced(&child_columns);
             if referenced.len() != grandchild.from.len() {
                 continue;
             }
@@ -1649,9 +1648,6 @@ fn qualified_col(source: &Table, column: &str) -> String {
     format!("{}.{}", ident(&source.name), ident(column))
 }
 
-/// One flat CASE that applies a column's rules as a composition in the order given: the
-/// first rule matching the old value fires, and its output then passes through the later
-/// rules, which is worked out here since those comparisons are between literals.
 /// Where a column's rules switch from SQL to Rust: the position of its first closure rule.
 /// Value rules before it compare in SQL, under the column's affinity and collation.
 fn first_closure(rules: &[(usize, &Remap)]) -> usize {
@@ -1661,6 +1657,9 @@ fn first_closure(rules: &[(usize, &Remap)]) -> usize {
         .unwrap_or(rules.len())
 }
 
+/// One flat CASE that applies a column's rules as a composition in the order given: the
+/// first rule matching the old value fires, and its output then passes through the later
+/// rules, which is worked out here since those comparisons are between literals.
 /// Only value rules reach here.
 ///
 /// Returns the CASE, and the same CASE counting its hits: each THEN first calls

@@ -239,10 +239,8 @@ pub(crate) fn move_violations(
     conn.prepare(&st.inserts[0])
         .and_then(|mut s| s.execute(params_from_iter(&p.params)))
         .map_err(fail("staging rows"))?;
-    if let Some(sql) = &st.assign_rowids {
-        conn.execute_batch(sql)
-            .map_err(fail("assigning rowids to NULL keys"))?;
-    }
+    st.number_null_keys(conn)
+        .map_err(fail("assigning rowids to NULL keys"))?;
     let alias = ident(&p.target_def.name);
     let probes: Vec<validate::Probe> = validate::probes(conn, p, &st.table, &st.seq, &alias)?
         .into_iter()
@@ -404,11 +402,7 @@ fn move_rows(
             if path.contains(&fk.child.to_ascii_lowercase()) && !self_reference {
                 continue;
             }
-            let referenced: Vec<String> = if fk.to.iter().all(Option::is_none) {
-                table.pk_columns().iter().map(|c| c.name.clone()).collect()
-            } else {
-                fk.to.iter().flatten().cloned().collect()
-            };
+            let referenced = fk.referenced(&table.columns);
             if referenced.len() != fk.from.len() {
                 continue; // SQLite itself reports such a key as a mismatch
             }

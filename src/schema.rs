@@ -231,6 +231,31 @@ pub(crate) struct ForeignKey {
     pub to: Vec<Option<String>>,
 }
 
+impl ForeignKey {
+    /// The parent columns the clause names; `None` when it names none and so refers to the
+    /// parent's primary key ([`primary_key`]).
+    pub(crate) fn named_columns(&self) -> Option<Vec<String>> {
+        if self.to.iter().all(Option::is_none) {
+            None
+        } else {
+            Some(self.to.iter().flatten().cloned().collect())
+        }
+    }
+
+    /// The parent columns it refers to, given the parent's columns.
+    pub(crate) fn referenced(&self, parent_columns: &[Column]) -> Vec<String> {
+        self.named_columns()
+            .unwrap_or_else(|| primary_key(parent_columns))
+    }
+}
+
+/// The names of a table's primary key columns, in key order.
+pub(crate) fn primary_key(columns: &[Column]) -> Vec<String> {
+    let mut key: Vec<&Column> = columns.iter().filter(|c| c.pk > 0).collect();
+    key.sort_by_key(|c| c.pk);
+    key.into_iter().map(|c| c.name.clone()).collect()
+}
+
 pub(crate) fn foreign_keys(
     conn: &Connection,
     schema: &str,

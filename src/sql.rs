@@ -205,10 +205,7 @@ fn significant(tokens: &[Token]) -> Vec<Token> {
 /// `"code"`, `[code]`. Literal keywords (`NULL`, `TRUE`, `CURRENT_TIME`, ...) are not names.
 pub(crate) fn column_name(expr: &str) -> Option<String> {
     let tokens = tokenize(expr).ok()?;
-    let mut meaningful = tokens
-        .iter()
-        .filter(|t| !matches!(t.kind, TokenKind::Space | TokenKind::Comment));
-    let (token, None) = (meaningful.next()?, meaningful.next()) else {
+    let [token] = significant(&tokens)[..] else {
         return None;
     };
     let text = expr.get(token.start..token.end)?;

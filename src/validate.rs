@@ -313,6 +313,16 @@ FROM runs WHERE runs.s = {stage_q}.{seq} AND {stage_q}.{ipk} IS NULL"
     )
 }
 
+impl Staging {
+    /// Gives the staged NULL keys their rowids ([`Staging::assign_rowids`]), if needed.
+    pub(crate) fn number_null_keys(&self, conn: &Connection) -> rusqlite::Result<()> {
+        match &self.assign_rowids {
+            Some(sql) => conn.execute_batch(sql),
+            None => Ok(()),
+        }
+    }
+}
+
 pub(crate) fn staging(p: &Prepared, name: &str) -> Staging {
     let table = &p.source.name;
     let taken = |n: &str| p.target.column(n).is_some();
@@ -390,14 +400,11 @@ pub(crate) fn staging(p: &Prepared, name: &str) -> Staging {
     }
     // Only a key that can be NULL needs it: not one copied from the old table's own rowid.
     let assign_rowids = p.target.ipk.as_ref().and_then(|ipk| {
-        let copied_rowid = p.source.ipk.as_ref().is_some_and(|old| {
-            p.insert_columns
-                .iter()
-                .zip(&p.select_exprs)
-                .any(|(ins, sel)| {
-                    *ins == ident(ipk) && *sel == format!("{}.{}", ident(table), ident(old))
-                })
-        });
+        let copied_rowid = p
+            .source
+            .ipk
+            .as_ref()
+            .is_some_and(|old| p.copies_unchanged(ipk, old));
         (!copied_rowid).then(|| assign_rowids_sql(&stage_q, &seq, &ident(ipk)))
     });
     Staging {
@@ -432,10 +439,9 @@ fn diagnose_in(conn: &Connection, p: &Prepared, sample_size: usize) -> Result<Va
             .and_then(|mut s| s.execute(params_from_iter(&p.params)))
             .map_err(fail("staging rows"))? as u64;
     }
-    if let Some(sql) = &staged.assign_rowids {
-        conn.execute_batch(sql)
-            .map_err(fail("assigning rowids to NULL keys"))?;
-    }
+    staged
+        .number_null_keys(conn)
+        .map_err(fail("assigning rowids to NULL keys"))?;
 
     let alias = ident(&p.target_def.name);
     let probes = probes(conn, p, &stage_q, &seq, &alias)?;
@@ -702,17 +708,10 @@ pub(crate) fn probes(
 
     for fk in &p.target_fks {
         let self_ref = p.is_self(&fk.parent);
-        let parent_cols: Vec<String> = if fk.to.iter().all(Option::is_none) {
-            let cols = if self_ref {
-                p.target.columns.clone()
-            } else {
-                schema::columns(conn, &p.source.schema, &fk.parent)?
-            };
-            let mut pk: Vec<_> = cols.into_iter().filter(|c| c.pk > 0).collect();
-            pk.sort_by_key(|c| c.pk);
-            pk.into_iter().map(|c| c.name).collect()
-        } else {
-            fk.to.iter().flatten().cloned().collect()
+        let parent_cols: Vec<String> = match fk.named_columns() {
+            Some(named) => named,
+            None if self_ref => schema::primary_key(&p.target.columns),
+            None => schema::primary_key(&schema::columns(conn, &p.source.schema, &fk.parent)?),
         };
         let parent_exists = self_ref
             || conn
