@@ -1,7 +1,77 @@
 //! The crate's error type: every way a rebuild can be refused or fail, each naming the
-//! table, column, constraint or row at fault.
+//! table, column, constraint or row at fault. Depends on the reports only.
 
-use crate::validate::ValidationReport;
+use crate::report::ValidationReport;
+use std::fmt;
+
+/// What kind of schema object an [`Error::DependentBroken`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DependentKind {
+    /// An index (`CREATE INDEX`).
+    Index,
+    /// A trigger.
+    Trigger,
+    /// A view.
+    View,
+    /// SQLite named no single object: the schema as a whole fails to re-parse.
+    Schema,
+}
+
+impl DependentKind {
+    /// The kind as SQLite's `sqlite_schema.type` and its messages spell it: `index`,
+    /// `trigger`, `view` (`schema` for [`DependentKind::Schema`]).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DependentKind::Index => "index",
+            DependentKind::Trigger => "trigger",
+            DependentKind::View => "view",
+            DependentKind::Schema => "schema",
+        }
+    }
+
+    /// The kind of a `sqlite_schema.type` value, for the kinds that depend on a table.
+    pub(crate) fn from_schema_type(kind: &str) -> Option<Self> {
+        match kind {
+            "index" => Some(DependentKind::Index),
+            "trigger" => Some(DependentKind::Trigger),
+            "view" => Some(DependentKind::View),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for DependentKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The kind of rule an [`Error::UnknownColumn`] comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RuleKind {
+    /// A [`column`](crate::TableRebuild::column) expression.
+    Column,
+    /// A [`remap`](crate::TableRebuild::remap), `remap_null` or `remap_with` rule.
+    Remap,
+}
+
+impl RuleKind {
+    /// `column` or `remap`, as the builder method is called.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleKind::Column => "column",
+            RuleKind::Remap => "remap",
+        }
+    }
+}
+
+impl fmt::Display for RuleKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Why a rebuild was refused or failed.
 ///
@@ -78,8 +148,8 @@ pub enum Error {
         table: String,
         /// The column named by the rule.
         column: String,
-        /// The kind of rule: `column` or `remap`.
-        rule: String,
+        /// The kind of rule.
+        rule: RuleKind,
         /// What is wrong with it, e.g. `does not exist`.
         problem: String,
     },
@@ -146,8 +216,8 @@ pub enum Error {
     DependentBroken {
         /// The table being rebuilt.
         table: String,
-        /// `index`, `trigger` or `view` (or `schema` when SQLite names none).
-        kind: String,
+        /// What the dependent is.
+        kind: DependentKind,
         /// The dependent's name.
         name: String,
         /// SQLite's message.
@@ -263,6 +333,15 @@ pub enum Error {
         schema: String,
     },
 
+    /// Every scratch name the rebuild tried for a temporary table is taken.
+    #[error("no free name for a scratch table in schema \"{schema}\": \"{base}\" and its 10000 numbered variants are all taken")]
+    NoFreeName {
+        /// The schema searched.
+        schema: String,
+        /// The name tried first.
+        base: String,
+    },
+
     /// SQLite reported an error; `context` says which step.
     #[error("{context}: {source}")]
     Sqlite {
@@ -315,5 +394,76 @@ impl Error {
     }
 }
 
+impl Error {
+    /// Turns SQLite's "error in view v: no such column: b" into a typed error naming the
+    /// view; a message that names no dependent blames the schema as a whole.
+    pub(crate) fn dependent_broken(table: &str, message: String) -> Error {
+        let parsed = message.strip_prefix("error in ").and_then(|rest| {
+            let (kind, rest) = rest.split_once(' ')?;
+            let kind = DependentKind::from_schema_type(kind)?;
+            let (name, reason) = rest.split_once(": ")?;
+            Some((kind, name.to_owned(), reason.to_owned()))
+        });
+        match parsed {
+            Some((kind, name, reason)) => Error::DependentBroken {
+                table: table.to_owned(),
+                kind,
+                name,
+                reason,
+            },
+            None => Error::DependentBroken {
+                table: table.to_owned(),
+                kind: DependentKind::Schema,
+                name: table.to_owned(),
+                reason: message,
+            },
+        }
+    }
+}
+
+/// SQLite's message without rusqlite's wrapping.
+pub(crate) fn sqlite_message(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::SqliteFailure(_, Some(msg)) => msg.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// Result alias for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broken_dependents_are_named_by_kind() {
+        let e = Error::dependent_broken("t", "error in view v: no such column: b".into());
+        assert!(
+            matches!(&e, Error::DependentBroken { kind: DependentKind::View, name, reason, .. }
+            if name == "v" && reason == "no such column: b"),
+            "{e:?}"
+        );
+        let e = Error::dependent_broken("t", "error in trigger t log: no such column: x".into());
+        assert!(
+            matches!(&e, Error::DependentBroken { kind: DependentKind::Trigger, name, .. } if name == "t log"),
+            "{e:?}"
+        );
+        let e = Error::dependent_broken("t", "error in table t: x".into());
+        assert!(
+            matches!(&e, Error::DependentBroken { kind: DependentKind::Schema, name, .. } if name == "t"),
+            "{e:?}"
+        );
+        let e = Error::dependent_broken("t", "malformed database schema".into());
+        assert!(
+            matches!(
+                &e,
+                Error::DependentBroken {
+                    kind: DependentKind::Schema,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    }
+}

@@ -371,28 +371,29 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+// Layers, each using only those above it in this list (ARCHITECTURE.md is the map; the
+// `layers` test fails on any import cycle).
 mod builder;
-mod compat;
+mod db;
 mod error;
 mod execute;
-mod plan;
-mod progress;
-mod quarantine;
-mod quote;
-mod schema;
-mod snapshot;
+mod introspect;
+mod mapping;
+mod report;
+mod script;
 mod sql;
-mod validate;
+mod strategy;
+mod validation;
+mod verbs;
 
-pub use builder::{OnViolation, TableRebuild, DEFAULT_SAMPLE_SIZE};
-pub use compat::MIN_SQLITE_VERSION;
-pub use error::{Error, Result};
-pub use execute::{RebuildReport, RuleReport};
-pub use plan::{PlanStep, RebuildPlan, StepKind};
-pub use progress::{Phase, Progress};
-pub use quarantine::MovedRows;
-pub use snapshot::TableSnapshot;
-pub use validate::{ConstraintKind, ConstraintViolations, SampleRow, ValidationReport};
+pub use builder::{OnViolation, TableRebuild, TableSnapshot, DEFAULT_SAMPLE_SIZE};
+pub use db::MIN_SQLITE_VERSION;
+pub use error::{DependentKind, Error, Result, RuleKind};
+pub use report::{
+    ConstraintKind, ConstraintViolations, MovedRows, Phase, Progress, RebuildReport, RuleReport,
+    SampleRow, ValidationReport,
+};
+pub use strategy::{PlanStep, RebuildPlan, StepKind};
 
 /// The rusqlite this crate was built with; use it to get matching `Connection` types.
 pub use rusqlite;

@@ -9,7 +9,7 @@ use common::*;
 use sqlite_rebuild::rusqlite::types::Value;
 use sqlite_rebuild::rusqlite::Connection;
 use sqlite_rebuild::{
-    ConstraintKind, Error, OnViolation, RebuildReport, TableRebuild, TableSnapshot,
+    ConstraintKind, DependentKind, Error, OnViolation, RebuildReport, TableRebuild, TableSnapshot,
 };
 
 /// The snapshot without `db.table` itself: its schema row, the automatic indexes of its
@@ -651,7 +651,7 @@ fn views_and_other_tables_triggers_the_target_breaks_go_only_when_allowed() {
             .drop_dependent("other_ins"),
     );
     assert!(
-        matches!(&err, Error::DependentBroken { kind, name, .. } if kind == "view" && name == "on_top"),
+        matches!(&err, Error::DependentBroken { kind: DependentKind::View, name, .. } if name == "on_top"),
         "{err}"
     );
     let before = normalized(snapshot(&conn));

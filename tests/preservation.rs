@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use sqlite_rebuild::rusqlite::types::Value;
 use sqlite_rebuild::rusqlite::Connection;
-use sqlite_rebuild::{Error, TableRebuild};
+use sqlite_rebuild::{DependentKind, Error, TableRebuild};
 
 fn sql_of(conn: &Connection, db: &str, name: &str) -> Option<String> {
     conn.query_row(
@@ -173,7 +173,7 @@ fn an_index_on_a_dropped_column_is_refused_by_name() {
         .execute(&mut conn)
         .unwrap_err();
     assert!(
-        matches!(&err, Error::DependentBroken { kind, name, .. } if kind == "index" && name == "t_gone"),
+        matches!(&err, Error::DependentBroken { kind: DependentKind::Index, name, .. } if name == "t_gone"),
         "{err}"
     );
     assert_eq!(snapshot(&conn), before);

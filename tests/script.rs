@@ -196,7 +196,8 @@ fn script_with_not_null_and_remap_null() {
         )
         .unwrap_err()
         .to_string();
-    assert!(err.contains("NOT NULL NOT NULL(note)"), "{err}");
+    // The guard names the constraint once: "NOT NULL(note)", not "NOT NULL NOT NULL(note)".
+    assert!(err.contains("target's NOT NULL(note);"), "{err}");
     let script = TableRebuild::new("t")
         .create_sql(target)
         .remap_null("note", "it's; DROP TABLE t; --")

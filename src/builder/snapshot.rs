@@ -1,9 +1,56 @@
 //! Snapshots of a table's definition and dependents ([`TableSnapshot`]), to rebuild back to
-//! later with [`TableRebuild::from_snapshot`](crate::TableRebuild::from_snapshot).
+//! later with [`TableRebuild::from_snapshot`](crate::TableRebuild::from_snapshot), and
+//! [`Dependent`], an index or trigger definition as SQLite stores it. `capture` reads the
+//! database, so it lives with the verbs.
 
-use crate::error::Result;
-use crate::schema::{self, Dependent};
-use rusqlite::Connection;
+use crate::error::DependentKind;
+use crate::sql;
+
+/// An index or trigger definition, as `sqlite_schema` stores it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Dependent {
+    pub kind: DependentKind,
+    pub name: String,
+    pub sql: String,
+    /// Lives in `temp.sqlite_schema` (a TEMP trigger on a table of another schema).
+    pub temp: bool,
+}
+
+impl Dependent {
+    /// The statement that recreates it in `schema`, so that SQLite stores the same text
+    /// again. An index name gets a schema prefix (SQLite stores the name token as written,
+    /// without the prefix), so an index of an attached database is recreated there. A TEMP
+    /// trigger's stored text has lost its `TEMP` keyword, which must be put back or it would
+    /// land in `main`.
+    pub(crate) fn recreate_sql(&self, schema: &str) -> String {
+        if self.kind == DependentKind::Index {
+            if let Ok(ix) = sql::parse_create_index(&self.sql) {
+                let name = self
+                    .sql
+                    .get(ix.name_span.0..ix.name_span.1)
+                    .unwrap_or(&ix.name);
+                return sql::replace_span(
+                    &self.sql,
+                    ix.name_span,
+                    &format!("{}.{name}", sql::ident(schema)),
+                );
+            }
+        }
+        if self.temp {
+            return sql::with_temp_keyword(&self.sql);
+        }
+        self.sql.clone()
+    }
+
+    /// The schema whose `sqlite_schema` holds it, for a dependent of a table in `schema`.
+    pub(crate) fn owner<'a>(&self, schema: &'a str) -> &'a str {
+        if self.temp {
+            "temp"
+        } else {
+            schema
+        }
+    }
+}
 
 /// A table's definition as it is now: its `CREATE TABLE` statement and the indexes and
 /// triggers on it, as SQLite stores them.
@@ -47,35 +94,6 @@ pub struct TableSnapshot {
 }
 
 impl TableSnapshot {
-    /// Records the definition of `table` in the `main` schema.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownTable`](crate::Error::UnknownTable) or
-    /// [`Error::NotRebuildable`](crate::Error::NotRebuildable) when `table` is not an
-    /// ordinary table; [`Error::Sqlite`](crate::Error::Sqlite) when the schema cannot be read.
-    pub fn capture(conn: &Connection, table: &str) -> Result<Self> {
-        Self::capture_in(conn, "main", table)
-    }
-
-    /// Records the definition of `table` in `schema` (`main`, `temp` or an attached
-    /// database's name).
-    ///
-    /// # Errors
-    ///
-    /// As [`capture`](Self::capture).
-    pub fn capture_in(conn: &Connection, schema: &str, table: &str) -> Result<Self> {
-        crate::compat::check_sqlite()?;
-        let t = schema::resolve_table(conn, schema, table)?;
-        let dependents = schema::dependents(conn, &t)?;
-        Ok(TableSnapshot {
-            schema: t.schema,
-            table: t.name,
-            create_sql: t.sql,
-            dependents,
-        })
-    }
-
     /// The table's name.
     pub fn table(&self) -> &str {
         &self.table

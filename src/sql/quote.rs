@@ -1,6 +1,7 @@
 //! Identifier quoting and SQL literal rendering: the only places where names and values
 //! become SQL text.
 
+use super::lex::{tokenize, TokenKind};
 use rusqlite::types::Value;
 use std::fmt::Write as _;
 
@@ -31,6 +32,33 @@ pub(crate) fn literal(value: &Value) -> String {
         Value::Text(s) => format!("'{}'", s.replace('\'', "''")),
         Value::Blob(b) => blob_literal(b),
     }
+}
+
+/// `sql` with its `?N` placeholders replaced by `params[N - 1]` written as literals: the
+/// statement as a person would type it. Text that does not tokenize is returned as is.
+pub(crate) fn with_literals(sql: &str, params: &[Value]) -> String {
+    if params.is_empty() {
+        return sql.to_owned();
+    }
+    let Ok(tokens) = tokenize(sql) else {
+        return sql.to_owned();
+    };
+    let mut out = String::with_capacity(sql.len());
+    let mut last = 0;
+    for t in tokens.iter().filter(|t| t.kind == TokenKind::Variable) {
+        let text = &sql[t.start..t.end];
+        let value = text
+            .strip_prefix('?')
+            .and_then(|n| n.parse::<usize>().ok())
+            .and_then(|n| params.get(n.wrapping_sub(1)));
+        if let Some(v) = value {
+            out.push_str(&sql[last..t.start]);
+            out.push_str(&literal(v));
+            last = t.end;
+        }
+    }
+    out.push_str(&sql[last..]);
+    out
 }
 
 fn blob_literal(bytes: &[u8]) -> String {
@@ -73,6 +101,16 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(qualified("main", "t"), "\"main\".\"t\"");
+    }
+
+    #[test]
+    fn placeholders_become_literals() {
+        let params = [Value::Text("a'b".into()), Value::Integer(7)];
+        assert_eq!(
+            with_literals("x IS ?1 THEN ?2 -- ?3 stays", &params),
+            "x IS 'a''b' THEN 7 -- ?3 stays"
+        );
+        assert_eq!(with_literals("'?1' ?9", &params), "'?1' ?9");
     }
 
     #[test]

@@ -1,248 +1,51 @@
 //! Quarantine: moving the rows that would violate the target, whole and unchanged, into
 //! quarantine tables (with the child rows that reference them, so foreign keys stay
-//! consistent), and finding those tables again to put the rows back.
-//!
-//! Everything here runs inside the rebuild's savepoint: a failure undoes every move.
+//! consistent). It runs between attempts, when the table is as it was before the rebuild,
+//! so it reads the live catalog as it goes; everything here runs inside the rebuild's
+//! savepoint, and a failure undoes every move.
 
-use crate::error::{Error, Result};
-use crate::plan::{self, ChildRestore, Prepared, Restore};
-use crate::quote::{ident, literal, qualified};
-use crate::schema::{self, ForeignKey, Table};
-use crate::validate::{self, ValidationReport};
+use crate::builder::quarantine::{child_quarantine_name, MAX_DEPTH, QUARANTINED_AT, VIOLATION};
+use crate::db::catalog;
+use crate::db::guards::TriggersSuspended;
+use crate::db::{ForeignKey, Table};
+use crate::error::{sqlite_message, Error, Result};
+use crate::introspect::Facts;
+use crate::mapping::Mapping;
+use crate::report::{MovedRows, ValidationReport};
+use crate::sql::{ident, literal, qualified};
+use crate::validation::{diagnose, probes, Probe, Staging};
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection};
-use std::fmt;
-
-/// Column of a quarantine table saying which constraints the row broke (or which parent
-/// row took it along).
-pub(crate) const VIOLATION: &str = "sqlite_rebuild_violation";
-/// Column of a quarantine table saying when the row was moved (UTC, ISO 8601).
-pub(crate) const QUARANTINED_AT: &str = "sqlite_rebuild_quarantined_at";
-
-/// How deep child tables are followed (a cycle of foreign keys stops earlier).
-const MAX_DEPTH: usize = 16;
-
-/// Rows moved from one table to another: into quarantine, or back from it.
-///
-/// Listed by [`RebuildReport::quarantined`](crate::RebuildReport::quarantined) and
-/// [`RebuildReport::restored`](crate::RebuildReport::restored).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct MovedRows {
-    from: String,
-    to: String,
-    rows: u64,
-}
-
-impl MovedRows {
-    /// The table the rows left.
-    pub fn from_table(&self) -> &str {
-        &self.from
-    }
-
-    /// The table that holds them now.
-    pub fn to_table(&self) -> &str {
-        &self.to
-    }
-
-    /// How many rows moved.
-    pub fn rows(&self) -> u64 {
-        self.rows
-    }
-}
-
-impl fmt::Display for MovedRows {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {} from {} to {}",
-            self.rows,
-            if self.rows == 1 { "row" } else { "rows" },
-            ident(&self.from),
-            ident(&self.to)
-        )
-    }
-}
-
-pub(crate) fn moved(from: &str, to: &str, rows: u64) -> MovedRows {
-    MovedRows {
-        from: from.to_owned(),
-        to: to.to_owned(),
-        rows,
-    }
-}
-
-/// Adds `m` to `all`, summing moves between the same two tables.
-pub(crate) fn merge(all: &mut Vec<MovedRows>, m: MovedRows) {
-    match all
-        .iter_mut()
-        .find(|x| x.from.eq_ignore_ascii_case(&m.from) && x.to.eq_ignore_ascii_case(&m.to))
-    {
-        Some(x) => x.rows += m.rows,
-        None => all.push(m),
-    }
-}
-
-/// The quarantine table of a child: named after its parent's quarantine table.
-pub(crate) fn child_quarantine_name(parent_quarantine: &str, child: &str) -> String {
-    format!("{parent_quarantine}__{child}")
-}
-
-/// Finds the quarantine table to restore and its children's, and checks they are ours.
-pub(crate) fn restore_source(
-    conn: &Connection,
-    source: &Table,
-    children: &[ForeignKey],
-    name: &str,
-) -> Result<Restore> {
-    let table = schema::resolve_table(conn, &source.schema, name)?;
-    if table.name.eq_ignore_ascii_case(&source.name) {
-        return Err(Error::Quarantine {
-            table: table.name,
-            reason: "it is the table being rebuilt".into(),
-        });
-    }
-    if table.column(VIOLATION).is_none() {
-        return Err(Error::Quarantine {
-            table: table.name,
-            reason: format!(
-                "it is not a quarantine table (it has no \"{VIOLATION}\" column); restore_from \
-                 takes a table that OnViolation::Quarantine filled"
-            ),
-        });
-    }
-    let mut out = Vec::new();
-    let mut path = vec![source.name.to_ascii_lowercase()];
-    let child_names = distinct_children(children);
-    collect_child_restores(
-        conn,
-        &source.schema,
-        &child_names,
-        &table.name,
-        &mut path,
-        &mut out,
-    )?;
-    Ok(Restore {
-        table,
-        children: out,
-    })
-}
-
-fn distinct_children(fks: &[ForeignKey]) -> Vec<String> {
-    let mut names: Vec<String> = Vec::new();
-    for fk in fks {
-        if !names.iter().any(|n| n.eq_ignore_ascii_case(&fk.child)) {
-            names.push(fk.child.clone());
-        }
-    }
-    names
-}
-
-fn collect_child_restores(
-    conn: &Connection,
-    schema_name: &str,
-    children: &[String],
-    parent_quarantine: &str,
-    path: &mut Vec<String>,
-    out: &mut Vec<ChildRestore>,
-) -> Result<()> {
-    if path.len() > MAX_DEPTH {
-        return Ok(());
-    }
-    for child in children {
-        if path.contains(&child.to_ascii_lowercase()) {
-            continue;
-        }
-        let quarantine = child_quarantine_name(parent_quarantine, child);
-        let Ok(q) = schema::resolve_table(conn, schema_name, &quarantine) else {
-            continue;
-        };
-        let child_table = schema::resolve_table(conn, schema_name, child)?;
-        let columns: Vec<String> = child_table
-            .columns
-            .iter()
-            .filter(|c| !c.is_generated())
-            .map(|c| c.name.clone())
-            .collect();
-        if let Some(missing) = columns.iter().find(|c| q.column(c).is_none()) {
-            return Err(Error::Quarantine {
-                table: q.name,
-                reason: format!(
-                    "it has no column \"{missing}\", which child \"{child}\" has: its rows cannot go back"
-                ),
-            });
-        }
-        out.push(ChildRestore {
-            child: child_table.name.clone(),
-            quarantine: q.name.clone(),
-            columns,
-            rowid: child_table.rowid_name().is_some() && q.rowid_name().is_some(),
-        });
-        let grandchildren: Vec<ForeignKey> =
-            schema::referencing(conn, schema_name, &child_table.name)?
-                .into_iter()
-                .filter(|fk| !fk.child.eq_ignore_ascii_case(&child_table.name))
-                .collect();
-        path.push(child.to_ascii_lowercase());
-        collect_child_restores(
-            conn,
-            schema_name,
-            &distinct_children(&grandchildren),
-            &q.name,
-            path,
-            out,
-        )?;
-        path.pop();
-    }
-    Ok(())
-}
-
-/// `INSERT` that puts a child's quarantined rows back, rowids included.
-pub(crate) fn restore_child_sql(
-    schema_name: &str,
-    child: &str,
-    quarantine: &str,
-    columns: &[String],
-    rowid: bool,
-) -> String {
-    let mut cols: Vec<String> = columns.iter().map(|c| ident(c)).collect();
-    if rowid {
-        cols.insert(0, "rowid".to_owned());
-    }
-    format!(
-        "INSERT OR ABORT INTO {0} ({1}) SELECT {1} FROM {2}",
-        qualified(schema_name, child),
-        cols.join(", "),
-        qualified(schema_name, quarantine)
-    )
-}
 
 /// Finds the old table's rows that would still violate the target and moves them, and the
 /// child rows that reference them, into quarantine. `None` when there is nothing the
 /// quarantine can take (the violations come from restored rows, or cannot be explained).
-pub(crate) fn move_violations(
+pub(super) fn move_violations(
     conn: &Connection,
-    p: &Prepared,
+    facts: &Facts,
+    mapping: &Mapping,
     quarantine: &str,
     sample_size: usize,
 ) -> Result<Option<(ValidationReport, Vec<MovedRows>)>> {
-    let report = validate::diagnose(conn, p, sample_size)?;
+    let report = diagnose(conn, facts, mapping, sample_size)?;
     if report.is_ok() {
         return Ok(None);
     }
-    let table = &p.source.name;
+    let source = &facts.source;
+    let table = &source.name;
     let fail = |what: &str| Error::sqlite(format!("{what} (quarantining rows of \"{table}\")"));
 
-    let stage_name = schema::free_name(conn, "temp", &format!("{table}__rebuild_quarantine"))?;
-    let st = validate::staging(p, &stage_name);
+    let stage_name = catalog::free_name(conn, "temp", &format!("{table}__rebuild_quarantine"))?;
+    let st = Staging::new(facts, mapping, &stage_name);
     conn.execute_batch(&st.create)
         .map_err(fail("creating the staging table"))?;
     conn.prepare(&st.inserts[0])
-        .and_then(|mut s| s.execute(params_from_iter(&p.params)))
+        .and_then(|mut s| s.execute(params_from_iter(&mapping.params)))
         .map_err(fail("staging rows"))?;
     st.number_null_keys(conn)
         .map_err(fail("assigning rowids to NULL keys"))?;
-    let alias = ident(&p.target_def.name);
-    let probes: Vec<validate::Probe> = validate::probes(conn, p, &st.table, &st.seq, &alias)?
+    let alias = ident(&facts.target.def.name);
+    let probes: Vec<Probe> = probes(facts, &st.table, &st.seq, &alias)
         .into_iter()
         .filter(|probe| {
             conn.prepare(&format!(
@@ -254,7 +57,7 @@ pub(crate) fn move_violations(
         .collect();
     let keys = qualified(
         "temp",
-        &schema::free_name(conn, "temp", &format!("{table}__rebuild_rejected"))?,
+        &catalog::free_name(conn, "temp", &format!("{table}__rebuild_rejected"))?,
     );
     let key_names: Vec<String> = (1..=st.keys.len()).map(|i| format!("k{i}")).collect();
     let found = if probes.is_empty() {
@@ -266,7 +69,7 @@ pub(crate) fn move_violations(
                 format!(
                     "CASE WHEN {} THEN {} ELSE '' END",
                     probe.predicate,
-                    literal(&Value::Text(format!("; {} {}", probe.kind, probe.name)))
+                    literal(&Value::Text(format!("; {}", probe.label())))
                 )
             })
             .collect();
@@ -304,7 +107,7 @@ pub(crate) fn move_violations(
         return Ok(None);
     }
 
-    let row_key = p.source.row_key();
+    let row_key = source.row_key();
     let on: Vec<String> = row_key
         .iter()
         .zip(&key_names)
@@ -312,19 +115,19 @@ pub(crate) fn move_violations(
         .collect();
     let rows = format!(
         "{} AS t0 JOIN {keys} AS k ON {}",
-        p.source.qualified(),
+        source.qualified(),
         on.join(" AND ")
     );
     let mut all = Vec::new();
     let mut path = Vec::new();
     move_rows(
-        conn, &p.source, &rows, "t0", "k.reason", quarantine, &mut path, &mut all,
+        conn, source, &rows, "t0", "k.reason", quarantine, &mut path, &mut all,
     )?;
     conn.execute_batch(&format!("DROP TABLE {keys}"))
         .map_err(fail("dropping the key table"))?;
     log::info!(
         "quarantined {found} rows of {} into \"{quarantine}\"",
-        p.source.qualified()
+        source.qualified()
     );
     Ok(Some((report, all)))
 }
@@ -393,7 +196,7 @@ fn move_rows(
         // A child's references to itself (replies to a moved comment) are followed here;
         // the rebuilt table's own are found by the next attempt, as violations.
         let follow_self = path.len() > 1;
-        let children: Vec<ForeignKey> = schema::referencing(conn, &table.schema, &table.name)?
+        let children: Vec<ForeignKey> = catalog::referencing(conn, &table.schema, &table.name)?
             .into_iter()
             .filter(|fk| follow_self || !fk.child.eq_ignore_ascii_case(&table.name))
             .collect();
@@ -425,7 +228,7 @@ fn move_rows(
                 )?;
                 continue;
             }
-            let child = schema::resolve_table(conn, &table.schema, &fk.child)?;
+            let child = catalog::resolve_table(conn, &table.schema, &fk.child)?;
             let child_alias = format!("t{}", path.len());
             let child_cols: Vec<String> = fk
                 .from
@@ -472,8 +275,11 @@ fn move_rows(
         key_cols.join(", "),
         key_sel.join(", ")
     );
-    let deleted = without_triggers(conn, table, || conn.execute(&delete, []))
-        .and_then(|r| r.map_err(fail("removing quarantined rows")))? as u64;
+    let triggers = TriggersSuspended::engage(conn, &table.schema, &table.name)?;
+    let deleted = conn
+        .execute(&delete, [])
+        .map_err(fail("removing quarantined rows"))? as u64;
+    triggers.restore()?;
     if deleted != n {
         return Err(Error::CheckFailed {
             table: table.name.clone(),
@@ -484,10 +290,10 @@ fn move_rows(
     }
     match all
         .iter_mut()
-        .find(|m| m.from.eq_ignore_ascii_case(&table.name) && m.to.eq_ignore_ascii_case(quarantine))
+        .find(|m| m.same_route(&table.name, quarantine))
     {
-        Some(m) => m.rows += n,
-        None => all.insert(listed_at, moved(&table.name, quarantine, n)),
+        Some(m) => m.add(n),
+        None => all.insert(listed_at, MovedRows::new(&table.name, quarantine, n)),
     }
     Ok(())
 }
@@ -553,7 +359,7 @@ fn ensure_quarantine_table(
 ) -> Result<()> {
     let mut needed: Vec<String> = columns.to_vec();
     needed.extend([VIOLATION.to_owned(), QUARANTINED_AT.to_owned()]);
-    match schema::resolve_table(conn, &table.schema, quarantine) {
+    match catalog::resolve_table(conn, &table.schema, quarantine) {
         Ok(existing) => {
             if existing.name.eq_ignore_ascii_case(&table.name) {
                 return Err(Error::Quarantine {
@@ -581,34 +387,9 @@ fn ensure_quarantine_table(
             ))
             .map_err(|e| Error::Quarantine {
                 table: quarantine.to_owned(),
-                reason: format!("cannot be created: {}", plan::sqlite_message(&e)),
+                reason: format!("cannot be created: {}", sqlite_message(&e)),
             })
         }
         Err(e) => Err(e),
     }
-}
-
-/// Runs `f` with the table's triggers dropped, then recreates them from their stored SQL:
-/// moving rows to and from quarantine is not an event of the application's.
-pub(crate) fn without_triggers<T>(
-    conn: &Connection,
-    table: &Table,
-    f: impl FnOnce() -> T,
-) -> Result<T> {
-    let triggers = schema::triggers(conn, table)?;
-    for (t, drop) in &triggers {
-        conn.execute_batch(drop).map_err(Error::sqlite(format!(
-            "suspending trigger \"{}\" of \"{}\"",
-            t.name, table.name
-        )))?;
-    }
-    let out = f();
-    for (t, _) in &triggers {
-        conn.execute_batch(&plan::dependent_sql(t, &table.schema))
-            .map_err(Error::sqlite(format!(
-                "recreating trigger \"{}\" of \"{}\"",
-                t.name, table.name
-            )))?;
-    }
-    Ok(out)
 }

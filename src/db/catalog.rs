@@ -1,10 +1,11 @@
-//! Schema introspection: what SQLite says about a table and everything that depends on it,
-//! read through `pragma_table_list`, `pragma_table_xinfo`, `pragma_index_list`,
-//! `pragma_index_xinfo`, `pragma_foreign_key_list` and `sqlite_schema`. Nothing here writes.
+//! The catalog: what SQLite says about a table and everything that depends on it, read
+//! through `pragma_table_list`, `pragma_table_xinfo`, `pragma_index_list`,
+//! `pragma_index_xinfo`, `pragma_foreign_key_list` and `sqlite_schema`, as typed values.
+//! Nothing here writes.
 
-use crate::error::{Error, Result};
-use crate::quote::{ident, qualified};
-use crate::sql;
+use crate::builder::Dependent;
+use crate::error::{DependentKind, Error, Result};
+use crate::sql::{self, ident, qualified};
 use rusqlite::{params, Connection, OptionalExtension};
 
 /// A column as `pragma_table_xinfo` reports it.
@@ -34,8 +35,9 @@ pub(crate) struct Table {
     pub name: String,
     pub sql: String,
     pub columns: Vec<Column>,
+    /// Its indexes, automatic ones included, newest first.
+    pub indexes: Vec<Index>,
     pub without_rowid: bool,
-    #[allow(dead_code)] // for STRICT-aware planning
     pub strict: bool,
     /// The INTEGER PRIMARY KEY column (a rowid alias), if any.
     pub ipk: Option<String>,
@@ -60,8 +62,6 @@ impl Table {
         pk
     }
 
-    /// A name that reaches the real rowid: `rowid`, `_rowid_` or `oid`, whichever no user
-    /// column shadows. `None` for WITHOUT ROWID tables or when all three are taken.
     /// Columns that identify a row: its rowid, else (WITHOUT ROWID) its primary key.
     pub(crate) fn row_key(&self) -> Vec<String> {
         match self.rowid_name() {
@@ -70,6 +70,8 @@ impl Table {
         }
     }
 
+    /// A name that reaches the real rowid: `rowid`, `_rowid_` or `oid`, whichever no user
+    /// column shadows. `None` for WITHOUT ROWID tables or when all three are taken.
     pub(crate) fn rowid_name(&self) -> Option<&'static str> {
         if self.without_rowid {
             return None;
@@ -80,8 +82,16 @@ impl Table {
     }
 }
 
-/// Looks `name` up in `schema` and describes it, refusing anything but an ordinary table.
-pub(crate) fn resolve_table(conn: &Connection, schema: &str, name: &str) -> Result<Table> {
+/// A table as `pragma_table_list` lists it.
+pub(crate) struct TableEntry {
+    /// The name as stored (its own capitalisation).
+    pub name: String,
+    pub without_rowid: bool,
+    pub strict: bool,
+}
+
+/// Looks `name` up in `schema`, refusing anything but an ordinary table.
+pub(crate) fn lookup_table(conn: &Connection, schema: &str, name: &str) -> Result<TableEntry> {
     let row: Option<(String, String, bool, bool)> = conn
         .query_row(
             "SELECT name, type, wr, strict FROM pragma_table_list WHERE schema = ?1 AND name = ?2 COLLATE NOCASE",
@@ -118,6 +128,20 @@ pub(crate) fn resolve_table(conn: &Connection, schema: &str, name: &str) -> Resu
             kind,
         });
     }
+    Ok(TableEntry {
+        name: stored_name,
+        without_rowid,
+        strict,
+    })
+}
+
+/// Looks `name` up in `schema` and describes it, refusing anything but an ordinary table.
+pub(crate) fn resolve_table(conn: &Connection, schema: &str, name: &str) -> Result<Table> {
+    let TableEntry {
+        name: stored_name,
+        without_rowid,
+        strict,
+    } = lookup_table(conn, schema, name)?;
     let sql: String = conn
         .query_row(
             &format!(
@@ -135,14 +159,17 @@ pub(crate) fn resolve_table(conn: &Connection, schema: &str, name: &str) -> Resu
     let pk: Vec<&Column> = columns.iter().filter(|c| c.pk > 0).collect();
     // A rowid table's single-column primary key is a rowid alias exactly when SQLite made
     // no index for it (`INTEGER PRIMARY KEY DESC` and `INT PRIMARY KEY` get one).
-    let ipk = (!without_rowid && pk.len() == 1 && !indexes.iter().any(|i| i.origin == "pk"))
-        .then(|| pk[0].name.clone());
+    let ipk = (!without_rowid
+        && pk.len() == 1
+        && !indexes.iter().any(|i| i.origin == IndexOrigin::PrimaryKey))
+    .then(|| pk[0].name.clone());
     let autoincrement = ipk.is_some() && sql::mentions_identifier(&sql, "AUTOINCREMENT");
     Ok(Table {
         schema: schema.to_owned(),
         name: stored_name,
         sql,
         columns,
+        indexes,
         without_rowid,
         strict,
         ipk,
@@ -170,14 +197,33 @@ pub(crate) fn columns(conn: &Connection, schema: &str, table: &str) -> Result<Ve
     Ok(rows)
 }
 
+/// Where an index comes from, as `pragma_index_list.origin` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IndexOrigin {
+    /// `c`: a `CREATE INDEX` statement.
+    Created,
+    /// `u`: a UNIQUE constraint (an automatic index).
+    Unique,
+    /// `pk`: the PRIMARY KEY (an automatic index).
+    PrimaryKey,
+}
+
+impl IndexOrigin {
+    fn parse(origin: &str) -> Self {
+        match origin {
+            "pk" => IndexOrigin::PrimaryKey,
+            "u" => IndexOrigin::Unique,
+            _ => IndexOrigin::Created,
+        }
+    }
+}
+
 /// An index as `pragma_index_list` / `pragma_index_xinfo` report it.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Index {
-    #[allow(dead_code)] // shown in Debug output
     pub name: String,
     pub unique: bool,
-    /// `c` (CREATE INDEX), `u` (UNIQUE constraint) or `pk`.
-    pub origin: String,
+    pub origin: IndexOrigin,
     pub partial: bool,
     /// Key columns: `None` name for an expression term.
     pub keys: Vec<(Option<String>, String)>,
@@ -209,7 +255,7 @@ pub(crate) fn indexes(conn: &Connection, schema: &str, table: &str) -> Result<Ve
         out.push(Index {
             name,
             unique,
-            origin,
+            origin: IndexOrigin::parse(&origin),
             partial,
             keys,
             descending,
@@ -287,9 +333,8 @@ pub(crate) fn foreign_keys(
     Ok(out)
 }
 
-/// Every foreign key in `schema` whose parent is `table` (children, and the table itself
-/// when it references itself).
-pub(crate) fn referencing(conn: &Connection, schema: &str, table: &str) -> Result<Vec<ForeignKey>> {
+/// Every foreign key of every table in `schema`, in the order the tables were created.
+pub(crate) fn all_foreign_keys(conn: &Connection, schema: &str) -> Result<Vec<ForeignKey>> {
     let tables: Vec<String> = conn
         .prepare(&format!(
             "SELECT name FROM {}.sqlite_schema WHERE type = 'table' ORDER BY rowid",
@@ -300,31 +345,29 @@ pub(crate) fn referencing(conn: &Connection, schema: &str, table: &str) -> Resul
     let mut out = Vec::new();
     for t in tables {
         // Virtual tables have no foreign keys, and some refuse the pragma.
-        for fk in foreign_keys(conn, schema, &t).unwrap_or_default() {
-            if fk.parent.eq_ignore_ascii_case(table) {
-                out.push(fk);
-            }
-        }
+        out.extend(foreign_keys(conn, schema, &t).unwrap_or_default());
     }
     Ok(out)
 }
 
-/// An index or trigger whose definition must be replayed after the swap.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Dependent {
-    /// `index` or `trigger`.
-    pub kind: String,
-    pub name: String,
-    pub sql: String,
-    /// Lives in `temp.sqlite_schema` (a TEMP trigger on a table of another schema).
-    pub temp: bool,
-    pub unique: bool,
+/// Every foreign key in `schema` whose parent is `table` (children, and the table itself
+/// when it references itself).
+pub(crate) fn referencing(conn: &Connection, schema: &str, table: &str) -> Result<Vec<ForeignKey>> {
+    Ok(all_foreign_keys(conn, schema)?
+        .into_iter()
+        .filter(|fk| fk.parent.eq_ignore_ascii_case(table))
+        .collect())
 }
 
 /// Explicit indexes and triggers on the table (DROP TABLE removes them), including TEMP
 /// triggers that point at it from the temp schema. Automatic indexes are left out: the
 /// target's own constraints recreate them.
 pub(crate) fn dependents(conn: &Connection, table: &Table) -> Result<Vec<Dependent>> {
+    dependents_of(conn, &table.schema, &table.name)
+}
+
+/// [`dependents`] of the table `name` in `schema`.
+fn dependents_of(conn: &Connection, schema: &str, name: &str) -> Result<Vec<Dependent>> {
     let mut out = Vec::new();
     let mut read = |schema: &str, kinds: &str, temp: bool| -> Result<()> {
         let sql = format!(
@@ -334,49 +377,37 @@ pub(crate) fn dependents(conn: &Connection, table: &Table) -> Result<Vec<Depende
         let rows: Vec<(String, String, String)> = conn
             .prepare(&sql)
             .and_then(|mut s| {
-                s.query_map([&table.name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                s.query_map([name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                     .collect()
             })
             .map_err(Error::sqlite(format!(
-                "listing indexes and triggers of \"{}\"",
-                table.name
+                "listing indexes and triggers of \"{name}\""
             )))?;
         for (kind, name, sql) in rows {
-            let unique = kind == "index"
-                && sql::parse_create_index(&sql)
-                    .map(|i| i.unique)
-                    .unwrap_or(false);
+            let Some(kind) = DependentKind::from_schema_type(&kind) else {
+                continue;
+            };
             out.push(Dependent {
                 kind,
                 name,
                 sql,
                 temp,
-                unique,
             });
         }
         Ok(())
     };
-    read(&table.schema, "'index','trigger'", false)?;
-    if !table.schema.eq_ignore_ascii_case("temp") && !temp_table_shadows(conn, &table.name)? {
+    read(schema, "'index','trigger'", false)?;
+    if !schema.eq_ignore_ascii_case("temp") && !temp_table_shadows(conn, name)? {
         read("temp", "'trigger'", true)?;
     }
     Ok(out)
 }
 
-/// The triggers on the table (TEMP ones included), each with the statement that drops it.
-pub(crate) fn triggers(conn: &Connection, table: &Table) -> Result<Vec<(Dependent, String)>> {
-    Ok(dependents(conn, table)?
+/// The triggers on the table `name` in `schema` (TEMP ones included), as they are now.
+pub(crate) fn triggers(conn: &Connection, schema: &str, name: &str) -> Result<Vec<Dependent>> {
+    Ok(dependents_of(conn, schema, name)?
         .into_iter()
-        .filter(|d| d.kind == "trigger")
-        .map(|t| {
-            let owner = if t.temp {
-                "temp"
-            } else {
-                table.schema.as_str()
-            };
-            let drop = format!("DROP TRIGGER {}", qualified(owner, &t.name));
-            (t, drop)
-        })
+        .filter(|d| d.kind == DependentKind::Trigger)
         .collect())
 }
 
@@ -439,14 +470,14 @@ pub(crate) fn free_name(conn: &Connection, schema: &str, base: &str) -> Result<S
             return Ok(candidate);
         }
     }
-    Err(Error::TargetSql {
-        table: base.to_owned(),
-        reason: "no free scratch table name".into(),
+    Err(Error::NoFreeName {
+        schema: schema.to_owned(),
+        base: base.to_owned(),
     })
 }
 
-/// The statement that drops `name` if it is an index of `table`, or a view or trigger in
-/// the table's schema or in `temp`, with the name as stored.
+/// The name as stored and the statement that drops it, if `name` is an index of `table`,
+/// or a view or trigger in the table's schema or in `temp`.
 pub(crate) fn droppable(
     conn: &Connection,
     table: &Table,
@@ -467,12 +498,15 @@ pub(crate) fn droppable(
         let Some((kind, stored, on)) = found else {
             continue;
         };
-        if kind == "index" && !on.eq_ignore_ascii_case(&table.name) {
+        let Some(kind) = DependentKind::from_schema_type(&kind) else {
+            continue;
+        };
+        if kind == DependentKind::Index && !on.eq_ignore_ascii_case(&table.name) {
             return Ok(None);
         }
         let drop = format!(
             "DROP {} {}",
-            kind.to_ascii_uppercase(),
+            kind.as_str().to_ascii_uppercase(),
             qualified(schema, &stored)
         );
         return Ok(Some((stored, drop)));

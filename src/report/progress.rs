@@ -2,10 +2,6 @@
 //! given with [`TableRebuild::on_progress`](crate::TableRebuild::on_progress).
 
 use std::fmt;
-use std::sync::Arc;
-
-/// Rows copied between two progress reports during the copy.
-pub(crate) const CHUNK_ROWS: u64 = 100_000;
 
 /// The phase a [`Progress`] report is about, in the order they run. A change done
 /// [in place](crate::RebuildReport::in_place) has no `Copy` or `Indexes` phase.
@@ -62,29 +58,5 @@ impl Progress {
     /// Units in this phase.
     pub fn total(&self) -> u64 {
         self.total
-    }
-}
-
-/// A progress callback; compared by identity.
-#[derive(Clone)]
-pub(crate) struct ProgressFn(pub Arc<dyn Fn(&Progress) + Send + Sync>);
-
-impl ProgressFn {
-    pub(crate) fn report(this: &Option<ProgressFn>, phase: Phase, done: u64, total: u64) {
-        if let Some(f) = this {
-            (f.0)(&Progress::new(phase, done, total));
-        }
-    }
-}
-
-impl fmt::Debug for ProgressFn {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ProgressFn(<closure>)")
-    }
-}
-
-impl PartialEq for ProgressFn {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
     }
 }

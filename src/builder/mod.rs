@@ -1,50 +1,23 @@
-//! The public builder, [`TableRebuild`]: describes the target schema, where each column's
-//! value comes from, the remapping rules and the dependent tables, then validates, plans or
-//! executes the rebuild.
+//! The builder's data: [`TableRebuild`] and what its methods record (the target, where
+//! columns come from, rules, policies, the dependents to drop or recreate). Its verbs
+//! (`validate`, `plan`, `execute`, `execute_in`) live in `verbs.rs`, above every layer they
+//! drive; nothing here reads a database.
 
-use crate::error::Result;
-use crate::execute::{self, RebuildReport};
-use crate::plan::{self, RebuildPlan};
-use crate::validate::{self, ValidationReport};
-use rusqlite::types::{Null, ToSql, ToSqlOutput, Value, ValueRef};
-use rusqlite::{Connection, Transaction};
+pub(crate) mod quarantine;
+mod rules;
+mod snapshot;
+
+pub(crate) use rules::{Remap, RemapFn, Rule};
+pub(crate) use snapshot::Dependent;
+pub use snapshot::TableSnapshot;
+
+use crate::report::Progress;
+use rusqlite::types::{Null, ToSql, Value, ValueRef};
 use std::fmt;
 use std::sync::Arc;
 
 /// Number of sample rows a [`ValidationReport`] keeps per constraint unless told otherwise.
 pub const DEFAULT_SAMPLE_SIZE: usize = 20;
-
-/// A remapping rule on one target column.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Remap {
-    pub column: String,
-    pub rule: Rule,
-}
-
-/// What a remapping rule does to a value.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Rule {
-    /// `from` becomes `to` (compared with SQL `IS`).
-    Value { from: Value, to: Value },
-    /// A Rust function computes the new value.
-    With(RemapFn),
-}
-
-/// A closure rule; compared by identity, since closures cannot be compared.
-#[derive(Clone)]
-pub(crate) struct RemapFn(pub Arc<dyn Fn(ValueRef<'_>) -> Value + Send + Sync>);
-
-impl fmt::Debug for RemapFn {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("RemapFn(<closure>)")
-    }
-}
-
-impl PartialEq for RemapFn {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-}
 
 /// What the rebuild does with rows that would still violate the target after remapping.
 ///
@@ -128,9 +101,9 @@ pub struct TableRebuild {
     pub(crate) sample_size: usize,
     pub(crate) on_violation: OnViolation,
     pub(crate) restore_from: Option<String>,
-    pub(crate) progress: Option<crate::progress::ProgressFn>,
+    pub(crate) progress: Option<ProgressFn>,
     /// Indexes and triggers to recreate besides (or instead of, by name) the current ones.
-    pub(crate) snapshot_dependents: Vec<crate::schema::Dependent>,
+    pub(crate) snapshot_dependents: Vec<Dependent>,
     /// A remap value that could not be converted, reported when the rebuild is run.
     pub(crate) invalid_value: Option<(String, String)>,
     /// Indexes, triggers and views the caller allows the rebuild to drop.
@@ -213,7 +186,7 @@ impl TableRebuild {
     /// the order given.
     pub fn remap<F: ToSql, T: ToSql>(mut self, column: impl Into<String>, from: F, to: T) -> Self {
         let column = column.into();
-        match (owned_value(&from), owned_value(&to)) {
+        match (rules::owned_value(&from), rules::owned_value(&to)) {
             (Ok(from), Ok(to)) => self.remaps.push(Remap {
                 column,
                 rule: Rule::Value { from, to },
@@ -334,9 +307,9 @@ impl TableRebuild {
     /// ```
     pub fn on_progress<F>(mut self, f: F) -> Self
     where
-        F: Fn(&crate::Progress) + Send + Sync + 'static,
+        F: Fn(&Progress) + Send + Sync + 'static,
     {
-        self.progress = Some(crate::progress::ProgressFn(Arc::new(f)));
+        self.progress = Some(ProgressFn(Arc::new(f)));
         self
     }
 
@@ -388,94 +361,29 @@ impl TableRebuild {
         self.sample_size = rows;
         self
     }
+}
 
-    /// Dry run: checks every existing row against the target, changing nothing.
-    ///
-    /// An empty report ([`ValidationReport::is_ok`]) means [`execute`](Self::execute)
-    /// would copy every row.
-    ///
-    /// # Errors
-    ///
-    /// Bad input (unknown table, invalid target SQL, rules naming unknown columns, ...) as
-    /// the matching [`Error`](crate::Error) variant; violations are not an error here but
-    /// the report's content.
-    pub fn validate(&self, conn: &Connection) -> Result<ValidationReport> {
-        validate::validate(conn, self)
-    }
+/// A progress callback; compared by identity.
+#[derive(Clone)]
+pub(crate) struct ProgressFn(pub Arc<dyn Fn(&Progress) + Send + Sync>);
 
-    /// Works out the ordered SQL steps without running them.
-    ///
-    /// ```
-    /// use sqlite_rebuild::{rusqlite::Connection, TableRebuild};
-    ///
-    /// let conn = Connection::open_in_memory()?;
-    /// conn.execute_batch("CREATE TABLE t (a INTEGER, b TEXT); CREATE INDEX t_b ON t (b);")?;
-    ///
-    /// // A new column type: copy and swap.
-    /// let plan = TableRebuild::new("t")
-    ///     .create_sql("CREATE TABLE t (a REAL NOT NULL, b TEXT)")
-    ///     .plan(&conn)?;
-    /// let script = plan.to_string();
-    /// assert!(script.contains("DROP TABLE \"main\".\"t\""));
-    /// assert!(script.contains("CREATE INDEX"));
-    ///
-    /// // Only a constraint changes: the stored definition is switched in place.
-    /// let plan = TableRebuild::new("t")
-    ///     .create_sql("CREATE TABLE t (a INTEGER NOT NULL, b TEXT)")
-    ///     .plan(&conn)?;
-    /// assert_eq!(plan.steps()[0].kind(), sqlite_rebuild::StepKind::SwitchDefinition);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// The same input errors as [`validate`](Self::validate).
-    pub fn plan(&self, conn: &Connection) -> Result<RebuildPlan> {
-        plan::prepare(conn, self).map(|p| p.plan)
-    }
-
-    /// Runs the rebuild in its own transaction.
-    ///
-    /// Foreign key enforcement is switched off before `BEGIN IMMEDIATE` (SQLite ignores
-    /// the pragma inside a transaction) and the caller's setting is restored afterwards,
-    /// on every path.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Violations`](crate::Error::Violations) when rows would violate the target;
-    /// [`Error::TransactionOpen`](crate::Error::TransactionOpen) when called inside a
-    /// transaction (use [`execute_in`](Self::execute_in)); any input error of
-    /// [`validate`](Self::validate); a failed check before commit. The database is
-    /// unchanged whenever an error is returned.
-    pub fn execute(&self, conn: &mut Connection) -> Result<RebuildReport> {
-        execute::execute(conn, self)
-    }
-
-    /// Runs the rebuild inside the caller's open transaction, under a savepoint, as
-    /// migration frameworks call it. On error the transaction is as it was before the call.
-    ///
-    /// With `foreign_keys=ON` (which the pragma cannot change inside a transaction),
-    /// enforcement is suspended for the rebuild through `SQLITE_DBCONFIG_ENABLE_FKEY` and
-    /// restored afterwards, so dropping the old table cascades to no child row and fires no
-    /// child trigger. Foreign keys touching the table are checked before the savepoint is
-    /// released.
-    ///
-    /// # Errors
-    ///
-    /// As [`execute`](Self::execute), except [`Error::TransactionOpen`](crate::Error::TransactionOpen).
-    pub fn execute_in(&self, tx: &Transaction<'_>) -> Result<RebuildReport> {
-        execute::run(tx, self, false)
+impl ProgressFn {
+    pub(crate) fn report(this: &Option<ProgressFn>, progress: Progress) {
+        if let Some(f) = this {
+            (f.0)(&progress);
+        }
     }
 }
 
-fn owned_value(v: &dyn ToSql) -> std::result::Result<Value, String> {
-    match v.to_sql() {
-        Ok(ToSqlOutput::Owned(v)) => Ok(v),
-        Ok(ToSqlOutput::Borrowed(v)) => Value::try_from(v).map_err(|e| e.to_string()),
-        Ok(_) => {
-            Err("only plain values (NULL, integer, real, text, blob) can be remapped".to_owned())
-        }
-        Err(e) => Err(e.to_string()),
+impl fmt::Debug for ProgressFn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ProgressFn(<closure>)")
+    }
+}
+
+impl PartialEq for ProgressFn {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
     }
 }
 

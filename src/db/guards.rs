@@ -1,0 +1,255 @@
+//! RAII guards: each changes one piece of connection or schema state and puts it back when
+//! dropped, on every path (early returns, errors, panics in callbacks).
+
+use super::{catalog, connection};
+use crate::builder::Dependent;
+use crate::error::{Error, Result};
+use crate::sql::qualified;
+use rusqlite::config::DbConfig;
+use rusqlite::Connection;
+
+/// A savepoint that rolls back unless released, so every early return undoes its work.
+pub(crate) struct Savepoint<'c> {
+    conn: &'c Connection,
+    name: &'static str,
+    open: bool,
+}
+
+impl<'c> Savepoint<'c> {
+    pub(crate) fn begin(conn: &'c Connection, name: &'static str) -> Result<Self> {
+        conn.execute_batch(&format!("SAVEPOINT {name}"))
+            .map_err(Error::sqlite("opening a savepoint"))?;
+        Ok(Savepoint {
+            conn,
+            name,
+            open: true,
+        })
+    }
+
+    /// Keeps what was done under the savepoint.
+    pub(crate) fn release(mut self) -> Result<()> {
+        self.open = false;
+        self.conn
+            .execute_batch(&format!("RELEASE {}", self.name))
+            .map_err(Error::sqlite("releasing the rebuild's savepoint"))
+    }
+}
+
+impl Drop for Savepoint<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            let sql = format!("ROLLBACK TO {0}; RELEASE {0}", self.name);
+            if let Err(e) = self.conn.execute_batch(&sql) {
+                // SQLite may already have rolled the whole transaction back (e.g. disk full).
+                log::warn!("rolling back savepoint {}: {e}", self.name);
+            }
+        }
+    }
+}
+
+/// Suspends foreign key enforcement through `SQLITE_DBCONFIG_ENABLE_FKEY`, which, unlike the
+/// pragma, also works inside a transaction.
+pub(crate) struct ForeignKeysOff<'c> {
+    conn: &'c Connection,
+    was_on: bool,
+}
+
+impl<'c> ForeignKeysOff<'c> {
+    pub(crate) fn engage(conn: &'c Connection, table: &str) -> Result<Self> {
+        let was_on = conn
+            .db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_FKEY)
+            .map_err(Error::sqlite("reading foreign key enforcement"))?;
+        let guard = ForeignKeysOff { conn, was_on };
+        if was_on {
+            conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_FKEY, false)
+                .map_err(Error::sqlite("suspending foreign key enforcement"))?;
+            if connection::foreign_keys(conn)? {
+                return Err(Error::ForeignKeysStillOn {
+                    table: table.to_owned(),
+                });
+            }
+            log::debug!("foreign key enforcement suspended");
+        }
+        Ok(guard)
+    }
+}
+
+impl Drop for ForeignKeysOff<'_> {
+    fn drop(&mut self) {
+        if self.was_on {
+            match self
+                .conn
+                .set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_FKEY, true)
+            {
+                Ok(_) => log::debug!("foreign key enforcement restored"),
+                Err(e) => log::error!("could not restore foreign key enforcement: {e}"),
+            }
+        }
+    }
+}
+
+/// `PRAGMA foreign_keys = OFF` before a transaction of the crate's own (step 1 of SQLite's
+/// procedure; inside a transaction the pragma does nothing), back ON afterwards.
+pub(crate) struct ForeignKeysPragmaOff<'c> {
+    conn: &'c Connection,
+    was_on: bool,
+}
+
+impl<'c> ForeignKeysPragmaOff<'c> {
+    pub(crate) fn engage(conn: &'c Connection, table: &str) -> Result<Self> {
+        let was_on = connection::foreign_keys(conn)?;
+        if was_on {
+            conn.execute_batch("PRAGMA foreign_keys = OFF")
+                .map_err(Error::sqlite("switching foreign keys off"))?;
+            if connection::foreign_keys(conn)? {
+                return Err(Error::ForeignKeysStillOn {
+                    table: table.to_owned(),
+                });
+            }
+            log::debug!("PRAGMA foreign_keys = OFF for the rebuild's transaction");
+        }
+        Ok(ForeignKeysPragmaOff { conn, was_on })
+    }
+
+    /// Switches enforcement back on, reporting a failure (dropping the guard only logs it).
+    pub(crate) fn restore(mut self) -> Result<()> {
+        let was_on = std::mem::replace(&mut self.was_on, false);
+        if was_on {
+            Self::switch_on(self.conn)?;
+        }
+        Ok(())
+    }
+
+    fn switch_on(conn: &Connection) -> Result<()> {
+        conn.execute_batch("PRAGMA foreign_keys = ON")
+            .map_err(Error::sqlite("restoring PRAGMA foreign_keys"))?;
+        log::debug!("PRAGMA foreign_keys = ON restored");
+        Ok(())
+    }
+}
+
+impl Drop for ForeignKeysPragmaOff<'_> {
+    fn drop(&mut self) {
+        if self.was_on {
+            if let Err(e) = Self::switch_on(self.conn) {
+                log::error!("could not restore foreign key enforcement: {e}");
+            }
+        }
+    }
+}
+
+/// Sets a boolean pragma for a while and puts back what it was.
+pub(crate) struct PragmaSet<'c> {
+    conn: &'c Connection,
+    pragma: &'static str,
+    /// The value to put back; `None` when it already had the wanted value.
+    restore_to: Option<bool>,
+}
+
+impl<'c> PragmaSet<'c> {
+    /// `PRAGMA legacy_alter_table`: ON keeps a rename from rewriting views and triggers;
+    /// OFF makes it re-parse the whole schema.
+    pub(crate) fn legacy_alter_table(conn: &'c Connection, on: bool) -> Result<Self> {
+        let was = connection::legacy_alter_table(conn)?;
+        Self::set(conn, "legacy_alter_table", was, on)
+    }
+
+    /// `PRAGMA writable_schema`: ON allows editing `sqlite_schema` (the in-place switch).
+    pub(crate) fn writable_schema(conn: &'c Connection, on: bool) -> Result<Self> {
+        let was = connection::writable_schema(conn)?;
+        Self::set(conn, "writable_schema", was, on)
+    }
+
+    fn set(conn: &'c Connection, pragma: &'static str, was: bool, on: bool) -> Result<Self> {
+        let restore_to = (was != on).then_some(was);
+        if restore_to.is_some() {
+            Self::write(conn, pragma, on)?;
+        }
+        Ok(PragmaSet {
+            conn,
+            pragma,
+            restore_to,
+        })
+    }
+
+    fn write(conn: &Connection, pragma: &str, on: bool) -> Result<()> {
+        let value = if on { "ON" } else { "OFF" };
+        conn.execute_batch(&format!("PRAGMA {pragma} = {value}"))
+            .map_err(Error::sqlite(format!("setting PRAGMA {pragma}")))
+    }
+
+    /// Puts the pragma back, reporting a failure (dropping the guard only logs it).
+    pub(crate) fn restore(mut self) -> Result<()> {
+        match self.restore_to.take() {
+            Some(was) => Self::write(self.conn, self.pragma, was),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for PragmaSet<'_> {
+    fn drop(&mut self) {
+        if let Some(was) = self.restore_to.take() {
+            if let Err(e) = Self::write(self.conn, self.pragma, was) {
+                log::error!("could not restore PRAGMA {}: {e}", self.pragma);
+            }
+        }
+    }
+}
+
+/// A table's triggers dropped for a while and recreated from their stored SQL: rewriting
+/// rows that the application did not change (moves to and from quarantine, keys following
+/// a remap) is not an event of the application's.
+pub(crate) struct TriggersSuspended<'c> {
+    conn: &'c Connection,
+    schema: String,
+    table: String,
+    triggers: Vec<Dependent>,
+}
+
+impl<'c> TriggersSuspended<'c> {
+    /// Drops the triggers on `table` in `schema` (TEMP ones included), as they are now.
+    pub(crate) fn engage(conn: &'c Connection, schema: &str, table: &str) -> Result<Self> {
+        let triggers = catalog::triggers(conn, schema, table)?;
+        let mut guard = TriggersSuspended {
+            conn,
+            schema: schema.to_owned(),
+            table: table.to_owned(),
+            triggers: Vec::new(),
+        };
+        for t in triggers {
+            let drop = format!("DROP TRIGGER {}", qualified(t.owner(schema), &t.name));
+            conn.execute_batch(&drop).map_err(Error::sqlite(format!(
+                "suspending trigger \"{}\" of \"{table}\"",
+                t.name
+            )))?;
+            guard.triggers.push(t);
+        }
+        Ok(guard)
+    }
+
+    /// Recreates the triggers, reporting a failure.
+    pub(crate) fn restore(mut self) -> Result<()> {
+        self.recreate()
+    }
+
+    fn recreate(&mut self) -> Result<()> {
+        for t in std::mem::take(&mut self.triggers) {
+            self.conn
+                .execute_batch(&t.recreate_sql(&self.schema))
+                .map_err(Error::sqlite(format!(
+                    "recreating trigger \"{}\" of \"{}\"",
+                    t.name, self.table
+                )))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TriggersSuspended<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.recreate() {
+            log::error!("{e}");
+        }
+    }
+}

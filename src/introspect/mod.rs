@@ -1,0 +1,582 @@
+//! Introspection: after the one [`preflight`], everything the later layers need is read
+//! from SQLite once, and each statement is parsed once, into [`Facts`]. The target is
+//! judged by SQLite itself: it is created under a scratch name, and the columns it
+//! renames are renamed, inside a savepoint that is always rolled back, so the catalog is
+//! read as it will be after the rebuild.
+
+mod preflight;
+mod restore;
+mod target;
+
+pub(crate) use preflight::{preflight, Preflight, Verb};
+pub(crate) use restore::Restore;
+
+use crate::builder::{Dependent, TableRebuild};
+use crate::db::catalog::{self, all_foreign_keys};
+use crate::db::guards::Savepoint;
+use crate::db::{connection, ForeignKey, Index, IndexOrigin, Table};
+use crate::error::{sqlite_message, DependentKind, Error, Result};
+use crate::sql::{self, ident, CreateIndex, CreateTable};
+use rusqlite::Connection;
+
+/// What introspection learned about a rebuild, before anything is written.
+#[derive(Debug)]
+pub(crate) struct Facts {
+    /// The table as it is.
+    pub source: Table,
+    /// Its `CREATE TABLE`, parsed; `None` when the crate's parser cannot read it (SQLite
+    /// could: only the checks that compare definitions are then skipped).
+    pub source_def: Option<CreateTable>,
+    pub target: Target,
+    /// The scratch table's name (free in the table's schema).
+    pub scratch: String,
+    /// A free name for the rename that checks that the schema still compiles.
+    pub probe_name: String,
+    /// Columns the target renames: (old name, new name).
+    pub renames: Vec<(String, String)>,
+    /// Indexes and triggers to recreate after the swap, as they read after the renames.
+    pub dependents: Vec<DependentFacts>,
+    /// Dependents dropped on request.
+    pub dropped: Vec<Dropped>,
+    /// Every foreign key of the schema, as after the renames (the scratch table's aside).
+    pub keys: Vec<ForeignKey>,
+    /// Foreign keys of other tables that reference the rebuilt table.
+    pub children: Vec<ForeignKey>,
+    /// The tables below the rebuilt one (children, their children, ...).
+    pub descendants: Vec<Descendant>,
+    /// For each foreign key of the target, what its parent is.
+    pub target_parents: Vec<ParentKey>,
+    /// The ANALYZE statistics to carry over, when the schema has any.
+    pub statistics: Option<Statistics>,
+    /// The AUTOINCREMENT counter to restore.
+    pub sequence: Option<i64>,
+    /// The quarantine table being restored, with its children's.
+    pub restore: Option<Restore>,
+    /// `SQLITE_DBCONFIG_DEFENSIVE` forbids writing the schema (so no in-place switch).
+    pub defensive: bool,
+}
+
+/// The target table, as the caller wrote it and as SQLite describes it.
+#[derive(Debug)]
+pub(crate) struct Target {
+    pub def: CreateTable,
+    /// SQLite's description of it, created under the scratch name.
+    pub table: Table,
+    pub foreign_keys: Vec<ForeignKey>,
+    /// `CREATE TABLE "schema"."scratch" ...`: the caller's text under the scratch name.
+    pub create_scratch: String,
+    /// `CREATE TABLE "name" ...`: the caller's text as SQLite stores it after a rename.
+    pub stored_sql: String,
+}
+
+/// An index or trigger to recreate.
+#[derive(Debug, Clone)]
+pub(crate) struct DependentFacts {
+    pub def: Dependent,
+    /// Its statement, parsed, for an index.
+    pub index: Option<CreateIndex>,
+    /// The statement that recreates it where it was.
+    pub recreate: String,
+}
+
+impl DependentFacts {
+    fn new(def: Dependent, schema: &str) -> Self {
+        let index = (def.kind == DependentKind::Index)
+            .then(|| sql::parse_create_index(&def.sql).ok())
+            .flatten();
+        let recreate = def.recreate_sql(schema);
+        DependentFacts {
+            def,
+            index,
+            recreate,
+        }
+    }
+
+    /// A `CREATE UNIQUE INDEX`.
+    pub(crate) fn is_unique_index(&self) -> bool {
+        self.index.as_ref().is_some_and(|ix| ix.unique)
+    }
+}
+
+/// A dependent the caller allowed to go, with the statement that drops it (none for a
+/// snapshot's dependent that the database does not hold).
+#[derive(Debug, Clone)]
+pub(crate) struct Dropped {
+    pub name: String,
+    pub drop_sql: Option<String>,
+}
+
+/// A table below the rebuilt one, described once.
+#[derive(Debug)]
+pub(crate) struct Descendant {
+    pub table: Table,
+    /// Its triggers, as after the renames.
+    pub triggers: Vec<Dependent>,
+}
+
+/// The parent of one of the target's foreign keys.
+#[derive(Debug)]
+pub(crate) struct ParentKey {
+    pub fk: ForeignKey,
+    /// It references the rebuilt table itself.
+    pub self_reference: bool,
+    /// The columns it references (named, or the parent's primary key).
+    pub columns: Vec<String>,
+    pub parent_exists: bool,
+}
+
+/// ANALYZE statistics that stay valid across the rebuild.
+#[derive(Debug)]
+pub(crate) struct Statistics {
+    /// `sqlite_stat1` and `sqlite_stat4`, where the schema has them.
+    pub tables: Vec<String>,
+    /// Indexes whose statistics stay valid; `None` is the table's own row.
+    pub indexes: Vec<Option<String>>,
+}
+
+impl Facts {
+    /// The distinct child tables, sorted.
+    pub(crate) fn child_tables(&self) -> Vec<&str> {
+        let mut children: Vec<&str> = self.children.iter().map(|fk| fk.child.as_str()).collect();
+        children.sort_by_key(|c| c.to_ascii_lowercase());
+        children.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+        children
+    }
+
+    /// A table below the rebuilt one, by name.
+    pub(crate) fn descendant(&self, name: &str) -> Option<&Descendant> {
+        self.descendants
+            .iter()
+            .find(|d| d.table.name.eq_ignore_ascii_case(name))
+    }
+
+    /// Foreign keys whose parent is `table`.
+    pub(crate) fn referencing<'a>(
+        &'a self,
+        table: &'a str,
+    ) -> impl Iterator<Item = &'a ForeignKey> + 'a {
+        self.keys
+            .iter()
+            .filter(move |fk| fk.parent.eq_ignore_ascii_case(table))
+    }
+
+    /// The target column `name`'s definition as written.
+    pub(crate) fn target_column_def(&self, name: &str) -> Option<&sql::ColumnDef> {
+        self.target.def.column(name)
+    }
+}
+
+/// Reads what the rebuild described by `rb` needs to know, changing nothing.
+pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) -> Result<Facts> {
+    let source = catalog::resolve_table(conn, &pre.schema, &rb.table)?;
+    let source_def = sql::parse_create_table(&source.sql).ok();
+    let create_sql = rb.create_sql.as_deref().unwrap_or_default();
+    let target_def = target::parse(&source, create_sql)?;
+    let scratch = catalog::free_name(conn, &source.schema, &format!("{}__rebuild", source.name))?;
+    let probe_name = catalog::free_name(conn, &source.schema, &format!("{}__probe", source.name))?;
+    let (create_scratch, stored_sql) =
+        target::statements(&source, &scratch, create_sql, &target_def);
+
+    // Probe the target: SQLite parses it and tells us its columns, keys and indexes; the
+    // renames show what depends on the table as it will be.
+    let probe = Savepoint::begin(conn, "sqlite_rebuild_probe")?;
+    target::create(conn, &source.name, &create_scratch)?;
+    let target_table = catalog::resolve_table(conn, &source.schema, &scratch)?;
+    let target_fks = catalog::foreign_keys(conn, &source.schema, &scratch)?;
+    target::compile_expressions(conn, rb, &source)?;
+    let renames = renamed_columns(rb, &source, &target_table);
+    for (old, new) in &renames {
+        conn.execute_batch(&rename_column_sql(&source, old, new))
+            .map_err(|e| Error::dependent_broken(&source.name, sqlite_message(&e)))?;
+    }
+    let mut dependents = catalog::dependents(conn, &source)?;
+    for wanted in &rb.snapshot_dependents {
+        match dependents
+            .iter_mut()
+            .find(|d| d.name.eq_ignore_ascii_case(&wanted.name))
+        {
+            Some(d) => *d = wanted.clone(),
+            None => dependents.push(wanted.clone()),
+        }
+    }
+    let dropped = requested_drops(conn, rb, &source, &mut dependents)?;
+    let keys: Vec<ForeignKey> = all_foreign_keys(conn, &source.schema)?
+        .into_iter()
+        .filter(|fk| !fk.child.eq_ignore_ascii_case(&scratch))
+        .collect();
+    let children: Vec<ForeignKey> = keys
+        .iter()
+        .filter(|fk| fk.parent.eq_ignore_ascii_case(&source.name))
+        .filter(|fk| !fk.child.eq_ignore_ascii_case(&source.name))
+        .cloned()
+        .collect();
+    let descendants = descendants(conn, &source, &keys)?;
+    let target_parents = target_parents(conn, &source, &target_table, &target_fks)?;
+    drop(probe);
+
+    for declared in &rb.children {
+        if !children
+            .iter()
+            .any(|fk| fk.child.eq_ignore_ascii_case(declared))
+        {
+            return Err(Error::NotAChild {
+                table: source.name.clone(),
+                child: declared.clone(),
+            });
+        }
+    }
+    let dependents: Vec<DependentFacts> = dependents
+        .into_iter()
+        .map(|d| DependentFacts::new(d, &source.schema))
+        .collect();
+    let statistics = kept_statistics(
+        conn,
+        &source,
+        &scratch,
+        &target_table,
+        &renames,
+        &dependents,
+    )?;
+    let sequence = if target_table.autoincrement {
+        catalog::sequence(conn, &source.schema, &source.name)?
+    } else {
+        None
+    };
+    let restore = match &rb.restore_from {
+        Some(name) => Some(restore::find(
+            conn,
+            &source,
+            &children,
+            &keys,
+            &descendants,
+            name,
+        )?),
+        None => None,
+    };
+    let facts = Facts {
+        defensive: connection::defensive(conn)?,
+        source,
+        source_def,
+        target: Target {
+            def: target_def,
+            table: target_table,
+            foreign_keys: target_fks,
+            create_scratch,
+            stored_sql,
+        },
+        scratch,
+        probe_name,
+        renames,
+        dependents,
+        dropped,
+        keys,
+        children,
+        descendants,
+        target_parents,
+        statistics,
+        sequence,
+        restore,
+    };
+    check_child_keys(&facts)?;
+    Ok(facts)
+}
+
+/// `ALTER TABLE ... RENAME COLUMN`, which rewrites what names the column.
+pub(crate) fn rename_column_sql(table: &Table, old: &str, new: &str) -> String {
+    format!(
+        "ALTER TABLE {} RENAME COLUMN {} TO {}",
+        table.qualified(),
+        ident(old),
+        ident(new)
+    )
+}
+
+/// The columns the target renames: `.column("new", "old")` whose expression is only the
+/// name of an old column that the target lacks, for a new column the old table lacks.
+fn renamed_columns(rb: &TableRebuild, source: &Table, target: &Table) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (new, expr) in &rb.columns {
+        // The last rule for a column is the one that counts.
+        let last = rb
+            .columns
+            .iter()
+            .rev()
+            .find(|(c, _)| c.eq_ignore_ascii_case(new));
+        if last.map(|(_, e)| e) != Some(expr) {
+            continue;
+        }
+        let Some(named) = sql::column_name(expr) else {
+            continue;
+        };
+        let (Some(old), Some(new)) = (source.column(&named), target.column(new)) else {
+            continue;
+        };
+        if old.is_generated()
+            || new.is_generated()
+            || source.column(&new.name).is_some()
+            || target.column(&old.name).is_some()
+            || out.iter().any(|(o, _)| o.eq_ignore_ascii_case(&old.name))
+        {
+            continue;
+        }
+        out.push((old.name.clone(), new.name.clone()));
+    }
+    out
+}
+
+/// Resolves the names given to `drop_dependent`: each leaves `dependents` (it is not
+/// recreated) and gets its DROP statement (none for a snapshot's dependent that the
+/// database does not hold).
+fn requested_drops(
+    conn: &Connection,
+    rb: &TableRebuild,
+    source: &Table,
+    dependents: &mut Vec<Dependent>,
+) -> Result<Vec<Dropped>> {
+    let mut out: Vec<Dropped> = Vec::new();
+    for wanted in &rb.drop_dependents {
+        let found = catalog::droppable(conn, source, wanted)?;
+        let planned = dependents
+            .iter()
+            .position(|d| d.name.eq_ignore_ascii_case(wanted))
+            .map(|i| dependents.remove(i));
+        let dropped = match (found, planned) {
+            (Some((name, sql)), _) => Dropped {
+                name,
+                drop_sql: Some(sql),
+            },
+            (None, Some(d)) => Dropped {
+                name: d.name,
+                drop_sql: None,
+            },
+            (None, None) => {
+                return Err(Error::UnknownDependent {
+                    table: source.name.clone(),
+                    name: wanted.clone(),
+                })
+            }
+        };
+        if !out
+            .iter()
+            .any(|d| d.name.eq_ignore_ascii_case(&dropped.name))
+        {
+            out.push(dropped);
+        }
+    }
+    Ok(out)
+}
+
+/// The tables reachable from the rebuilt one by following references downwards.
+fn descendants(conn: &Connection, source: &Table, keys: &[ForeignKey]) -> Result<Vec<Descendant>> {
+    let mut seen = vec![source.name.to_ascii_lowercase()];
+    let mut queue = vec![source.name.clone()];
+    let mut out = Vec::new();
+    while let Some(parent) = queue.pop() {
+        for fk in keys
+            .iter()
+            .filter(|fk| fk.parent.eq_ignore_ascii_case(&parent))
+        {
+            let lower = fk.child.to_ascii_lowercase();
+            if seen.contains(&lower) {
+                continue;
+            }
+            seen.push(lower);
+            let table = catalog::resolve_table(conn, &source.schema, &fk.child)?;
+            let triggers = catalog::triggers(conn, &table.schema, &table.name)?;
+            queue.push(table.name.clone());
+            out.push(Descendant { table, triggers });
+        }
+    }
+    Ok(out)
+}
+
+/// What each foreign key of the target points at.
+fn target_parents(
+    conn: &Connection,
+    source: &Table,
+    target: &Table,
+    fks: &[ForeignKey],
+) -> Result<Vec<ParentKey>> {
+    let mut out = Vec::new();
+    for fk in fks {
+        let self_reference = fk.parent.eq_ignore_ascii_case(&source.name);
+        let parent_exists = self_reference
+            || conn
+                .query_row(
+                    "SELECT count(*) FROM pragma_table_list WHERE schema = ?1 AND name = ?2 COLLATE NOCASE",
+                    [&source.schema, &fk.parent],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(Error::sqlite("looking up a foreign key's parent table"))?
+                > 0;
+        let columns = match fk.named_columns() {
+            Some(named) => named,
+            None if self_reference => catalog::primary_key(&target.columns),
+            None if parent_exists => {
+                catalog::primary_key(&catalog::columns(conn, &source.schema, &fk.parent)?)
+            }
+            None => Vec::new(),
+        };
+        out.push(ParentKey {
+            fk: fk.clone(),
+            self_reference,
+            columns,
+            parent_exists,
+        });
+    }
+    Ok(out)
+}
+
+/// Which ANALYZE statistics survive the rebuild: the table's own row and those of indexes
+/// recreated as they were (explicit ones, and automatic ones with the same keys, compared
+/// after the renames). `None` when the schema has no statistics tables.
+fn kept_statistics(
+    conn: &Connection,
+    source: &Table,
+    scratch: &str,
+    target: &Table,
+    renames: &[(String, String)],
+    dependents: &[DependentFacts],
+) -> Result<Option<Statistics>> {
+    let tables = catalog::statistics_tables(conn, &source.schema)?;
+    if tables.is_empty() {
+        return Ok(None);
+    }
+    let mut kept: Vec<Option<String>> = vec![None];
+    kept.extend(
+        dependents
+            .iter()
+            .filter(|d| d.def.kind == DependentKind::Index && !d.def.temp)
+            .map(|d| Some(d.def.name.clone())),
+    );
+    let renamed = |key: &Option<String>| -> Option<String> {
+        key.as_ref().map(|k| {
+            renames
+                .iter()
+                .find(|(old, _)| old.eq_ignore_ascii_case(k))
+                .map_or_else(|| k.clone(), |(_, new)| new.clone())
+        })
+    };
+    let old_prefix = format!("sqlite_autoindex_{}_", source.name);
+    let new_prefix = format!("sqlite_autoindex_{scratch}_");
+    for old in &source.indexes {
+        let Some(n) = old.name.strip_prefix(&old_prefix) else {
+            continue;
+        };
+        let old_keys: Vec<(Option<String>, String)> = old
+            .keys
+            .iter()
+            .map(|(k, coll)| (renamed(k), coll.clone()))
+            .collect();
+        let same = target.indexes.iter().any(|new| {
+            new.name.strip_prefix(&new_prefix) == Some(n)
+                && (new.unique, new.origin, &new.keys, &new.descending)
+                    == (old.unique, old.origin, &old_keys, &old.descending)
+        });
+        if same {
+            kept.push(Some(old.name.clone()));
+        }
+    }
+    Ok(Some(Statistics {
+        tables,
+        indexes: kept,
+    }))
+}
+
+/// Every child key must still find a PRIMARY KEY or UNIQUE index, or SQLite reports
+/// "foreign key mismatch" for the whole schema. As SQLite requires, the index must not be
+/// partial, and must compare each column under that column's own (default) collation.
+fn check_child_keys(facts: &Facts) -> Result<()> {
+    let target = &facts.target.table;
+    // The collation a target column compares with by default.
+    let default_collation = |column: &str| -> String {
+        facts
+            .target_column_def(column)
+            .and_then(|c| c.collation.clone())
+            .map(|c| sql::identifier_value(&c))
+            .unwrap_or_else(|| "BINARY".to_owned())
+    };
+    for fk in &facts.children {
+        let cols = fk.referenced(&target.columns);
+        // Index terms as (column, collation; `None` = the column's default).
+        let same_collated = |keys: &[(String, Option<String>)]| {
+            keys.len() == cols.len()
+                && cols.iter().all(|c| {
+                    keys.iter().any(|(k, coll)| {
+                        k.eq_ignore_ascii_case(c)
+                            && coll
+                                .as_ref()
+                                .is_none_or(|coll| coll.eq_ignore_ascii_case(&default_collation(k)))
+                    })
+                })
+        };
+        let pk = catalog::primary_key(&target.columns);
+        let pk_keys: Vec<(String, Option<String>)> = pk.iter().map(|k| (k.clone(), None)).collect();
+        // A rowid alias needs no index; other primary keys are checked through their
+        // automatic index below, collation included.
+        let covered = (target.ipk.is_some() && same_collated(&pk_keys))
+            || target.indexes.iter().any(|ix| covers(ix, &same_collated))
+            // An explicit unique index of the old table, recreated after the swap.
+            || facts.dependents.iter().any(|d| {
+                d.index.as_ref().is_some_and(|ix| {
+                    ix.unique && ix.where_clause.is_none() && {
+                        let keys: Vec<(String, Option<String>)> = ix
+                            .terms
+                            .iter()
+                            .map(|t| {
+                                (
+                                    sql::identifier_value(t.expr.trim()),
+                                    t.collation.as_deref().map(sql::identifier_value),
+                                )
+                            })
+                            .collect();
+                        same_collated(&keys)
+                    }
+                })
+            });
+        if !covered {
+            return Err(Error::ChildKeyMissing {
+                table: facts.source.name.clone(),
+                child: fk.child.clone(),
+                columns: if cols.is_empty() {
+                    "its primary key".into()
+                } else {
+                    cols.join(", ")
+                },
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether a unique, non-partial automatic or explicit index of the target has exactly the
+/// keys `same_collated` accepts.
+fn covers(ix: &Index, same_collated: &dyn Fn(&[(String, Option<String>)]) -> bool) -> bool {
+    ix.unique && !ix.partial && {
+        let keys: Option<Vec<(String, Option<String>)>> = ix
+            .keys
+            .iter()
+            .map(|(n, coll)| n.clone().map(|n| (n, Some(coll.clone()))))
+            .collect();
+        keys.is_some_and(|k| same_collated(&k))
+    }
+}
+
+/// The automatic indexes of a table, without their names (which carry the table's).
+pub(crate) fn automatic_indexes(table: &Table) -> Vec<Index> {
+    table
+        .indexes
+        .iter()
+        .filter(|i| i.origin != IndexOrigin::Created)
+        .map(|i| Index {
+            name: String::new(),
+            ..i.clone()
+        })
+        .collect()
+}
+
+/// A column's declared collation as written, upper case; empty for the default.
+pub(crate) fn declared_collation(def: Option<&CreateTable>, column: &str) -> Option<String> {
+    def.and_then(|d| d.column(column))
+        .map(|c| c.collation.clone().unwrap_or_default().to_ascii_uppercase())
+}

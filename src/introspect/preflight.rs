@@ -1,0 +1,74 @@
+//! The one preflight every verb runs before it reads or writes anything: the SQLite
+//! library, the builder's own input, the table, the journals of every schema a rebuild
+//! writes, write access, and the transaction state.
+
+use crate::builder::TableRebuild;
+use crate::db::catalog::lookup_table;
+use crate::db::{check_sqlite, connection};
+use crate::error::{Error, Result};
+use rusqlite::{Connection, TransactionBehavior};
+
+/// The verb being run, for what it may require of the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verb {
+    Validate,
+    Plan,
+    /// `execute`: a transaction of the crate's own.
+    Execute,
+    /// `execute_in`: inside the caller's transaction.
+    ExecuteIn,
+}
+
+/// What the preflight established.
+#[derive(Clone)]
+pub(crate) struct Preflight {
+    /// The schema that holds the table.
+    pub schema: String,
+    /// How `execute` begins its transaction: IMMEDIATE, or DEFERRED when a read-only
+    /// database is attached (BEGIN IMMEDIATE would fail on it).
+    pub behavior: TransactionBehavior,
+}
+
+/// Checks, in order: an open transaction (for `execute`), the SQLite version, the
+/// builder's values, the table, the journal of its schema and of `temp` (a rebuild writes
+/// both, and undoes its work by rolling back: with `journal_mode=OFF` it could not), write
+/// access, and a target statement.
+pub(crate) fn preflight(conn: &Connection, rb: &TableRebuild, verb: Verb) -> Result<Preflight> {
+    if verb == Verb::Execute && !conn.is_autocommit() {
+        return Err(Error::TransactionOpen);
+    }
+    check_sqlite()?;
+    if let Some((column, reason)) = &rb.invalid_value {
+        return Err(Error::InvalidValue {
+            column: column.clone(),
+            reason: reason.clone(),
+        });
+    }
+    lookup_table(conn, &rb.schema, &rb.table)?;
+    let schema = rb.schema.clone();
+    for involved in [schema.as_str(), "temp"] {
+        if connection::journal_mode(conn, involved)? == "off" {
+            return Err(Error::NoJournal {
+                schema: involved.to_owned(),
+            });
+        }
+    }
+    let mut behavior = TransactionBehavior::Immediate;
+    if connection::query_only(conn)? {
+        return Err(Error::ReadOnly { schema });
+    }
+    for (name, readonly) in connection::database_list(conn)? {
+        if readonly {
+            if name.eq_ignore_ascii_case(&schema) {
+                return Err(Error::ReadOnly { schema: name });
+            }
+            behavior = TransactionBehavior::Deferred;
+        }
+    }
+    if rb.create_sql.is_none() {
+        return Err(Error::MissingTargetSql {
+            table: rb.table.clone(),
+        });
+    }
+    Ok(Preflight { schema, behavior })
+}

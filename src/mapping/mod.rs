@@ -1,0 +1,295 @@
+//! The mapping: one structure that says where each target column's value comes from (an
+//! old column, a `.column()` expression, or its DEFAULT), with the rules that rewrite it,
+//! in the style of Alembic batch's `column_transfers`; and the children's keys that follow
+//! remapped keys. Every SQL expression of the copy is rendered from it once.
+
+mod counts;
+mod follow;
+mod rules;
+
+pub(crate) use follow::ChildUpdate;
+pub(crate) use rules::{sql_is_ref, Chain, Counted, RuleSlot, HIT_FUNCTION};
+
+use crate::builder::{Remap, TableRebuild};
+use crate::db::Table;
+use crate::error::{Error, Result, RuleKind};
+use crate::introspect::Facts;
+use crate::sql::{ident, qualified};
+use rules::{first_closure, qualified_column, remap_case, RuleSink};
+use rusqlite::types::Value;
+
+/// Where a target column's value comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ValueSource {
+    /// The old table's column of this name.
+    Column(String),
+    /// A `.column()` expression over the old row.
+    Expression(String),
+}
+
+/// One target column that the copy writes.
+#[derive(Debug, Clone)]
+pub(crate) struct Transfer {
+    /// The target column's name.
+    pub target: String,
+    pub source: ValueSource,
+    /// Whether remapping rules rewrite the value.
+    pub remapped: bool,
+    /// The SELECT expression over the old row, rules applied.
+    pub expr: String,
+    /// The same, with value rules counting their hits through [`HIT_FUNCTION`].
+    pub counting_expr: String,
+}
+
+/// Where every target column's value comes from, and what the copy binds.
+#[derive(Debug)]
+pub(crate) struct Mapping {
+    /// The old table's implicit rowid is copied explicitly: its name in the old table and
+    /// in the target (no INTEGER PRIMARY KEY carries it).
+    pub rowid: Option<(&'static str, &'static str)>,
+    /// The target columns the copy writes; the others take their DEFAULT (or are
+    /// generated).
+    pub transfers: Vec<Transfer>,
+    /// Values bound to the copy's `?N` placeholders.
+    pub params: Vec<Value>,
+    /// Each remap rule, and how its changes are counted.
+    pub rules: Vec<RuleSlot>,
+    /// Columns whose rules include a closure.
+    pub chains: Vec<Chain>,
+    /// For each hit number of [`HIT_FUNCTION`]: the indexes in `rules` that fire.
+    pub hits: Vec<Vec<usize>>,
+    /// Children whose foreign key values follow remapped keys.
+    pub follow: Vec<ChildUpdate>,
+}
+
+impl Mapping {
+    /// The copy's insert column list, quoted.
+    pub(crate) fn insert_columns(&self) -> Vec<String> {
+        self.rowid
+            .iter()
+            .map(|(_, to)| ident(to))
+            .chain(self.transfers.iter().map(|t| ident(&t.target)))
+            .collect()
+    }
+
+    /// The copy's SELECT list over the old table named `source` (counting rule hits, or not).
+    pub(crate) fn select_exprs(&self, source: &str, counting: bool) -> Vec<String> {
+        self.rowid
+            .iter()
+            .map(|(from, _)| qualified_column(source, from))
+            .chain(self.transfers.iter().map(|t| {
+                if counting {
+                    t.counting_expr.clone()
+                } else {
+                    t.expr.clone()
+                }
+            }))
+            .collect()
+    }
+
+    /// `INSERT OR ABORT INTO <into> (...) SELECT ... FROM <from>`: the copy, with the old
+    /// table's name available to the expressions as `source`.
+    pub(crate) fn copy_sql(&self, into: &str, from: &str, source: &str, counting: bool) -> String {
+        format!(
+            "INSERT OR ABORT INTO {into} ({}) SELECT {} FROM {from}",
+            self.insert_columns().join(", "),
+            self.select_exprs(source, counting).join(", "),
+        )
+    }
+
+    /// Whether the copy takes target column `target` unchanged from old column `source`.
+    pub(crate) fn copies_unchanged(&self, target: &str, source: &str) -> bool {
+        self.transfers.iter().any(|t| {
+            t.target.eq_ignore_ascii_case(target)
+                && !t.remapped
+                && matches!(&t.source, ValueSource::Column(c) if c.eq_ignore_ascii_case(source))
+        })
+    }
+
+    /// Whether value rules are counted as the copy runs.
+    pub(crate) fn counts_in_copy(&self) -> bool {
+        !self.hits.is_empty()
+    }
+
+    /// The registered function that applies a column's closure rules, if it has any.
+    pub(crate) fn chain_of(&self, column: &str) -> Option<&Chain> {
+        self.chains
+            .iter()
+            .find(|c| c.column.eq_ignore_ascii_case(column))
+    }
+
+    /// The rules on target column `column`, with their positions among all rules.
+    pub(crate) fn rules_of<'r>(rb: &'r TableRebuild, column: &str) -> Vec<(usize, &'r Remap)> {
+        rb.remaps
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.column.eq_ignore_ascii_case(column))
+            .collect()
+    }
+}
+
+/// Works out where each target column's value comes from, and which children follow.
+pub(crate) fn map(rb: &TableRebuild, facts: &Facts) -> Result<Mapping> {
+    let source = &facts.source;
+    let target = &facts.target.table;
+    check_rule_columns(rb, source, target)?;
+    let mut sink = RuleSink::default();
+    let mut chains: Vec<Chain> = Vec::new();
+    // Keep implicit rowids: copy them explicitly unless an INTEGER PRIMARY KEY carries them.
+    let rowid = if target.ipk.is_none() {
+        source.rowid_name().zip(target.rowid_name())
+    } else {
+        None
+    };
+    let mut transfers = Vec::new();
+    for col in target.columns.iter().filter(|c| !c.is_generated()) {
+        let explicit = rb
+            .columns
+            .iter()
+            .rev()
+            .find(|(c, _)| c.eq_ignore_ascii_case(&col.name));
+        let (value_source, base) = match explicit {
+            Some((_, expr)) => (ValueSource::Expression(expr.clone()), format!("({expr})")),
+            None => match source.column(&col.name) {
+                Some(src) => (
+                    ValueSource::Column(src.name.clone()),
+                    qualified_column(&source.name, &src.name),
+                ),
+                None => {
+                    if rb
+                        .remaps
+                        .iter()
+                        .any(|r| r.column.eq_ignore_ascii_case(&col.name))
+                    {
+                        return Err(unknown(
+                            source,
+                            RuleKind::Remap,
+                            &col.name,
+                            "has no source value (it takes its DEFAULT)",
+                        ));
+                    }
+                    if col.notnull
+                        && col.default.is_none()
+                        && target.ipk.as_deref() != Some(col.name.as_str())
+                    {
+                        return Err(Error::MissingSource {
+                            table: source.name.clone(),
+                            column: col.name.clone(),
+                        });
+                    }
+                    continue; // the column's DEFAULT applies
+                }
+            },
+        };
+        let rules = Mapping::rules_of(rb, &col.name);
+        // Value rules up to the first closure compare in SQL, under the old column's
+        // affinity and collation; from the first closure on, a registered function applies
+        // the rest in order.
+        let (leading, chained) = rules.split_at(first_closure(&rules));
+        let (mut expr, mut counting_expr) = if leading.is_empty() {
+            (base.clone(), base)
+        } else {
+            remap_case(&base, leading, &mut sink)
+        };
+        if !chained.is_empty() {
+            let chain = chains.len();
+            let function = format!("sqlite_rebuild_remap_{}", chain + 1);
+            expr = format!("{function}({expr})");
+            counting_expr = format!("{function}({counting_expr})");
+            for (step, (position, rule)) in chained.iter().enumerate() {
+                sink.rules.push(RuleSlot {
+                    rule: (*rule).clone(),
+                    position: *position,
+                    counted: Counted::Chain { chain, step },
+                });
+            }
+            chains.push(Chain {
+                function,
+                column: col.name.clone(),
+                rules: chained.iter().map(|(_, r)| r.rule.clone()).collect(),
+            });
+        }
+        transfers.push(Transfer {
+            target: col.name.clone(),
+            source: value_source,
+            remapped: !rules.is_empty(),
+            expr,
+            counting_expr,
+        });
+    }
+    let mut mapping = Mapping {
+        rowid,
+        transfers,
+        params: sink.params,
+        rules: sink.rules,
+        chains,
+        hits: sink.hits,
+        follow: Vec::new(),
+    };
+    mapping.follow = follow::children(rb, facts, &mapping);
+    Ok(mapping)
+}
+
+fn unknown(source: &Table, rule: RuleKind, column: &str, problem: &str) -> Error {
+    Error::UnknownColumn {
+        table: source.name.clone(),
+        column: column.to_owned(),
+        rule,
+        problem: problem.to_owned(),
+    }
+}
+
+/// Every rule must name a target column that can be written.
+fn check_rule_columns(rb: &TableRebuild, source: &Table, target: &Table) -> Result<()> {
+    let named = rb
+        .columns
+        .iter()
+        .map(|(c, _)| (RuleKind::Column, c))
+        .chain(rb.remaps.iter().map(|r| (RuleKind::Remap, &r.column)));
+    for (rule, column) in named {
+        match target.column(column) {
+            None => return Err(unknown(source, rule, column, "does not exist")),
+            Some(c) if c.is_generated() => {
+                return Err(unknown(
+                    source,
+                    rule,
+                    column,
+                    "is a generated column (SQLite computes it)",
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// A quarantine table's rows copied through the same expressions: it stands in for the old
+/// table under its name.
+pub(crate) fn restore_sql(mapping: &Mapping, facts: &Facts, from: &Table) -> String {
+    mapping.copy_sql(
+        &qualified(&facts.source.schema, &facts.scratch),
+        &format!("{} AS {}", from.qualified(), ident(&facts.source.name)),
+        &facts.source.name,
+        false,
+    )
+}
+
+impl Mapping {
+    /// Whether a child's foreign key could see different parent key values after the copy,
+    /// so its rows must be re-checked. Keys copied unchanged, with the same declared type
+    /// and collation, need no scan.
+    pub(crate) fn parent_keys_change(&self, facts: &Facts) -> bool {
+        let (source, target) = (&facts.source, &facts.target.table);
+        facts.children.iter().any(|fk| {
+            fk.referenced(&target.columns).iter().any(|col| {
+                let copied_as_is = self.copies_unchanged(col, col);
+                let same_decl = source.column(col).map(|c| &c.decl_type)
+                    == target.column(col).map(|c| &c.decl_type);
+                let same_coll = facts.source_def.is_some()
+                    && crate::introspect::declared_collation(facts.source_def.as_ref(), col)
+                        == crate::introspect::declared_collation(Some(&facts.target.def), col);
+                !(copied_as_is && same_decl && same_coll)
+            })
+        })
+    }
+}

@@ -1,0 +1,281 @@
+//! `CREATE TABLE` statements: the parts SQLite exposes through no PRAGMA (CHECK
+//! constraints, and each column's declared type, COLLATE, DEFAULT and GENERATED text), with
+//! the byte span of the name. Everything else (STRICT, WITHOUT ROWID, keys, columns'
+//! flags) comes from SQLite's own pragmas.
+
+use super::lex::{err, identifier_value, Cursor, SqlError, TokenKind};
+
+/// A parsed `CREATE TABLE` statement.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CreateTable {
+    pub temp: bool,
+    pub if_not_exists: bool,
+    pub schema: Option<String>,
+    pub name: String,
+    /// Byte span of `[schema.]name`.
+    pub name_span: (usize, usize),
+    pub columns: Vec<ColumnDef>,
+    pub checks: Vec<CheckDef>,
+}
+
+impl CreateTable {
+    /// The definition of column `name` (ASCII case-insensitive).
+    pub(crate) fn column(&self, name: &str) -> Option<&ColumnDef> {
+        self.columns
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(name))
+    }
+}
+
+/// One column definition.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ColumnDef {
+    pub name: String,
+    pub type_text: String,
+    pub collation: Option<String>,
+    pub default_clause: Option<String>,
+    pub generated_clause: Option<String>,
+}
+
+/// A CHECK constraint.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CheckDef {
+    pub name: Option<String>,
+    pub expr: String,
+    /// The column it is declared on, for column constraints.
+    pub column: Option<String>,
+}
+
+const COLUMN_CONSTRAINT_WORDS: [&str; 11] = [
+    "CONSTRAINT",
+    "PRIMARY",
+    "NOT",
+    "NULL",
+    "UNIQUE",
+    "CHECK",
+    "DEFAULT",
+    "COLLATE",
+    "REFERENCES",
+    "GENERATED",
+    "AS",
+];
+
+/// Parses a `CREATE TABLE` statement.
+pub(crate) fn parse_create_table(sql: &str) -> Result<CreateTable, SqlError> {
+    let mut c = Cursor::new(sql)?;
+    c.expect_kw("CREATE", "CREATE TABLE")?;
+    let temp = c.eat_kw("TEMP") || c.eat_kw("TEMPORARY");
+    c.expect_kw("TABLE", "CREATE TABLE")?;
+    let mut if_not_exists = false;
+    if c.is_kw(c.peek(), "IF") {
+        c.i += 1;
+        c.expect_kw("NOT", "CREATE TABLE")?;
+        c.expect_kw("EXISTS", "CREATE TABLE")?;
+        if_not_exists = true;
+    }
+    let (schema, name, name_span) = c.qualified_name()?;
+    if c.is_kw(c.peek(), "AS") {
+        return err("CREATE TABLE ... AS SELECT declares no constraints; write the columns out");
+    }
+    if c.peek().map(|t| t.kind) != Some(TokenKind::LParen) {
+        return err("expected '(' after the table name");
+    }
+    let open = c.i;
+    let close = c.matching(open)?;
+    let mut table = CreateTable {
+        temp,
+        if_not_exists,
+        schema,
+        name,
+        name_span,
+        columns: Vec::new(),
+        checks: Vec::new(),
+    };
+    for (from, to) in c.split_commas(open + 1, close) {
+        if from >= to {
+            return err("empty definition in the column list");
+        }
+        let mut j = from;
+        let mut cname = None;
+        if c.is_kw(c.at(j), "CONSTRAINT") {
+            cname = c.at(j + 1).map(|t| identifier_value(c.text(t)));
+            j += 2;
+        }
+        let head = c.at(j);
+        if ["PRIMARY", "UNIQUE", "FOREIGN"]
+            .iter()
+            .any(|k| c.is_kw(head, k))
+            || (cname.is_some() && j >= to)
+        {
+            continue;
+        }
+        if c.is_kw(head, "CHECK") {
+            let open = j + 1;
+            let close = c.matching(open)?;
+            table.checks.push(CheckDef {
+                name: cname,
+                expr: c.slice(open + 1, close),
+                column: None,
+            });
+            continue;
+        }
+        parse_column(&c, from, to, &mut table)?;
+    }
+    // Table options (STRICT, WITHOUT ROWID) follow; SQLite reports them in pragma_table_list.
+    Ok(table)
+}
+
+fn parse_column(
+    c: &Cursor<'_>,
+    from: usize,
+    to: usize,
+    table: &mut CreateTable,
+) -> Result<(), SqlError> {
+    let name_tok = c.toks[from];
+    if !matches!(
+        name_tok.kind,
+        TokenKind::Word | TokenKind::QuotedIdent | TokenKind::String
+    ) {
+        return err(format!("expected a column name at byte {}", name_tok.start));
+    }
+    let name = identifier_value(c.text(name_tok));
+    let is_constraint_word = |j: usize| {
+        let t = c.toks[j];
+        t.kind == TokenKind::Word
+            && COLUMN_CONSTRAINT_WORDS
+                .iter()
+                .any(|w| c.text(t).eq_ignore_ascii_case(w))
+    };
+    // Type name: up to the first constraint word at depth 0.
+    let mut j = from + 1;
+    let mut depth = 0;
+    while j < to {
+        match c.toks[j].kind {
+            TokenKind::LParen => depth += 1,
+            TokenKind::RParen => depth -= 1,
+            _ if depth == 0 && is_constraint_word(j) => break,
+            _ => {}
+        }
+        j += 1;
+    }
+    let mut col = ColumnDef {
+        name: name.clone(),
+        type_text: c.slice(from + 1, j),
+        collation: None,
+        default_clause: None,
+        generated_clause: None,
+    };
+    // Constraints: each runs to the next constraint word at depth 0, except words that
+    // belong to a REFERENCES clause (SET NULL, SET DEFAULT, NOT DEFERRABLE).
+    let mut cname: Option<String> = None;
+    while j < to {
+        let start = j;
+        let kw = c.text(c.toks[j]).to_ascii_uppercase();
+        if kw == "CONSTRAINT" {
+            cname = c.at(j + 1).map(|t| identifier_value(c.text(t)));
+            j += 2;
+            continue;
+        }
+        j += 1;
+        if kw == "NOT" {
+            j += 1; // NULL
+        }
+        let mut depth = 0;
+        while j < to {
+            let t = c.toks[j];
+            match t.kind {
+                TokenKind::LParen => depth += 1,
+                TokenKind::RParen => depth -= 1,
+                _ => {}
+            }
+            if depth == 0 && t.kind == TokenKind::Word && is_constraint_word(j) {
+                let prev = c.text(c.toks[j - 1]);
+                let word = c.text(t);
+                let in_references = kw == "REFERENCES"
+                    && (prev.eq_ignore_ascii_case("SET")
+                        || (word.eq_ignore_ascii_case("NOT")
+                            && c.is_kw(c.at(j + 1), "DEFERRABLE")));
+                let generated_as = kw == "GENERATED" && word.eq_ignore_ascii_case("AS");
+                let default_value = kw == "DEFAULT" && j == start + 1;
+                if !in_references && !generated_as && !default_value {
+                    break;
+                }
+            }
+            j += 1;
+        }
+        let text = c.slice(start, j);
+        match kw.as_str() {
+            "CHECK" => {
+                let open = start + 1;
+                let close = c.matching(open)?;
+                table.checks.push(CheckDef {
+                    name: cname.take(),
+                    expr: c.slice(open + 1, close),
+                    column: Some(name.clone()),
+                });
+            }
+            "COLLATE" => col.collation = c.at(start + 1).map(|t| identifier_value(c.text(t))),
+            "DEFAULT" => col.default_clause = Some(text),
+            "GENERATED" | "AS" => col.generated_clause = Some(text),
+            _ => {}
+        }
+        cname = None;
+    }
+    table.columns.push(col);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::replace_span;
+
+    #[test]
+    fn create_table_parts() {
+        let sql = r#"CREATE TEMP TABLE IF NOT EXISTS "main"."my ""odd"" table" ("select" INT CHECK ("select" > 0) CONSTRAINT nn NOT NULL, [col with space] TEXT COLLATE NOCASE UNIQUE ON CONFLICT IGNORE, `order` REFERENCES p(id) ON DELETE SET NULL NOT DEFERRABLE DEFAULT 0 CHECK(`order` <> 1), g AS (upper("col with space")) STORED, d DOUBLE PRECISION DEFAULT -1.5, n DECIMAL(10, 2) NOT NULL, CONSTRAINT big CHECK (length([col with space]) < 5), PRIMARY KEY ("select", n)) STRICT, WITHOUT ROWID;"#;
+        let t = parse_create_table(sql).unwrap();
+        assert!(t.temp && t.if_not_exists);
+        assert_eq!(t.schema.as_deref(), Some("main"));
+        assert_eq!(t.name, "my \"odd\" table");
+        let types: Vec<&str> = t.columns.iter().map(|c| c.type_text.as_str()).collect();
+        assert_eq!(
+            types,
+            ["INT", "TEXT", "", "", "DOUBLE PRECISION", "DECIMAL(10, 2)"]
+        );
+        assert_eq!(t.columns[1].collation.as_deref(), Some("NOCASE"));
+        assert_eq!(
+            t.column("ORDER").unwrap().default_clause.as_deref(),
+            Some("DEFAULT 0")
+        );
+        assert_eq!(
+            t.columns[3].generated_clause.as_deref(),
+            Some("AS (upper(\"col with space\")) STORED")
+        );
+        assert_eq!(t.columns[4].default_clause.as_deref(), Some("DEFAULT -1.5"));
+        let checks: Vec<(Option<&str>, &str)> = t
+            .checks
+            .iter()
+            .map(|c| (c.name.as_deref(), c.expr.as_str()))
+            .collect();
+        assert_eq!(
+            checks,
+            [
+                (None, "\"select\" > 0"),
+                (None, "`order` <> 1"),
+                (Some("big"), "length([col with space]) < 5")
+            ]
+        );
+        assert!(replace_span(sql, t.name_span, "x").contains("TABLE IF NOT EXISTS x ("));
+        assert!(parse_create_table("CREATE TABLE t AS SELECT 1").is_err());
+        assert!(parse_create_table("CREATE VIEW v AS SELECT 1").is_err());
+    }
+
+    #[test]
+    fn never_panics_on_prefixes() {
+        let sql =
+            r#"CREATE TABLE "a""b" (x CHECK (x > ')'), [y] DEFAULT (1), `z` AS (x)) STRICT; /* c"#;
+        for (i, _) in sql.char_indices() {
+            let _ = parse_create_table(&sql[..i]);
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! Pieces of SQL text the crate checks or edits: one statement, one expression, a bare
+//! column name, the names an expression mentions, a statement's end, byte-span edits, and
+//! the arguments of a virtual table.
+
+use super::lex::{err, identifier_value, significant, tokenize, SqlError, TokenKind};
+
+/// Ok when `sql` holds exactly one statement (an optional final `;` and comments allowed).
+pub(crate) fn single_statement(sql: &str) -> Result<(), SqlError> {
+    let toks = significant(&tokenize(sql)?);
+    if toks.is_empty() {
+        return err("the statement is empty");
+    }
+    for (i, t) in toks.iter().enumerate() {
+        if t.kind == TokenKind::Semicolon && i + 1 < toks.len() {
+            return err(format!(
+                "more than one statement (the second starts at byte {})",
+                toks[i + 1].start
+            ));
+        }
+    }
+    if toks.len() == 1 && toks[0].kind == TokenKind::Semicolon {
+        return err("the statement is empty");
+    }
+    Ok(())
+}
+
+/// Ok when `expr` is one expression that can be spliced into a SELECT list.
+pub(crate) fn single_expression(expr: &str) -> Result<(), SqlError> {
+    let tokens = tokenize(expr)?;
+    let toks = significant(&tokens);
+    if toks.is_empty() {
+        return err("the expression is empty");
+    }
+    let mut depth = 0i32;
+    for t in &toks {
+        match t.kind {
+            TokenKind::Semicolon => {
+                return err(format!(
+                    "';' at byte {}: only one expression is allowed",
+                    t.start
+                ))
+            }
+            TokenKind::LParen => depth += 1,
+            TokenKind::RParen => {
+                depth -= 1;
+                if depth < 0 {
+                    return err(format!("unbalanced ')' at byte {}", t.start));
+                }
+            }
+            TokenKind::Comma if depth == 0 => {
+                return err(format!(
+                    "',' at byte {}: only one expression is allowed",
+                    t.start
+                ))
+            }
+            _ => {}
+        }
+    }
+    if depth != 0 {
+        return err("unbalanced '('");
+    }
+    // A trailing `-- comment` would swallow what the caller appends after the expression.
+    if tokens
+        .iter()
+        .any(|t| t.kind == TokenKind::Comment && expr[t.start..t.end].starts_with("--"))
+    {
+        return err("'--' comments are not allowed in an expression");
+    }
+    Ok(())
+}
+
+/// The column an expression names when it is nothing but a (possibly quoted) name: `code`,
+/// `"code"`, `[code]`. Literal keywords (`NULL`, `TRUE`, `CURRENT_TIME`, ...) are not names.
+pub(crate) fn column_name(expr: &str) -> Option<String> {
+    let tokens = tokenize(expr).ok()?;
+    let [token] = significant(&tokens)[..] else {
+        return None;
+    };
+    let text = expr.get(token.start..token.end)?;
+    match token.kind {
+        TokenKind::QuotedIdent => Some(identifier_value(text)),
+        TokenKind::Word => {
+            const LITERALS: [&str; 6] = [
+                "NULL",
+                "TRUE",
+                "FALSE",
+                "CURRENT_TIME",
+                "CURRENT_DATE",
+                "CURRENT_TIMESTAMP",
+            ];
+            (!LITERALS.iter().any(|l| l.eq_ignore_ascii_case(text))).then(|| text.to_owned())
+        }
+        _ => None,
+    }
+}
+
+/// Whether any identifier in `sql` denotes `name` (ASCII case-insensitive). Text that does
+/// not tokenize may mention anything.
+pub(crate) fn mentions_identifier(sql: &str, name: &str) -> bool {
+    match tokenize(sql) {
+        Ok(toks) => toks.iter().any(|t| {
+            matches!(t.kind, TokenKind::Word | TokenKind::QuotedIdent)
+                && identifier_value(&sql[t.start..t.end]).eq_ignore_ascii_case(name)
+        }),
+        Err(_) => true,
+    }
+}
+
+/// Replaces the byte range `span` of `sql` with `replacement`.
+pub(crate) fn replace_span(sql: &str, span: (usize, usize), replacement: &str) -> String {
+    match (sql.get(..span.0), sql.get(span.1..)) {
+        (Some(a), Some(b)) => format!("{a}{replacement}{b}"),
+        _ => sql.to_owned(),
+    }
+}
+
+/// The statement up to the end of its last token: no `;`, trailing space or comment (as
+/// SQLite stores a statement in `sqlite_schema`).
+pub(crate) fn statement_text(sql: &str) -> &str {
+    let Ok(tokens) = tokenize(sql) else {
+        return sql.trim_end();
+    };
+    match tokens.iter().rev().find(|t| {
+        !matches!(
+            t.kind,
+            TokenKind::Space | TokenKind::Comment | TokenKind::Semicolon
+        )
+    }) {
+        Some(t) => &sql[..t.end],
+        None => "",
+    }
+}
+
+/// `CREATE ...` with `TEMP` after `CREATE`, unless it is there already: SQLite stores a
+/// TEMP trigger's text without the keyword, and replaying it without would land in `main`.
+pub(crate) fn with_temp_keyword(sql: &str) -> String {
+    if let Ok(tokens) = tokenize(sql) {
+        let mut words = tokens.iter().filter(|t| t.kind == TokenKind::Word);
+        if let (Some(create), Some(next)) = (words.next(), words.next()) {
+            let next_text = &sql[next.start..next.end];
+            if !next_text.eq_ignore_ascii_case("TEMP")
+                && !next_text.eq_ignore_ascii_case("TEMPORARY")
+            {
+                return format!("{} TEMP{}", &sql[..create.end], &sql[create.end..]);
+            }
+        }
+    }
+    sql.to_owned()
+}
+
+/// The module name and the top-level arguments (as written) of a `CREATE VIRTUAL TABLE`.
+pub(crate) fn virtual_table_args(sql: &str) -> Option<(String, Vec<String>)> {
+    let tokens = tokenize(sql).ok()?;
+    let toks = significant(&tokens);
+    let using = toks.iter().position(|t| {
+        t.kind == TokenKind::Word && sql[t.start..t.end].eq_ignore_ascii_case("USING")
+    })?;
+    let module = toks.get(using + 1)?;
+    let module = identifier_value(&sql[module.start..module.end]);
+    let open = toks
+        .get(using + 2)
+        .filter(|t| t.kind == TokenKind::LParen)?;
+    let (mut depth, mut start, mut args) = (0usize, open.end, Vec::new());
+    for t in &toks[using + 3..] {
+        match t.kind {
+            TokenKind::LParen => depth += 1,
+            TokenKind::RParen if depth == 0 => {
+                args.push(sql[start..t.start].trim().to_owned());
+                return Some((module, args));
+            }
+            TokenKind::RParen => depth -= 1,
+            TokenKind::Comma if depth == 0 => {
+                args.push(sql[start..t.start].trim().to_owned());
+                start = t.end;
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The value of a `'text'` literal, or of a possibly quoted name.
+pub(crate) fn literal_or_name(text: &str) -> String {
+    let text = text.trim();
+    match text.strip_prefix('\'').and_then(|t| t.strip_suffix('\'')) {
+        Some(inner) => inner.replace("''", "'"),
+        None => identifier_value(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_and_expressions() {
+        assert!(single_statement("CREATE TABLE t(a); -- x").is_ok());
+        assert!(single_statement("CREATE TABLE t(a) /* ; */").is_ok());
+        assert!(single_statement("CREATE TABLE t(a); DROP TABLE x").is_err());
+        assert!(single_statement(" -- only").is_err());
+        assert!(single_expression("coalesce(a, b)").is_ok());
+        assert!(single_expression("CASE WHEN a IS 1 THEN 'x;y' END").is_ok());
+        assert!(single_expression("1); DROP TABLE t; --").is_err());
+        assert!(single_expression("a, b").is_err());
+        assert!(single_expression("(a").is_err());
+        assert!(tokenize("'open").is_err());
+        assert!(mentions_identifier("\"Phase\" IN ('x')", "phase"));
+        assert!(!mentions_identifier("x IN ('phase')", "phase"));
+        assert_eq!(
+            statement_text("CREATE TABLE t (a);  -- c\n"),
+            "CREATE TABLE t (a)"
+        );
+        assert_eq!(column_name(" \"co de\" "), Some("co de".to_owned()));
+        assert_eq!(column_name("NULL"), None);
+        assert_eq!(column_name("a + 1"), None);
+    }
+
+    #[test]
+    fn temp_keyword_is_added_once() {
+        assert_eq!(
+            with_temp_keyword("CREATE TRIGGER x AFTER INSERT ON t BEGIN SELECT 1; END"),
+            "CREATE TEMP TRIGGER x AFTER INSERT ON t BEGIN SELECT 1; END"
+        );
+        let already = "create temporary trigger x after insert on t begin select 1; end";
+        assert_eq!(with_temp_keyword(already), already);
+    }
+
+    #[test]
+    fn virtual_table_arguments_and_names() {
+        let (module, args) = virtual_table_args(
+            "CREATE VIRTUAL TABLE f USING fts5(title, body, content = 'do''cs', content_rowid=\"id\", tokenize = 'porter unicode61', prefix='2 3')",
+        )
+        .unwrap();
+        assert_eq!(module, "fts5");
+        assert_eq!(args.len(), 6);
+        assert_eq!(args[2], "content = 'do''cs'");
+        assert_eq!(literal_or_name(args[2].split_once('=').unwrap().1), "do'cs");
+        assert_eq!(literal_or_name(" \"id\" "), "id");
+        assert_eq!(literal_or_name("[x y]"), "x y");
+        let (module, args) =
+            virtual_table_args("CREATE VIRTUAL TABLE r USING rtree(id, a, b)").unwrap();
+        assert_eq!((module.as_str(), args.len()), ("rtree", 3));
+        assert!(virtual_table_args("CREATE TABLE t (a)").is_none());
+        assert!(virtual_table_args("CREATE VIRTUAL TABLE f USING fts5(a").is_none());
+    }
+
+    #[test]
+    fn never_panics_on_prefixes() {
+        let sql = "CREATE VIRTUAL TABLE f USING fts5(a, content = 'd''x', b=(1, 2)) -- '";
+        for (i, _) in sql.char_indices() {
+            let s = &sql[..i];
+            let _ = virtual_table_args(s);
+            let _ = literal_or_name(s);
+            let _ = column_name(s);
+            let _ = single_statement(s);
+            let _ = single_expression(s);
+            let _ = mentions_identifier(s, "x");
+            let _ = statement_text(s);
+            let _ = with_temp_keyword(s);
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! The text layer: SQLite's tokens, the statements the crate reads (`CREATE TABLE`,
+//! `CREATE INDEX`), fragments it checks or edits by byte span, and quoting. Nothing here
+//! touches a database, and nothing panics on any input.
+//!
+//! The lexer is hand-written because the crate edits the user's own text by token spans,
+//! which no SQL parser crate keeps; its `differential` tests compare it, on generated
+//! statements, with `sqlite3-parser`, a port of SQLite's own tokenizer and grammar.
+
+mod create_index;
+mod create_table;
+mod fragment;
+mod lex;
+mod quote;
+
+pub(crate) use create_index::{parse_create_index, CreateIndex};
+pub(crate) use create_table::{parse_create_table, ColumnDef, CreateTable};
+pub(crate) use fragment::{
+    column_name, literal_or_name, mentions_identifier, replace_span, single_expression,
+    single_statement, statement_text, virtual_table_args, with_temp_keyword,
+};
+pub(crate) use lex::identifier_value;
+pub(crate) use quote::{ident, literal, qualified, with_literals};

@@ -1,0 +1,193 @@
+//! The first decision of every plan: in place or copy. A change that keeps the stored
+//! format (the same columns, types, collations, defaults, keys and automatic indexes, only
+//! CHECK / NOT NULL / FOREIGN KEY clauses differing) can switch the stored definition
+//! instead of copying; everything else, and anything SQLite forbids, copies.
+
+use super::context::Strategy;
+use crate::builder::TableRebuild;
+use crate::error::Result;
+use crate::introspect::{automatic_indexes, Facts};
+use crate::mapping::Mapping;
+use rusqlite::Connection;
+
+/// Rows rewritten in place cost several times a copied row (their index entries move one
+/// by one, where a copy builds indexes in one sorted pass): past this share of the rows,
+/// the copy is faster.
+const IN_PLACE_MAX_REMAPPED_SHARE: f64 = 0.2;
+
+/// Rows sampled to estimate the share of rows the rules rewrite.
+const REMAP_SAMPLE_ROWS: u64 = 20_000;
+
+/// Why the stored definition cannot simply be switched, if it cannot. DEFAULT changes
+/// copy: rows written before an `ADD COLUMN` hold no value for that column and read its
+/// DEFAULT, so changing it in place would change their data. `.column` expressions,
+/// closure rules (each must run exactly once per row), restores and TEMP tables copy too,
+/// and so does a connection in `SQLITE_DBCONFIG_DEFENSIVE` mode (which forbids writing the
+/// schema).
+pub(crate) fn in_place_blocker(
+    rb: &TableRebuild,
+    facts: &Facts,
+    mapping: &Mapping,
+) -> Option<&'static str> {
+    let (source, target) = (&facts.source, &facts.target.table);
+    if !rb.columns.is_empty() {
+        return Some("column expressions compute values");
+    }
+    if !mapping.chains.is_empty() {
+        return Some("closure rules run once per copied row");
+    }
+    if facts.restore.is_some() {
+        return Some("rows come back from quarantine");
+    }
+    if source.schema.eq_ignore_ascii_case("temp") {
+        return Some("TEMP tables are copied");
+    }
+    if facts.defensive {
+        return Some("defensive mode forbids writing the schema");
+    }
+    let Some(old) = &facts.source_def else {
+        return Some("the stored definition could not be read");
+    };
+    let new = &facts.target.def;
+    let norm = |s: &Option<String>| {
+        s.as_deref().map(|t| {
+            t.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_ascii_lowercase()
+        })
+    };
+    let same_definitions = old.columns.len() == new.columns.len()
+        && old.columns.iter().zip(&new.columns).all(|(a, b)| {
+            a.name == b.name
+                && a.type_text.eq_ignore_ascii_case(&b.type_text)
+                && norm(&a.collation) == norm(&b.collation)
+                && norm(&a.default_clause) == norm(&b.default_clause)
+                && norm(&a.generated_clause) == norm(&b.generated_clause)
+        });
+    let same_columns = source.columns.len() == target.columns.len()
+        && source.columns.iter().zip(&target.columns).all(|(a, b)| {
+            a.name == b.name && a.decl_type == b.decl_type && a.pk == b.pk && a.hidden == b.hidden
+        });
+    if !same_definitions || !same_columns {
+        return Some("columns, types, collations, defaults or keys change");
+    }
+    if source.strict != target.strict
+        || source.without_rowid != target.without_rowid
+        || source.ipk != target.ipk
+        || source.autoincrement != target.autoincrement
+    {
+        return Some("STRICT, WITHOUT ROWID or the rowid alias changes");
+    }
+    // Automatic indexes are named after the table and numbered by position; compared
+    // without their names, keys and sort order must match.
+    if automatic_indexes(source) != automatic_indexes(target) {
+        return Some("the automatic indexes of UNIQUE or PRIMARY KEY constraints change");
+    }
+    None
+}
+
+/// In place when nothing blocks it and the rules rewrite few enough rows for it to win,
+/// as estimated on the first rows of the table (a full count would cost a scan).
+pub(crate) fn choose(
+    conn: &Connection,
+    rb: &TableRebuild,
+    facts: &Facts,
+    mapping: &Mapping,
+) -> Result<Strategy> {
+    if let Some(why) = in_place_blocker(rb, facts, mapping) {
+        log::debug!("copying {}: {why}", facts.source.qualified());
+        return Ok(Strategy::Copy);
+    }
+    if mapping.rules.is_empty() {
+        return Ok(Strategy::InPlace { known_counts: None });
+    }
+    let counts = mapping.count_rule_hits(conn, &facts.source, Some(REMAP_SAMPLE_ROWS))?;
+    let sampled: u64 = conn
+        .query_row(
+            &format!(
+                "SELECT count(*) FROM (SELECT 1 FROM {} LIMIT {REMAP_SAMPLE_ROWS})",
+                facts.source.qualified()
+            ),
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_err(crate::error::Error::sqlite("counting rows"))? as u64;
+    let changed: u64 = counts.iter().sum();
+    if !few_enough(changed, sampled) {
+        log::debug!(
+            "the rules rewrite {changed} of the first {sampled} rows: copying rather than rewriting in place"
+        );
+        return Ok(Strategy::Copy);
+    }
+    // When the sample was the whole table, these are the counts.
+    let known_counts = (sampled < REMAP_SAMPLE_ROWS).then_some(counts);
+    Ok(Strategy::InPlace { known_counts })
+}
+
+/// Whether rewriting `changed` of `sampled` rows in place beats a copy.
+fn few_enough(changed: u64, sampled: u64) -> bool {
+    (changed as f64) <= IN_PLACE_MAX_REMAPPED_SHARE * sampled as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::introspect::{introspect, preflight, Verb};
+
+    fn blocker(setup: &str, rb: TableRebuild) -> Option<&'static str> {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(setup).unwrap();
+        let pre = preflight(&conn, &rb, Verb::Plan).unwrap();
+        let facts = introspect(&conn, &rb, &pre).unwrap();
+        let mapping = crate::mapping::map(&rb, &facts).unwrap();
+        in_place_blocker(&rb, &facts, &mapping)
+    }
+
+    const T: &str = "CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT UNIQUE, b INT DEFAULT 1)";
+
+    #[test]
+    fn only_constraint_changes_go_in_place() {
+        let target = |sql: &str| TableRebuild::new("t").create_sql(sql);
+        let in_place = [
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT UNIQUE, b INT DEFAULT 1 CHECK (b > 0))",
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT UNIQUE NOT NULL, b INT DEFAULT 1)",
+        ];
+        for sql in in_place {
+            assert_eq!(blocker(T, target(sql)), None, "{sql}");
+        }
+        let copied = [
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT UNIQUE, b REAL DEFAULT 1)",
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT UNIQUE, b INT DEFAULT 2)",
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, b INT DEFAULT 1)",
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT UNIQUE COLLATE NOCASE, b INT DEFAULT 1)",
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, b INT DEFAULT 1, a TEXT UNIQUE)",
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT UNIQUE, b INT DEFAULT 1) STRICT",
+            "CREATE TABLE t (id INT PRIMARY KEY, a TEXT UNIQUE, b INT DEFAULT 1)",
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, b INT DEFAULT 1, UNIQUE (a DESC))",
+        ];
+        for sql in copied {
+            assert!(blocker(T, target(sql)).is_some(), "{sql}");
+        }
+    }
+
+    #[test]
+    fn rules_that_need_the_copy_block_the_switch() {
+        let same = "CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT UNIQUE, b INT DEFAULT 1)";
+        let rb = TableRebuild::new("t").create_sql(same);
+        assert_eq!(blocker(T, rb.clone().remap("a", "x", "y")), None);
+        assert!(blocker(T, rb.clone().column("b", "b + 1")).is_some());
+        assert!(blocker(
+            T,
+            rb.remap_with("a", |v| rusqlite::types::Value::try_from(v).unwrap())
+        )
+        .is_some());
+    }
+
+    #[test]
+    fn the_share_of_remapped_rows_decides() {
+        assert!(few_enough(0, 0));
+        assert!(few_enough(20, 100));
+        assert!(!few_enough(21, 100));
+    }
+}

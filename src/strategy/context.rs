@@ -1,0 +1,47 @@
+//! What a plan was computed from, kept with it so that later layers (the script, the
+//! executor) read the same facts instead of asking SQLite again.
+
+use crate::introspect::Facts;
+use crate::mapping::Mapping;
+
+/// The two ways a rebuild can go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Strategy {
+    /// SQLite's generalized procedure: create, copy, drop, rename, recreate.
+    Copy,
+    /// Only constraints change: switch the stored definition, remap in place.
+    InPlace {
+        /// Rows each rule changes, when the sample that chose this way was the whole
+        /// table (so the executor need not count again).
+        known_counts: Option<Vec<u64>>,
+    },
+}
+
+/// Who the steps are for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// `execute` and `plan`: the copy counts the rules' hits as it goes.
+    Execute,
+    /// `validate`: rolled back, so non-unique indexes are compiled, not built, and no rule
+    /// is counted.
+    DryRun,
+    /// `to_sql`: plain SQL text, no registered function.
+    Script,
+}
+
+/// Everything a plan was worked out from.
+#[derive(Debug)]
+pub(crate) struct PlanContext {
+    pub facts: Facts,
+    pub mapping: Mapping,
+    pub strategy: Strategy,
+    pub purpose: Purpose,
+    /// Why the plan cannot run as an SQL script, if it cannot.
+    pub not_renderable: Option<String>,
+}
+
+impl PlanContext {
+    pub(crate) fn in_place(&self) -> bool {
+        matches!(self.strategy, Strategy::InPlace { .. })
+    }
+}

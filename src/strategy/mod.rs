@@ -1,0 +1,93 @@
+//! Strategy: decide first whether the rebuild is done in place or by copy (`choice`), then
+//! build that strategy's steps (`steps`), each carrying what it acts on, into the public
+//! [`RebuildPlan`] (`plan`), which keeps what it was worked out from (`context`).
+
+mod choice;
+mod context;
+mod plan;
+mod steps;
+
+pub(crate) use context::{PlanContext, Purpose, Strategy};
+pub(crate) use plan::Payload;
+pub use plan::{PlanStep, RebuildPlan, StepKind};
+pub(crate) use steps::copy as copy_steps;
+
+use crate::builder::{OnViolation, TableRebuild};
+use crate::db::guards::Savepoint;
+use crate::error::{sqlite_message, Error, Result};
+use crate::introspect::Facts;
+use crate::mapping::{self, Mapping};
+use rusqlite::Connection;
+
+/// Maps the columns, chooses the strategy, and lays out its steps.
+pub(crate) fn plan(
+    conn: &Connection,
+    rb: &TableRebuild,
+    facts: Facts,
+    purpose: Purpose,
+) -> Result<RebuildPlan> {
+    let mapping = mapping::map(rb, &facts)?;
+    check_restore_compiles(conn, &facts, &mapping)?;
+    let strategy = choice::choose(conn, rb, &facts, &mapping)?;
+    let (steps, checks) = match strategy {
+        Strategy::InPlace { .. } => steps::in_place(&facts, &mapping),
+        Strategy::Copy => steps::copy(&facts, &mapping, purpose),
+    };
+    let not_renderable = not_renderable(rb, &mapping);
+    Ok(RebuildPlan::new(
+        steps,
+        checks,
+        PlanContext {
+            facts,
+            mapping,
+            strategy,
+            purpose,
+            not_renderable,
+        },
+    ))
+}
+
+/// Why the rebuild needs Rust while it runs, if it does.
+fn not_renderable(rb: &TableRebuild, mapping: &Mapping) -> Option<String> {
+    if let Some(chain) = mapping.chains.first() {
+        return Some(format!(
+            "column \"{}\" has a closure rule (remap_with), which only Rust can apply",
+            chain.column
+        ));
+    }
+    if matches!(
+        rb.on_violation,
+        OnViolation::Quarantine | OnViolation::QuarantineInto(_)
+    ) {
+        return Some(
+            "the quarantine policy moves rows between tables as they fail, which a script cannot decide"
+                .to_owned(),
+        );
+    }
+    rb.restore_from
+        .as_ref()
+        .map(|_| "restore_from reads quarantine tables that only execute() handles".to_owned())
+}
+
+/// The quarantine table being restored must provide what the rules read from the old
+/// table: its copy must compile against the target.
+fn check_restore_compiles(conn: &Connection, facts: &Facts, mapping: &Mapping) -> Result<()> {
+    let Some(r) = &facts.restore else {
+        return Ok(());
+    };
+    let probe = Savepoint::begin(conn, "sqlite_rebuild_probe")?;
+    let compiled = conn
+        .execute_batch(&facts.target.create_scratch)
+        .and_then(|_| {
+            conn.prepare(&mapping::restore_sql(mapping, facts, &r.table))
+                .map(drop)
+        });
+    drop(probe);
+    compiled.map_err(|e| Error::Quarantine {
+        table: r.table.name.clone(),
+        reason: format!(
+            "its rows cannot be copied into the target: {}",
+            sqlite_message(&e)
+        ),
+    })
+}

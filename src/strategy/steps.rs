@@ -1,0 +1,288 @@
+//! The steps of each strategy, in order, each carrying what it acts on: for a copy,
+//! SQLite's generalized procedure (create, copy, drop, rename, recreate); in place, the
+//! switch of the stored definition and the rules applied where the rows are.
+
+use super::context::Purpose;
+use super::plan::{Payload, PlanStep, StepKind};
+use crate::error::DependentKind;
+use crate::introspect::{rename_column_sql, Facts, Statistics};
+use crate::mapping::{self, Mapping};
+use crate::sql::{ident, literal, qualified};
+use rusqlite::types::Value;
+
+/// The steps that drop the dependents the caller allowed to go; first in every plan.
+fn drop_steps(facts: &Facts) -> impl Iterator<Item = PlanStep> + '_ {
+    facts
+        .dropped
+        .iter()
+        .filter_map(|d| d.drop_sql.clone())
+        .map(|sql| PlanStep::new(StepKind::DropDependent, sql))
+}
+
+/// The steps that rewrite children's keys to follow remapped keys.
+fn follow_steps(mapping: &Mapping) -> impl Iterator<Item = PlanStep> + '_ {
+    mapping.follow.iter().map(|u| {
+        PlanStep::new(StepKind::FollowChildKeys, u.sql.clone())
+            .bind(u.params.clone())
+            .on(Payload::Follow {
+                child: u.child.clone(),
+            })
+    })
+}
+
+/// The copy: SQLite's generalized ALTER TABLE procedure, steps 4 to 9.
+pub(crate) fn copy(
+    facts: &Facts,
+    mapping: &Mapping,
+    purpose: Purpose,
+) -> (Vec<PlanStep>, Vec<String>) {
+    let source = &facts.source;
+    let schema = &source.schema;
+    let scratch = qualified(schema, &facts.scratch);
+    let mut steps: Vec<PlanStep> = drop_steps(facts).collect();
+    steps.push(PlanStep::new(
+        StepKind::CreateTarget,
+        facts.target.create_scratch.clone(),
+    ));
+    let counting = purpose == Purpose::Execute && mapping.counts_in_copy();
+    let mut copy = PlanStep::new(
+        StepKind::Copy,
+        mapping.copy_sql(&scratch, &source.qualified(), &source.name, counting),
+    )
+    .bind(mapping.params.clone());
+    if counting {
+        copy = copy.titled(format!(
+            "{}; {}(k) counts the rows each rule changes",
+            StepKind::Copy.describe(),
+            mapping::HIT_FUNCTION
+        ));
+    }
+    steps.push(copy);
+    if let Some(r) = &facts.restore {
+        steps.push(
+            PlanStep::new(
+                StepKind::RestoreRows,
+                mapping::restore_sql(mapping, facts, &r.table),
+            )
+            .bind(mapping.params.clone())
+            .on(Payload::RestoreRows {
+                from: r.table.name.clone(),
+            }),
+        );
+    }
+    steps.extend(facts.renames.iter().map(|(old, new)| {
+        PlanStep::new(StepKind::RenameColumn, rename_column_sql(source, old, new))
+    }));
+    let (keep_statistics, restore_statistics) = statistics_steps(facts);
+    steps.extend(keep_statistics);
+    steps.push(PlanStep::new(
+        StepKind::DropOld,
+        format!("DROP TABLE {}", source.qualified()),
+    ));
+    steps.extend(follow_steps(mapping));
+    steps.push(PlanStep::new(
+        StepKind::Rename,
+        format!("ALTER TABLE {scratch} RENAME TO {}", ident(&source.name)),
+    ));
+    for d in &facts.dependents {
+        let (kind, what) = match d.def.kind {
+            DependentKind::Index => (StepKind::CreateIndex, "index"),
+            _ => (StepKind::CreateTrigger, "trigger"),
+        };
+        // A dry run builds only the unique indexes (they can refuse rows); the others are
+        // compiled, which finds a column the target lacks.
+        let build = purpose != Purpose::DryRun || d.is_unique_index();
+        steps.push(
+            PlanStep::new(kind, d.recreate.clone())
+                .titled(format!("recreate {what} {}", ident(&d.def.name)))
+                .on(Payload::Recreate {
+                    name: d.def.name.clone(),
+                    kind: d.def.kind,
+                    build,
+                }),
+        );
+    }
+    steps.extend(restore_statistics);
+    if let Some(seq) = facts.sequence {
+        let seq_table = format!("{}.sqlite_sequence", ident(schema));
+        let params = vec![Value::Integer(seq), Value::Text(source.name.clone())];
+        steps.push(
+            PlanStep::new(
+                StepKind::RestoreSequence,
+                format!("UPDATE {seq_table} SET seq = max(seq, ?1) WHERE name = ?2"),
+            )
+            .bind(params.clone())
+            .titled("raise the AUTOINCREMENT counter back to where it was"),
+        );
+        steps.push(
+            PlanStep::new(
+                StepKind::RestoreSequence,
+                format!(
+                    "INSERT INTO {seq_table} (name, seq) SELECT ?2, ?1 WHERE NOT EXISTS (SELECT 1 FROM {seq_table} WHERE name = ?2)"
+                ),
+            )
+            .bind(params)
+            .titled("record the AUTOINCREMENT counter when the copy left none (an empty table)"),
+        );
+    }
+    if let Some(r) = &facts.restore {
+        for c in &r.children {
+            steps.push(
+                PlanStep::new(
+                    StepKind::RestoreChildRows,
+                    restore_child_sql(schema, &c.child, &c.quarantine, &c.columns, c.rowid),
+                )
+                .on(Payload::RestoreChild {
+                    child: c.child.clone(),
+                    quarantine: c.quarantine.clone(),
+                }),
+            );
+        }
+        for c in r.children.iter().rev() {
+            steps.push(PlanStep::new(
+                StepKind::DropQuarantine,
+                format!("DROP TABLE {}", qualified(schema, &c.quarantine)),
+            ));
+        }
+        steps.push(PlanStep::new(
+            StepKind::DropQuarantine,
+            format!("DROP TABLE {}", r.table.qualified()),
+        ));
+    }
+    let mut checks = vec![format!(
+        "row count of {} equals the old table's",
+        ident(&source.name)
+    )];
+    let mut fk_tables: Vec<&str> = facts.children.iter().map(|fk| fk.child.as_str()).collect();
+    fk_tables.dedup();
+    if !facts.target.foreign_keys.is_empty() {
+        fk_tables.insert(0, &source.name);
+    }
+    if !fk_tables.is_empty() {
+        let list: Vec<String> = fk_tables.iter().map(|t| ident(t)).collect();
+        checks.push(format!(
+            "PRAGMA foreign_key_check finds no new violation in {}",
+            list.join(", ")
+        ));
+    }
+    checks.push("every view and trigger in the schema still compiles".to_owned());
+    (steps, checks)
+}
+
+/// `INSERT` that puts a child's quarantined rows back, rowids included.
+pub(crate) fn restore_child_sql(
+    schema_name: &str,
+    child: &str,
+    quarantine: &str,
+    columns: &[String],
+    rowid: bool,
+) -> String {
+    let mut cols: Vec<String> = columns.iter().map(|c| ident(c)).collect();
+    if rowid {
+        cols.insert(0, "rowid".to_owned());
+    }
+    format!(
+        "INSERT OR ABORT INTO {0} ({1}) SELECT {1} FROM {2}",
+        qualified(schema_name, child),
+        cols.join(", "),
+        qualified(schema_name, quarantine)
+    )
+}
+
+/// The steps of an in-place change: switch the definition, remap in place, children follow.
+pub(crate) fn in_place(facts: &Facts, mapping: &Mapping) -> (Vec<PlanStep>, Vec<String>) {
+    let source = &facts.source;
+    let mut steps: Vec<PlanStep> = drop_steps(facts).collect();
+    // As SQLite stores a statement (up to its last token), with the name as a rename
+    // writes it, so both paths store the same text.
+    steps.push(
+        PlanStep::new(
+            StepKind::SwitchDefinition,
+            format!(
+                "UPDATE {}.sqlite_schema SET sql = ?1 WHERE type = 'table' AND name = ?2",
+                ident(&source.schema)
+            ),
+        )
+        .bind(vec![
+            Value::Text(facts.target.stored_sql.clone()),
+            Value::Text(source.name.clone()),
+        ]),
+    );
+    let table = ident(&source.name);
+    let mut sets = Vec::new();
+    let mut changed = Vec::new();
+    for t in mapping.transfers.iter().filter(|t| t.remapped) {
+        let col = ident(&t.target);
+        sets.push(format!("{col} = {}", t.expr));
+        changed.push(format!("{table}.{col} IS NOT {}", t.expr));
+    }
+    if !sets.is_empty() {
+        steps.push(
+            PlanStep::new(
+                StepKind::RemapInPlace,
+                format!(
+                    "UPDATE {} SET {} WHERE {}",
+                    source.qualified(),
+                    sets.join(", "),
+                    changed.join(" OR ")
+                ),
+            )
+            .bind(mapping.params.clone()),
+        );
+    }
+    steps.extend(follow_steps(mapping));
+    let checks = vec![
+        format!("every row of {table} satisfies the new CHECK and NOT NULL constraints"),
+        "PRAGMA foreign_key_check finds no new violation in the tables involved".to_owned(),
+        "every view and trigger in the schema still compiles".to_owned(),
+    ];
+    (steps, checks)
+}
+
+/// The steps that carry the kept statistics over the drop: before it they are re-labelled
+/// with the scratch table's name (so `DROP TABLE` removes only the stale ones), after the
+/// swap they get the table's name back.
+fn statistics_steps(facts: &Facts) -> (Vec<PlanStep>, Vec<PlanStep>) {
+    let Some(Statistics {
+        tables,
+        indexes: kept,
+    }) = &facts.statistics
+    else {
+        return (Vec::new(), Vec::new());
+    };
+    let source = &facts.source;
+    let name = |s: &str| literal(&Value::Text(s.to_owned()));
+    let indexes: Vec<String> = kept.iter().flatten().map(|i| name(i)).collect();
+    let which = if indexes.is_empty() {
+        "idx IS NULL".to_owned()
+    } else {
+        format!("(idx IS NULL OR idx IN ({}))", indexes.join(", "))
+    };
+    let relabel = |table: &str, from: &str, to: &str, filter: &str| {
+        format!(
+            "UPDATE {} SET tbl = {} WHERE tbl = {} COLLATE NOCASE{filter}",
+            qualified(&source.schema, table),
+            name(to),
+            name(from)
+        )
+    };
+    let keep = tables
+        .iter()
+        .map(|t| {
+            PlanStep::new(
+                StepKind::KeepStatistics,
+                relabel(t, &source.name, &facts.scratch, &format!(" AND {which}")),
+            )
+        })
+        .collect();
+    let restore = tables
+        .iter()
+        .map(|t| {
+            PlanStep::new(
+                StepKind::RestoreStatistics,
+                relabel(t, &facts.scratch, &source.name, ""),
+            )
+        })
+        .collect();
+    (keep, restore)
+}

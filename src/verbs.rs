@@ -1,0 +1,125 @@
+//! The verbs: what [`TableRebuild`] does with a connection (`validate`, `plan`, `execute`,
+//! `execute_in`) and [`TableSnapshot::capture`]. Each is a thin driver over the layers
+//! below: one preflight, the catalog read once, a plan, and its execution.
+
+use crate::builder::{TableRebuild, TableSnapshot};
+use crate::db::{catalog, check_sqlite};
+use crate::error::Result;
+use crate::execute;
+use crate::introspect::{introspect, preflight, Verb};
+use crate::report::{RebuildReport, ValidationReport};
+use crate::strategy::{self, Purpose, RebuildPlan};
+use rusqlite::{Connection, Transaction};
+
+impl TableRebuild {
+    /// Dry run: checks every existing row against the target, changing nothing.
+    ///
+    /// An empty report ([`ValidationReport::is_ok`]) means [`execute`](Self::execute)
+    /// would copy every row.
+    ///
+    /// # Errors
+    ///
+    /// Bad input (unknown table, invalid target SQL, rules naming unknown columns, ...) as
+    /// the matching [`Error`](crate::Error) variant; violations are not an error here but
+    /// the report's content.
+    pub fn validate(&self, conn: &Connection) -> Result<ValidationReport> {
+        execute::validate(conn, self)
+    }
+
+    /// Works out the ordered SQL steps without running them.
+    ///
+    /// ```
+    /// use sqlite_rebuild::{rusqlite::Connection, TableRebuild};
+    ///
+    /// let conn = Connection::open_in_memory()?;
+    /// conn.execute_batch("CREATE TABLE t (a INTEGER, b TEXT); CREATE INDEX t_b ON t (b);")?;
+    ///
+    /// // A new column type: copy and swap.
+    /// let plan = TableRebuild::new("t")
+    ///     .create_sql("CREATE TABLE t (a REAL NOT NULL, b TEXT)")
+    ///     .plan(&conn)?;
+    /// let script = plan.to_string();
+    /// assert!(script.contains("DROP TABLE \"main\".\"t\""));
+    /// assert!(script.contains("CREATE INDEX"));
+    ///
+    /// // Only a constraint changes: the stored definition is switched in place.
+    /// let plan = TableRebuild::new("t")
+    ///     .create_sql("CREATE TABLE t (a INTEGER NOT NULL, b TEXT)")
+    ///     .plan(&conn)?;
+    /// assert_eq!(plan.steps()[0].kind(), sqlite_rebuild::StepKind::SwitchDefinition);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The same input errors as [`validate`](Self::validate).
+    pub fn plan(&self, conn: &Connection) -> Result<RebuildPlan> {
+        let pre = preflight(conn, self, Verb::Plan)?;
+        let facts = introspect(conn, self, &pre)?;
+        strategy::plan(conn, self, facts, Purpose::Execute)
+    }
+
+    /// Runs the rebuild in its own transaction.
+    ///
+    /// Foreign key enforcement is switched off before `BEGIN IMMEDIATE` (SQLite ignores
+    /// the pragma inside a transaction) and the caller's setting is restored afterwards,
+    /// on every path.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Violations`](crate::Error::Violations) when rows would violate the target;
+    /// [`Error::TransactionOpen`](crate::Error::TransactionOpen) when called inside a
+    /// transaction (use [`execute_in`](Self::execute_in)); any input error of
+    /// [`validate`](Self::validate); a failed check before commit. The database is
+    /// unchanged whenever an error is returned.
+    pub fn execute(&self, conn: &mut Connection) -> Result<RebuildReport> {
+        execute::execute(conn, self)
+    }
+
+    /// Runs the rebuild inside the caller's open transaction, under a savepoint, as
+    /// migration frameworks call it. On error the transaction is as it was before the call.
+    ///
+    /// With `foreign_keys=ON` (which the pragma cannot change inside a transaction),
+    /// enforcement is suspended for the rebuild through `SQLITE_DBCONFIG_ENABLE_FKEY` and
+    /// restored afterwards, so dropping the old table cascades to no child row and fires no
+    /// child trigger. Foreign keys touching the table are checked before the savepoint is
+    /// released.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute), except [`Error::TransactionOpen`](crate::Error::TransactionOpen).
+    pub fn execute_in(&self, tx: &Transaction<'_>) -> Result<RebuildReport> {
+        execute::execute_in(tx, self)
+    }
+}
+
+impl TableSnapshot {
+    /// Records the definition of `table` in the `main` schema.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownTable`](crate::Error::UnknownTable) or
+    /// [`Error::NotRebuildable`](crate::Error::NotRebuildable) when `table` is not an
+    /// ordinary table; [`Error::Sqlite`](crate::Error::Sqlite) when the schema cannot be read.
+    pub fn capture(conn: &Connection, table: &str) -> Result<Self> {
+        Self::capture_in(conn, "main", table)
+    }
+
+    /// Records the definition of `table` in `schema` (`main`, `temp` or an attached
+    /// database's name).
+    ///
+    /// # Errors
+    ///
+    /// As [`capture`](Self::capture).
+    pub fn capture_in(conn: &Connection, schema: &str, table: &str) -> Result<Self> {
+        check_sqlite()?;
+        let t = catalog::resolve_table(conn, schema, table)?;
+        let dependents = catalog::dependents(conn, &t)?;
+        Ok(TableSnapshot {
+            schema: t.schema,
+            table: t.name,
+            create_sql: t.sql,
+            dependents,
+        })
+    }
+}
