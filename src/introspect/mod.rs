@@ -214,17 +214,6 @@ pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) 
     let target_parents = target_parents(conn, &source, &target_table, &target_fks)?;
     drop(probe);
 
-    for declared in &rb.children {
-        if !children
-            .iter()
-            .any(|fk| fk.child.eq_ignore_ascii_case(declared))
-        {
-            return Err(Error::NotAChild {
-                table: source.name.clone(),
-                child: declared.clone(),
-            });
-        }
-    }
     let dependents: Vec<DependentFacts> = dependents
         .into_iter()
         .map(|d| DependentFacts::new(d, &source.schema))
@@ -253,7 +242,7 @@ pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) 
         )?),
         None => None,
     };
-    let facts = Facts {
+    Ok(Facts {
         defensive: connection::defensive(conn)?,
         source,
         source_def,
@@ -276,9 +265,7 @@ pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) 
         statistics,
         sequence,
         restore,
-    };
-    check_child_keys(&facts)?;
-    Ok(facts)
+    })
 }
 
 /// `ALTER TABLE ... RENAME COLUMN`, which rewrites what names the column.
@@ -483,10 +470,27 @@ fn kept_statistics(
     }))
 }
 
+/// Every table declared a child must reference the table.
+pub(crate) fn check_declared_children(rb: &TableRebuild, facts: &Facts) -> Result<()> {
+    for declared in &rb.children {
+        if !facts
+            .children
+            .iter()
+            .any(|fk| fk.child.eq_ignore_ascii_case(declared))
+        {
+            return Err(Error::NotAChild {
+                table: facts.source.name.clone(),
+                child: declared.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Every child key must still find a PRIMARY KEY or UNIQUE index, or SQLite reports
 /// "foreign key mismatch" for the whole schema. As SQLite requires, the index must not be
 /// partial, and must compare each column under that column's own (default) collation.
-fn check_child_keys(facts: &Facts) -> Result<()> {
+pub(crate) fn check_child_keys(facts: &Facts) -> Result<()> {
     let target = &facts.target.table;
     // The collation a target column compares with by default.
     let default_collation = |column: &str| -> String {

@@ -15,7 +15,7 @@ pub(crate) use steps::copy as copy_steps;
 use crate::builder::{OnViolation, TableRebuild};
 use crate::db::guards::Savepoint;
 use crate::error::{sqlite_message, Error, Result};
-use crate::introspect::Facts;
+use crate::introspect::{self, Facts};
 use crate::mapping::{self, Mapping};
 use rusqlite::Connection;
 
@@ -27,6 +27,8 @@ pub(crate) fn plan(
     purpose: Purpose,
 ) -> Result<RebuildPlan> {
     let mapping = mapping::map(rb, &facts)?;
+    introspect::check_declared_children(rb, &facts)?;
+    introspect::check_child_keys(&facts)?;
     check_restore_compiles(conn, &facts, &mapping)?;
     let strategy = choice::choose(conn, rb, &facts, &mapping)?;
     let (steps, checks) = match strategy {
