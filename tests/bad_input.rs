@@ -28,13 +28,7 @@ const GOOD: &str =
 /// leave the database exactly as it was.
 fn refused(rb: TableRebuild) -> Error {
     let mut conn = db();
-    let before = snapshot(&conn);
-    let validate_err = rb.validate(&conn).unwrap_err();
-    let plan_err = rb.plan(&conn).unwrap_err();
-    let err = rb.execute(&mut conn).unwrap_err();
-    assert_eq!(validate_err.to_string(), err.to_string());
-    assert_eq!(plan_err.to_string(), err.to_string());
-    assert_eq!(snapshot(&conn), before, "database changed after: {err}");
+    let err = refused_by_every_verb(&mut conn, rb);
     assert!(fk_on(&conn));
     err
 }

@@ -17,11 +17,7 @@ use std::time::Duration;
 const PLANS: i64 = 3_000;
 
 fn downgrade() -> TableRebuild {
-    TableRebuild::new("v3_plans")
-        .create_sql(V2_PLANS)
-        .remap("phase", "action", "strategize")
-        .remap("processing_state", "applied", "complete")
-        .remap("processing_state", "constrained", "complete")
+    with_rules(common::downgrade())
 }
 
 /// A story database on disk, in the given journal mode.

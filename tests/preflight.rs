@@ -10,11 +10,7 @@ use sqlite_rebuild::rusqlite::Connection;
 use sqlite_rebuild::{Error, TableRebuild};
 
 fn downgrade() -> TableRebuild {
-    TableRebuild::new("v3_plans")
-        .create_sql(V2_PLANS)
-        .remap("phase", "action", "strategize")
-        .remap("processing_state", "applied", "complete")
-        .remap("processing_state", "constrained", "complete")
+    with_rules(common::downgrade())
 }
 
 /// The story on `conn`, with something in `temp` too: a TEMP trigger on the table (a

@@ -27,9 +27,7 @@ fn big_db() -> Connection {
 }
 
 fn downgrade() -> TableRebuild {
-    TableRebuild::new("v3_plans")
-        .create_sql(V2_PLANS)
-        .remap("phase", "action", "strategize")
+    common::downgrade().remap("phase", "action", "strategize")
 }
 
 fn recorded(rb: TableRebuild) -> (TableRebuild, Arc<Mutex<Vec<Progress>>>) {

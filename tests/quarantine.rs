@@ -19,9 +19,7 @@ fn story_db() -> Connection {
 }
 
 fn downgrade() -> TableRebuild {
-    TableRebuild::new("v3_plans")
-        .create_sql(V2_PLANS)
-        .on_violation(OnViolation::Quarantine)
+    common::downgrade().on_violation(OnViolation::Quarantine)
 }
 
 fn ids(conn: &Connection, sql: &str) -> BTreeSet<i64> {

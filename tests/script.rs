@@ -10,16 +10,6 @@ use sqlite_rebuild::{Error, OnViolation, TableRebuild};
 
 const PLANS: i64 = 120;
 
-fn downgrade() -> TableRebuild {
-    TableRebuild::new("v3_plans").create_sql(V2_PLANS)
-}
-
-fn with_rules(rb: TableRebuild) -> TableRebuild {
-    rb.remap("phase", "action", "strategize")
-        .remap("processing_state", "applied", "complete")
-        .remap("processing_state", "constrained", "complete")
-}
-
 /// The story database, with foreign key enforcement off as a script's caller must leave it
 /// (the bundled SQLite switches it on by default).
 fn story_db() -> Connection {

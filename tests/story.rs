@@ -10,17 +10,10 @@ use sqlite_rebuild::{ConstraintKind, Error, StepKind, TableRebuild};
 const PLANS: i64 = 240;
 
 fn downgrade() -> TableRebuild {
-    TableRebuild::new("v3_plans")
-        .create_sql(V2_PLANS)
+    common::downgrade()
         .child("plan_projects")
         .child("plan_arguments")
         .child("plan_invariants")
-}
-
-fn with_rules(rb: TableRebuild) -> TableRebuild {
-    rb.remap("phase", "action", "strategize")
-        .remap("processing_state", "applied", "complete")
-        .remap("processing_state", "constrained", "complete")
 }
 
 /// Expected counts, from the fixture's formulas rather than from SQL.

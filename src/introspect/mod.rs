@@ -502,8 +502,7 @@ pub(crate) fn check_child_keys(facts: &Facts) -> Result<()> {
     };
     for fk in &facts.children {
         let cols = fk.referenced(&target.columns);
-        // Index terms as (column, collation; `None` = the column's default).
-        let same_collated = |keys: &[(String, Option<String>)]| {
+        let same_collated = |keys: &KeyTerms| {
             keys.len() == cols.len()
                 && cols.iter().all(|c| {
                     keys.iter().any(|(k, coll)| {
@@ -553,9 +552,12 @@ pub(crate) fn check_child_keys(facts: &Facts) -> Result<()> {
     Ok(())
 }
 
-/// Whether a unique, non-partial automatic or explicit index of the target has exactly the
-/// keys `same_collated` accepts.
-fn covers(ix: &Index, same_collated: &dyn Fn(&[(String, Option<String>)]) -> bool) -> bool {
+/// An index's terms: (column, collation; `None` = the column's default).
+type KeyTerms = [(String, Option<String>)];
+
+/// Whether a unique, non-partial automatic index of the target has exactly the keys
+/// `same_collated` accepts.
+fn covers(ix: &Index, same_collated: &dyn Fn(&KeyTerms) -> bool) -> bool {
     ix.unique && !ix.partial && {
         let keys: Option<Vec<(String, Option<String>)>> = ix
             .keys

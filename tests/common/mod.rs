@@ -1,9 +1,11 @@
-//! Helpers shared by the integration tests: the v3_plans fixture and whole-database
-//! snapshots for asserting "exactly as it was".
+//! Helpers shared by the integration tests: the v3_plans fixture and its downgrade,
+//! whole-database snapshots for asserting "exactly as it was", and refusals checked
+//! against them.
 #![allow(dead_code)]
 
 use sqlite_rebuild::rusqlite::types::Value;
 use sqlite_rebuild::rusqlite::Connection;
+use sqlite_rebuild::{Error, TableRebuild};
 use std::collections::BTreeMap;
 
 pub const V3_SCHEMA: &str = include_str!("../../examples/v3_plans.sql");
@@ -218,4 +220,40 @@ pub fn v3_plans_with_named_check() -> String {
         "updated_at TEXT,",
         "updated_at TEXT, CONSTRAINT named CHECK (name <> ''),",
     )
+}
+
+/// The story's downgrade: `v3_plans` back to the v2 definition, with no rule.
+pub fn downgrade() -> TableRebuild {
+    TableRebuild::new("v3_plans").create_sql(V2_PLANS)
+}
+
+/// The rules that make every story row fit the v2 definition.
+pub fn with_rules(rb: TableRebuild) -> TableRebuild {
+    rb.remap("phase", "action", "strategize")
+        .remap("processing_state", "applied", "complete")
+        .remap("processing_state", "constrained", "complete")
+}
+
+/// Runs the rebuild, expects it to be refused, and asserts the database (every schema,
+/// every row) is exactly as it was.
+pub fn refused(conn: &mut Connection, rb: TableRebuild) -> Error {
+    let before = snapshot(conn);
+    let err = rb.execute(conn).expect_err("the rebuild must be refused");
+    assert_same(&snapshot(conn), &before);
+    err
+}
+
+/// As [`refused`], through every verb: `validate`, `plan` and `execute` fail with the same
+/// error, and foreign key enforcement is as it was.
+pub fn refused_by_every_verb(conn: &mut Connection, rb: TableRebuild) -> Error {
+    let before = snapshot(conn);
+    let fk = fk_on(conn);
+    let validate_err = rb.validate(conn).unwrap_err();
+    let plan_err = rb.plan(conn).unwrap_err();
+    let err = rb.execute(conn).unwrap_err();
+    assert_eq!(validate_err.to_string(), err.to_string());
+    assert_eq!(plan_err.to_string(), err.to_string());
+    assert_same(&snapshot(conn), &before);
+    assert_eq!(fk_on(conn), fk);
+    err
 }

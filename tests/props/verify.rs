@@ -1,0 +1,276 @@
+//! The crate on every path (execute, the forced copy, execute_in), compared with the
+//! oracle: the same database, or a fitting refusal that changed nothing.
+
+use super::common::*;
+use super::gen::*;
+use super::oracle::*;
+use proptest::prelude::*;
+use sqlite_rebuild::rusqlite::types::Value;
+use sqlite_rebuild::rusqlite::Connection;
+use sqlite_rebuild::{Error, RebuildReport, TableRebuild};
+
+// ---------------------------------------------------------------------------------------
+// The crate, and the property
+// ---------------------------------------------------------------------------------------
+
+pub(crate) fn kind(e: &Error) -> &'static str {
+    match e {
+        Error::Violations(_) => "Violations",
+        Error::TargetSql { .. } => "TargetSql",
+        Error::MissingSource { .. } => "MissingSource",
+        Error::ChildKeyMissing { .. } => "ChildKeyMissing",
+        Error::DependentBroken { .. } => "DependentBroken",
+        Error::CheckFailed { .. } => "CheckFailed",
+        Error::Sqlite { .. } => "Sqlite",
+        _ => "other",
+    }
+}
+
+/// The crate errors that fit a failure of the hand-written procedure.
+pub(crate) fn fitting(f: &Failure) -> &'static [&'static str] {
+    match f.0 {
+        Stage::RenameColumn => &["DependentBroken"],
+        Stage::Create => &["TargetSql"],
+        Stage::Copy => &["Violations"],
+        Stage::Swap => &[],
+        Stage::Dependent if f.1.contains("UNIQUE constraint failed") => &["Violations"],
+        Stage::Dependent | Stage::Probe => &["DependentBroken"],
+        Stage::ForeignKey if f.1.contains("foreign key mismatch") => &["ChildKeyMissing"],
+        // The target's own foreign keys are validated with its other constraints; the
+        // children's are checked before commit.
+        Stage::ForeignKey => &["Violations", "CheckFailed"],
+    }
+}
+
+/// How the crate is called.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Path {
+    /// `execute`, free to switch a constraint-only change in place.
+    Default,
+    /// `execute` on a connection in `SQLITE_DBCONFIG_DEFENSIVE` mode: always a copy.
+    Copy,
+    /// `execute_in` the caller's transaction (with `foreign_keys=ON`, which the pragma
+    /// cannot change there), committed on success and rolled back on error, as a migration
+    /// framework runs it.
+    Transaction,
+}
+
+pub(crate) struct Run {
+    pub(crate) path: Path,
+    pub(crate) conn: Connection,
+    pub(crate) before: Snapshot,
+    /// On the transaction path: the database inside the transaction, after an error.
+    pub(crate) inside: Option<Snapshot>,
+    pub(crate) fk_before: Vec<Vec<Value>>,
+    pub(crate) outcome: Result<RebuildReport, Error>,
+}
+
+pub(crate) fn run_crate(case: &Case, path: Path) -> Run {
+    let mut conn = open(&case.setup);
+    if path == Path::Copy {
+        copy_only(&conn);
+    }
+    let before = snapshot(&conn);
+    let fk_before = fk_check(&conn).unwrap();
+    let mut rb = TableRebuild::new("t").create_sql(case.target.clone());
+    for (c, e) in &case.columns {
+        rb = rb.column(c.clone(), e.clone());
+    }
+    let mut inside = None;
+    let outcome = if path == Path::Transaction {
+        let tx = conn.transaction().unwrap();
+        let outcome = rb.execute_in(&tx);
+        if outcome.is_ok() {
+            tx.commit().unwrap();
+        } else {
+            inside = Some(snapshot(&tx));
+            tx.rollback().unwrap();
+        }
+        outcome
+    } else {
+        rb.execute(&mut conn)
+    };
+    Run {
+        path,
+        conn,
+        before,
+        inside,
+        fk_before,
+        outcome,
+    }
+}
+
+pub(crate) fn stored_sql(s: &Snapshot, kind: &str, name: &str) -> Option<String> {
+    s.schema
+        .iter()
+        .find(|r| r.0 == kind && r.1 == name)
+        .and_then(|r| r.3.clone())
+}
+
+pub(crate) fn verify(case: &Case, run: &Run, oracle: &Oracle) -> Result<(), TestCaseError> {
+    let path = format!("{:?} path", run.path);
+    let after = snapshot(&run.conn);
+    prop_assert!(
+        run.conn.is_autocommit(),
+        "{path}: a transaction was left open"
+    );
+    prop_assert!(fk_on(&run.conn), "{path}: foreign_keys not restored");
+    // MissingSource comes once the target and the renames are known good.
+    let created = !matches!(
+        oracle.failed.first(),
+        Some((Stage::RenameColumn | Stage::Create, _))
+    );
+    match &run.outcome {
+        Err(e) => {
+            let before = sorted(snapshot_of(&run.before));
+            assert_same(&sorted(after), &before);
+            if let Some(inside) = &run.inside {
+                assert_same(&sorted(snapshot_of(inside)), &before);
+            }
+            if created && !case.missing.is_empty() {
+                prop_assert!(
+                    matches!(e, Error::MissingSource { column, .. } if case.missing.contains(column)),
+                    "{path}: expected MissingSource for {:?}, got {e:?}",
+                    case.missing
+                );
+                return Ok(());
+            }
+            prop_assert!(
+                !oracle.failed.is_empty(),
+                "{path}: the crate refused what SQLite's procedure does cleanly: {e}"
+            );
+            prop_assert!(
+                oracle.reasons.iter().any(|f| fitting(f).contains(&kind(e))),
+                "{path}: the procedure fails with {:?}; the crate's error fits none: {e:?}",
+                oracle.reasons
+            );
+        }
+        Ok(report) => {
+            prop_assert!(
+                case.missing.is_empty() || !created,
+                "{path}: succeeded though {:?} has no source ({report:?})",
+                case.missing
+            );
+            prop_assert!(
+                oracle.failed.is_empty(),
+                "{path}: the crate rebuilt ({report:?}) what SQLite's procedure refuses: {:?}",
+                oracle.failed
+            );
+            let integrity: String = run
+                .conn
+                .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+                .unwrap();
+            prop_assert_eq!(integrity, "ok", "{}: integrity_check", path);
+            let fk_after = fk_check(&run.conn).map_err(TestCaseError::fail)?;
+            let new: Vec<_> = fk_after
+                .iter()
+                .filter(|r| !run.fk_before.contains(r))
+                .collect();
+            prop_assert!(new.is_empty(), "{path}: new foreign key violations {new:?}");
+            let (after, before) = (canonical(after), canonical(snapshot_of(&run.before)));
+            prop_assert_eq!(
+                stored_sql(&after, "main.table", "t"),
+                Some(case.target.clone()),
+                "{}: stored statement",
+                path
+            );
+            // Every other schema row (the automatic indexes aside, which follow the
+            // target's UNIQUE constraints) is unchanged, renamed columns aside (the
+            // comparison with the oracle covers those).
+            for row in &before.schema {
+                let rebuilt = row.1 == "t"
+                    || row.1.starts_with("sqlite_autoindex_t_")
+                    || !case.renames.is_empty();
+                prop_assert!(
+                    rebuilt || after.schema.contains(row),
+                    "{path}: schema row {row:?} changed"
+                );
+            }
+            assert_same(&after, &oracle.db);
+        }
+    }
+    Ok(())
+}
+
+/// The snapshot with every table's rows sorted. `snapshot` reads a WITHOUT ROWID table
+/// with a bare `SELECT *`, whose order is that of whichever covering index the planner
+/// picks, which can depend on the order the indexes were created (or the schema reloaded)
+/// in; rows of rowid tables carry their rowids, so sorting loses nothing.
+pub(crate) fn sorted(mut s: Snapshot) -> Snapshot {
+    for rows in s.rows.values_mut() {
+        rows.sort_by_cached_key(|r| format!("{r:?}"));
+    }
+    s
+}
+
+/// `normalized` and `sorted`, without AUTOINCREMENT counters of 0: an `INSERT ... SELECT` of
+/// no rows writes one where the table had none (the procedure's copy and the crate's do; its
+/// in-place path, which copies nothing, does not), and it means the same as none.
+pub(crate) fn canonical(s: Snapshot) -> Snapshot {
+    let mut s = normalized(s);
+    if let Some(rows) = s.rows.get_mut("main.sqlite_sequence") {
+        rows.retain(|r| r.get(1) != Some(&Value::Integer(0)));
+    }
+    sorted(s)
+}
+
+/// What SQLite's procedure does with a case.
+pub(crate) struct Oracle {
+    /// Where it stopped (empty when it committed).
+    pub(crate) failed: Vec<Failure>,
+    /// Every reason it has to fail (empty when it committed).
+    pub(crate) reasons: Vec<Failure>,
+    /// The database after it, `canonical`.
+    pub(crate) db: Snapshot,
+}
+
+pub(crate) fn oracle(case: &Case) -> Oracle {
+    let conn = open(&case.setup);
+    let failed = procedure(&conn, case, false);
+    let reasons = if failed.is_empty() {
+        vec![]
+    } else {
+        procedure(&open(&case.setup), case, true)
+    };
+    Oracle {
+        failed,
+        reasons,
+        db: canonical(snapshot(&conn)),
+    }
+}
+
+/// A snapshot is not `Clone`; `normalized` and `sorted` take one by value.
+pub(crate) fn snapshot_of(s: &Snapshot) -> Snapshot {
+    Snapshot {
+        schema: s.schema.clone(),
+        rows: s.rows.clone(),
+    }
+}
+
+pub(crate) fn check(case: &Case) -> Result<(), TestCaseError> {
+    let oracle = oracle(case);
+    let default = run_crate(case, Path::Default);
+    let runs = [
+        default,
+        run_crate(case, Path::Copy),
+        run_crate(case, Path::Transaction),
+    ];
+    let default = &runs[0];
+    for run in &runs {
+        verify(case, run, &oracle)?;
+    }
+    // The paths agree with each other too (on the kind of refusal as well).
+    for other in &runs[1..] {
+        match (&default.outcome, &other.outcome) {
+            (Ok(_), Ok(_)) => assert_same(
+                &canonical(snapshot(&other.conn)),
+                &canonical(snapshot(&default.conn)),
+            ),
+            (Err(a), Err(b)) => {
+                prop_assert_eq!(kind(a), kind(b), "{:?} path: {} vs {}", other.path, b, a)
+            }
+            (a, b) => prop_assert!(false, "{:?} path disagrees: {b:?} vs {a:?}", other.path),
+        }
+    }
+    Ok(())
+}
