@@ -371,19 +371,32 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-// Layers, each using only those above it in this list (ARCHITECTURE.md is the map; the
-// `layers` test fails on any import cycle).
-mod builder;
-mod db;
-mod error;
-mod execute;
-mod introspect;
-mod mapping;
-mod report;
-mod script;
+// The layers, in the order data flows: each module uses only those declared above it
+// (ARCHITECTURE.md is the map; tests/layers.rs fails on any use of a later one).
+//
+// Text: the lexer, the statements and fragments the crate reads, quoting.
 mod sql;
-mod strategy;
+// Reports: what validation found and what a rebuild did, plain data.
+mod report;
+// Errors, which carry reports.
+mod error;
+// The builder's data: the target, rules, policies (its verbs are in `verbs`).
+mod builder;
+// The database: catalog, connection settings, RAII guards.
+mod db;
+// One preflight for every verb, then the catalog read once.
+mod introspect;
+// Where each target column's value comes from.
+mod mapping;
+// Constraints as predicates over the rows as the target would store them.
 mod validation;
+// In place or copy, and the steps of each.
+mod strategy;
+// The SQL script, rendered only when asked for.
+mod script;
+// Running the steps, the checks before commit, quarantine.
+mod execute;
+// What `TableRebuild` does with a connection.
 mod verbs;
 
 pub use builder::{OnViolation, TableRebuild, TableSnapshot, DEFAULT_SAMPLE_SIZE};
