@@ -20,3 +20,5 @@ pub(crate) use fragment::{
 };
 pub(crate) use lex::identifier_value;
 pub(crate) use quote::{ident, literal, qualified, with_literals};
+#[cfg(test)]
+mod differential;
