@@ -137,7 +137,8 @@ fn token_soup() -> impl Strategy<Value = String> {
         for (token, separator, touch) in parts {
             let loose = ["(", ")", ","];
             let may_touch = loose.contains(&token) || loose.contains(&last);
-            if !out.is_empty() && !(touch && may_touch) {
+            let joined = touch && may_touch;
+            if !out.is_empty() && !joined {
                 out.push_str(separator);
             }
             out.push_str(token);
@@ -423,20 +424,23 @@ fn unquoted(raw: &str) -> String {
     identifier_value(raw)
 }
 
+/// A column as both sides report it: name, type, collation, DEFAULT expression, generated
+/// expression.
+type FoundColumn = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
 /// What the port finds in a `CREATE TABLE`, in the crate's terms.
 #[derive(Debug, PartialEq)]
 struct Found {
     temp: bool,
     schema: Option<String>,
     name: String,
-    /// name, type, collation, DEFAULT expression, generated expression
-    columns: Vec<(
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    )>,
+    columns: Vec<FoundColumn>,
     /// (constraint name, expression, column)
     checks: Vec<(Option<String>, String, Option<String>)>,
 }
