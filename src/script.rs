@@ -287,7 +287,7 @@ fn steps(s: &mut String, facts: &Facts, mapping: &Mapping, count_check: &str) {
                 }
                 let _ = writeln!(s, "{};", step.sql_with_literals());
                 for t in triggers {
-                    let _ = writeln!(s, "{};", t.recreate_sql(&facts.source.schema));
+                    let _ = writeln!(s, "{};", t.recreate_sql(&facts.source.schema, None));
                 }
             }
             (StepKind::Rename, _) => {

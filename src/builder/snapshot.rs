@@ -22,9 +22,10 @@ impl Dependent {
     /// without the prefix), so an index of an attached database is recreated there. A TEMP
     /// trigger's stored text has lost its `TEMP` keyword, which must be put back or it would
     /// land in `main`.
-    pub(crate) fn recreate_sql(&self, schema: &str) -> String {
+    /// `index` is its statement, parsed, when it is an index (triggers need none).
+    pub(crate) fn recreate_sql(&self, schema: &str, index: Option<&sql::CreateIndex>) -> String {
         if self.kind == DependentKind::Index {
-            if let Ok(ix) = sql::parse_create_index(&self.sql) {
+            if let Some(ix) = index {
                 let name = self
                     .sql
                     .get(ix.name_span.0..ix.name_span.1)

@@ -41,7 +41,6 @@ pub(crate) struct Table {
     pub strict: bool,
     /// The INTEGER PRIMARY KEY column (a rowid alias), if any.
     pub ipk: Option<String>,
-    pub autoincrement: bool,
 }
 
 impl Table {
@@ -163,7 +162,6 @@ pub(crate) fn resolve_table(conn: &Connection, schema: &str, name: &str) -> Resu
         && pk.len() == 1
         && !indexes.iter().any(|i| i.origin == IndexOrigin::PrimaryKey))
     .then(|| pk[0].name.clone());
-    let autoincrement = ipk.is_some() && sql::mentions_identifier(&sql, "AUTOINCREMENT");
     Ok(Table {
         schema: schema.to_owned(),
         name: stored_name,
@@ -173,7 +171,6 @@ pub(crate) fn resolve_table(conn: &Connection, schema: &str, name: &str) -> Resu
         without_rowid,
         strict,
         ipk,
-        autoincrement,
     })
 }
 

@@ -236,7 +236,7 @@ impl<'c> TriggersSuspended<'c> {
     fn recreate(&mut self) -> Result<()> {
         for t in std::mem::take(&mut self.triggers) {
             self.conn
-                .execute_batch(&t.recreate_sql(&self.schema))
+                .execute_batch(&t.recreate_sql(&self.schema, None))
                 .map_err(Error::sqlite(format!(
                     "recreating trigger \"{}\" of \"{}\"",
                     t.name, self.table

@@ -27,6 +27,8 @@ pub(crate) struct Facts {
     /// Its `CREATE TABLE`, parsed; `None` when the crate's parser cannot read it (SQLite
     /// could: only the checks that compare definitions are then skipped).
     pub source_def: Option<CreateTable>,
+    /// Its INTEGER PRIMARY KEY is AUTOINCREMENT.
+    pub source_autoincrement: bool,
     pub target: Target,
     /// The scratch table's name (free in the table's schema).
     pub scratch: String,
@@ -63,6 +65,8 @@ pub(crate) struct Target {
     /// SQLite's description of it, created under the scratch name.
     pub table: Table,
     pub foreign_keys: Vec<ForeignKey>,
+    /// Its INTEGER PRIMARY KEY is AUTOINCREMENT.
+    pub autoincrement: bool,
     /// `CREATE TABLE "schema"."scratch" ...`: the caller's text under the scratch name.
     pub create_scratch: String,
     /// `CREATE TABLE "name" ...`: the caller's text as SQLite stores it after a rename.
@@ -84,7 +88,7 @@ impl DependentFacts {
         let index = (def.kind == DependentKind::Index)
             .then(|| sql::parse_create_index(&def.sql).ok())
             .flatten();
-        let recreate = def.recreate_sql(schema);
+        let recreate = def.recreate_sql(schema, index.as_ref());
         DependentFacts {
             def,
             index,
@@ -226,7 +230,8 @@ pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) 
         &renames,
         &dependents,
     )?;
-    let sequence = if target_table.autoincrement {
+    let target_autoincrement = target_table.ipk.is_some() && target_def.autoincrement;
+    let sequence = if target_autoincrement {
         catalog::sequence(conn, &source.schema, &source.name)?
     } else {
         None
@@ -242,14 +247,21 @@ pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) 
         )?),
         None => None,
     };
+    let source_autoincrement = source.ipk.is_some()
+        && match &source_def {
+            Some(def) => def.autoincrement,
+            None => sql::mentions_identifier(&source.sql, "AUTOINCREMENT"),
+        };
     Ok(Facts {
         defensive: connection::defensive(conn)?,
+        source_autoincrement,
         source,
         source_def,
         target: Target {
             def: target_def,
             table: target_table,
             foreign_keys: target_fks,
+            autoincrement: target_autoincrement,
             create_scratch,
             stored_sql,
         },

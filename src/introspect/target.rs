@@ -14,7 +14,9 @@ pub(super) fn parse(source: &Table, create_sql: &str) -> Result<CreateTable> {
         table: source.name.clone(),
         reason,
     };
-    sql::single_statement(create_sql).map_err(|e| target_error(e.to_string()))?;
+    if create_sql.trim().is_empty() {
+        return Err(target_error("the statement is empty".into()));
+    }
     let def = sql::parse_create_table(create_sql).map_err(|e| target_error(e.to_string()))?;
     if !def.name.eq_ignore_ascii_case(&source.name) {
         return Err(target_error(format!(
@@ -51,7 +53,7 @@ pub(super) fn statements(
     create_sql: &str,
     def: &CreateTable,
 ) -> (String, String) {
-    let body = sql::statement_text(create_sql.get(def.name_span.1..).unwrap_or_default());
+    let body = create_sql.get(def.name_span.1..def.end).unwrap_or_default();
     (
         format!("CREATE TABLE {}{body}", qualified(&source.schema, scratch)),
         format!("CREATE TABLE {}{body}", ident(&source.name)),

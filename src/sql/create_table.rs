@@ -16,6 +16,11 @@ pub(crate) struct CreateTable {
     pub name_span: (usize, usize),
     pub columns: Vec<ColumnDef>,
     pub checks: Vec<CheckDef>,
+    /// A column or the primary key is declared `AUTOINCREMENT`.
+    pub autoincrement: bool,
+    /// The byte offset where the statement ends: after its last token, before any `;`,
+    /// trailing space or comment (SQLite stores a statement up to there).
+    pub end: usize,
 }
 
 impl CreateTable {
@@ -90,6 +95,10 @@ pub(crate) fn parse_create_table(sql: &str) -> Result<CreateTable, SqlError> {
         name_span,
         columns: Vec::new(),
         checks: Vec::new(),
+        autoincrement: c.toks[open..close]
+            .iter()
+            .any(|t| c.is_kw(Some(*t), "AUTOINCREMENT")),
+        end: 0,
     };
     for (from, to) in c.split_commas(open + 1, close) {
         if from >= to {
@@ -121,7 +130,21 @@ pub(crate) fn parse_create_table(sql: &str) -> Result<CreateTable, SqlError> {
         }
         parse_column(&c, from, to, &mut table)?;
     }
-    // Table options (STRICT, WITHOUT ROWID) follow; SQLite reports them in pragma_table_list.
+    // Table options (STRICT, WITHOUT ROWID) may follow, which SQLite reports in
+    // pragma_table_list; then nothing but a final `;`.
+    let rest = &c.toks[close..];
+    match rest.iter().position(|t| t.kind == TokenKind::Semicolon) {
+        Some(semi) => {
+            if let Some(second) = rest.get(semi + 1) {
+                return err(format!(
+                    "more than one statement (the second starts at byte {})",
+                    second.start
+                ));
+            }
+            table.end = rest[semi - 1].end;
+        }
+        None => table.end = rest.last().map_or(sql.len(), |t| t.end),
+    }
     Ok(table)
 }
 
@@ -266,8 +289,36 @@ mod tests {
             ]
         );
         assert!(replace_span(sql, t.name_span, "x").contains("TABLE IF NOT EXISTS x ("));
+        assert!(!t.autoincrement);
+        assert_eq!(&sql[..t.end], sql.trim_end_matches(';'));
         assert!(parse_create_table("CREATE TABLE t AS SELECT 1").is_err());
         assert!(parse_create_table("CREATE VIEW v AS SELECT 1").is_err());
+    }
+
+    #[test]
+    fn one_statement_and_where_it_ends() {
+        let t =
+            parse_create_table("CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT) ; -- v2\n")
+                .unwrap();
+        assert!(t.autoincrement);
+        assert_eq!(
+            t.end,
+            "CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT)".len()
+        );
+        let quoted = parse_create_table("CREATE TABLE t (\"autoincrement\" INT) /* c */").unwrap();
+        assert!(!quoted.autoincrement);
+        assert_eq!(quoted.end, "CREATE TABLE t (\"autoincrement\" INT)".len());
+        for two in [
+            "CREATE TABLE t (a); DROP TABLE x",
+            "CREATE TABLE t (a);;",
+            "CREATE TABLE t (a) /* ; */ ; DELETE FROM x",
+        ] {
+            let e = parse_create_table(two).unwrap_err();
+            assert!(
+                e.to_string().contains("more than one statement"),
+                "{two}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -1,28 +1,7 @@
-//! Pieces of SQL text the crate checks or edits: one statement, one expression, a bare
-//! column name, the names an expression mentions, a statement's end, byte-span edits, and
-//! the arguments of a virtual table.
+//! Pieces of SQL text the crate checks or edits: one expression, a bare column name, the
+//! names an expression mentions, byte-span edits, and the arguments of a virtual table.
 
 use super::lex::{err, identifier_value, significant, tokenize, SqlError, TokenKind};
-
-/// Ok when `sql` holds exactly one statement (an optional final `;` and comments allowed).
-pub(crate) fn single_statement(sql: &str) -> Result<(), SqlError> {
-    let toks = significant(&tokenize(sql)?);
-    if toks.is_empty() {
-        return err("the statement is empty");
-    }
-    for (i, t) in toks.iter().enumerate() {
-        if t.kind == TokenKind::Semicolon && i + 1 < toks.len() {
-            return err(format!(
-                "more than one statement (the second starts at byte {})",
-                toks[i + 1].start
-            ));
-        }
-    }
-    if toks.len() == 1 && toks[0].kind == TokenKind::Semicolon {
-        return err("the statement is empty");
-    }
-    Ok(())
-}
 
 /// Ok when `expr` is one expression that can be spliced into a SELECT list.
 pub(crate) fn single_expression(expr: &str) -> Result<(), SqlError> {
@@ -114,23 +93,6 @@ pub(crate) fn replace_span(sql: &str, span: (usize, usize), replacement: &str) -
     }
 }
 
-/// The statement up to the end of its last token: no `;`, trailing space or comment (as
-/// SQLite stores a statement in `sqlite_schema`).
-pub(crate) fn statement_text(sql: &str) -> &str {
-    let Ok(tokens) = tokenize(sql) else {
-        return sql.trim_end();
-    };
-    match tokens.iter().rev().find(|t| {
-        !matches!(
-            t.kind,
-            TokenKind::Space | TokenKind::Comment | TokenKind::Semicolon
-        )
-    }) {
-        Some(t) => &sql[..t.end],
-        None => "",
-    }
-}
-
 /// `CREATE ...` with `TEMP` after `CREATE`, unless it is there already: SQLite stores a
 /// TEMP trigger's text without the keyword, and replaying it without would land in `main`.
 pub(crate) fn with_temp_keyword(sql: &str) -> String {
@@ -193,11 +155,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn statements_and_expressions() {
-        assert!(single_statement("CREATE TABLE t(a); -- x").is_ok());
-        assert!(single_statement("CREATE TABLE t(a) /* ; */").is_ok());
-        assert!(single_statement("CREATE TABLE t(a); DROP TABLE x").is_err());
-        assert!(single_statement(" -- only").is_err());
+    fn expressions_and_names() {
         assert!(single_expression("coalesce(a, b)").is_ok());
         assert!(single_expression("CASE WHEN a IS 1 THEN 'x;y' END").is_ok());
         assert!(single_expression("1); DROP TABLE t; --").is_err());
@@ -206,10 +164,6 @@ mod tests {
         assert!(tokenize("'open").is_err());
         assert!(mentions_identifier("\"Phase\" IN ('x')", "phase"));
         assert!(!mentions_identifier("x IN ('phase')", "phase"));
-        assert_eq!(
-            statement_text("CREATE TABLE t (a);  -- c\n"),
-            "CREATE TABLE t (a)"
-        );
         assert_eq!(column_name(" \"co de\" "), Some("co de".to_owned()));
         assert_eq!(column_name("NULL"), None);
         assert_eq!(column_name("a + 1"), None);
@@ -252,10 +206,8 @@ mod tests {
             let _ = virtual_table_args(s);
             let _ = literal_or_name(s);
             let _ = column_name(s);
-            let _ = single_statement(s);
             let _ = single_expression(s);
             let _ = mentions_identifier(s, "x");
-            let _ = statement_text(s);
             let _ = with_temp_keyword(s);
         }
     }

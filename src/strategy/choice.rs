@@ -75,7 +75,7 @@ pub(crate) fn in_place_blocker(
     if source.strict != target.strict
         || source.without_rowid != target.without_rowid
         || source.ipk != target.ipk
-        || source.autoincrement != target.autoincrement
+        || facts.source_autoincrement != facts.target.autoincrement
     {
         return Some("STRICT, WITHOUT ROWID or the rowid alias changes");
     }
