@@ -27,7 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .sample_size(3);
 
     println!("\n== downgrade without remapping rules ==");
-    match downgrade.clone().execute(&mut conn) {
+    match downgrade.execute(&mut conn) {
         Err(Error::Violations(report)) => println!("{report}"),
         other => return Err(format!("expected a refusal, got {other:?}").into()),
     }

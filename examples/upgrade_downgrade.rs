@@ -40,7 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let downgrade = TableRebuild::from_snapshot(&v1).sample_size(2);
 
     println!("\n== downgrade v2 -> v1, no rules: refused, nothing changes ==");
-    match downgrade.clone().execute(&mut conn) {
+    match downgrade.execute(&mut conn) {
         Err(Error::Violations(report)) => println!("{report}"),
         other => return Err(format!("expected a refusal, got {other:?}").into()),
     }

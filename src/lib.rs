@@ -3,8 +3,9 @@
 //!
 //! The sections below go in the order you meet the problem: why hand-written rebuilds
 //! break, a first rebuild, reading a refusal, remapping values, child tables, moving rows
-//! aside, running inside a migration framework, and plans as SQL scripts. Every example runs as a doc test, except the one that needs
-//! `rusqlite_migration` (its runnable twin is `examples/migration_hook.rs`).
+//! aside, running inside a migration framework, and plans as SQL scripts. Every example
+//! runs as a doc test, except the one that needs `rusqlite_migration` (its runnable twin is
+//! `ecosystem/examples/rusqlite_migration.rs`).
 //!
 //! # Why rebuilds break
 //!
@@ -51,7 +52,7 @@
 //! );
 //!
 //! // Refused: nothing changes, and the report says exactly what is wrong.
-//! let Err(Error::Violations(report)) = rebuild.clone().execute(&mut conn) else { panic!() };
+//! let Err(Error::Violations(report)) = rebuild.execute(&mut conn) else { panic!() };
 //! assert_eq!(report.violation_count(), 2);
 //! assert_eq!(report.constraint("ck_phase").unwrap().count(), 2);
 //!
@@ -334,7 +335,8 @@
 //! # Seeing the plan, and running it as SQL text
 //!
 //! [`TableRebuild::plan`] returns the ordered SQL steps ([`RebuildPlan`]) without running
-//! them; its `Display` is a commented script, for review or for a migration log.
+//! them: exactly the statements [`TableRebuild::execute`] would run. Its `Display` is a
+//! commented script, for review or for a migration log.
 //!
 //! Frameworks that only take SQL text (refinery, diesel, sqlx, plain `.sql` files) get the
 //! same safety from [`RebuildPlan::to_sql`]: a self-contained script, rules included, whose

@@ -49,7 +49,7 @@ fn a_million_violating_rows_make_a_small_report() {
 
     let live_before = LIVE.load(Ordering::Relaxed);
     PEAK.store(live_before, Ordering::Relaxed);
-    let err = rebuild.clone().execute(&mut conn).unwrap_err();
+    let err = rebuild.execute(&mut conn).unwrap_err();
     let peak = PEAK.load(Ordering::Relaxed) - live_before;
 
     let Error::Violations(report) = &err else {

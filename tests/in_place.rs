@@ -128,7 +128,7 @@ fn a_new_not_null_finds_the_nulls_in_place() {
         rb.plan(&conn).unwrap().steps()[0].kind(),
         StepKind::SwitchDefinition
     );
-    let Error::Violations(report) = rb.clone().execute(&mut conn).unwrap_err() else {
+    let Error::Violations(report) = rb.execute(&mut conn).unwrap_err() else {
         panic!()
     };
     assert_eq!(report.constraint("NOT NULL(x)").unwrap().count(), 1);

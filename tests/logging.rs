@@ -66,7 +66,7 @@ fn info_tells_the_story_debug_shows_each_statement() {
         "{records:#?}"
     );
 
-    downgrade.clone().execute(&mut conn).unwrap_err();
+    downgrade.execute(&mut conn).unwrap_err();
     let records = take();
     assert!(has(&records, Level::Debug, "PRAGMA foreign_keys = OFF"));
     assert!(

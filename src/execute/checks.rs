@@ -83,7 +83,8 @@ fn fail<'a>(facts: &'a Facts, context: &'a str) -> impl FnOnce(rusqlite::Error) 
 }
 
 /// The checks before commit: the new constraints (in place) or generated values (copied),
-/// the row count, the table's own foreign keys, each child's, and the schema.
+/// the row count, the table's own foreign keys and each child's (step 10 of SQLite's
+/// procedure), and that every view and trigger still compiles (step 9).
 pub(super) fn before_commit(
     rt: &Runtime<'_>,
     ctx: &PlanContext,

@@ -293,3 +293,118 @@ impl Mapping {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::introspect::{introspect, preflight, Verb};
+    use rusqlite::Connection;
+
+    fn mapping(setup: &str, rb: &TableRebuild) -> Result<Mapping> {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(setup).unwrap();
+        let pre = preflight(&conn, rb, Verb::Plan)?;
+        let facts = introspect(&conn, rb, &pre)?;
+        map(rb, &facts)
+    }
+
+    fn source_of<'m>(m: &'m Mapping, target: &str) -> Option<&'m ValueSource> {
+        m.transfers
+            .iter()
+            .find(|t| t.target == target)
+            .map(|t| &t.source)
+    }
+
+    const T: &str = "CREATE TABLE t (a TEXT, b INT, old TEXT)";
+
+    #[test]
+    fn each_target_column_names_where_its_value_comes_from() {
+        let rb = TableRebuild::new("t")
+            .create_sql(
+                "CREATE TABLE t (a TEXT, b INT, new TEXT, fresh TEXT DEFAULT 'x', g AS (b + 1))",
+            )
+            .column("new", "old")
+            .remap("a", "x", "y");
+        let m = mapping(T, &rb).unwrap();
+        assert_eq!(source_of(&m, "a"), Some(&ValueSource::Column("a".into())));
+        assert_eq!(
+            source_of(&m, "new"),
+            Some(&ValueSource::Expression("old".into()))
+        );
+        // A column with no source takes its DEFAULT; a generated one is computed.
+        assert_eq!(source_of(&m, "fresh"), None);
+        assert_eq!(source_of(&m, "g"), None);
+        assert!(m.copies_unchanged("b", "b"));
+        assert!(!m.copies_unchanged("a", "a"), "remapped");
+        assert!(!m.copies_unchanged("new", "old"), "an expression");
+        assert_eq!(
+            m.insert_columns(),
+            ["\"rowid\"", "\"a\"", "\"b\"", "\"new\""]
+        );
+        assert_eq!(
+            m.select_exprs("t", false),
+            [
+                "\"t\".\"rowid\"",
+                "CASE WHEN \"t\".\"a\" IS ?1 THEN ?2 ELSE \"t\".\"a\" END",
+                "\"t\".\"b\"",
+                "(old)"
+            ]
+        );
+        assert!(m.select_exprs("t", true)[1].contains(HIT_FUNCTION));
+        assert_eq!(m.params, [Value::Text("x".into()), Value::Text("y".into())]);
+    }
+
+    #[test]
+    fn implicit_rowids_are_copied_by_a_name_no_column_shadows() {
+        let same = |sql: &str| TableRebuild::new("t").create_sql(sql);
+        let m = mapping(
+            "CREATE TABLE t (rowid TEXT, v)",
+            &same("CREATE TABLE t (rowid TEXT, v)"),
+        )
+        .unwrap();
+        assert_eq!(m.rowid, Some(("_rowid_", "_rowid_")));
+        // An INTEGER PRIMARY KEY carries the rowid itself.
+        let m = mapping(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, v)",
+            &same("CREATE TABLE t (id INTEGER PRIMARY KEY, v)"),
+        )
+        .unwrap();
+        assert_eq!(m.rowid, None);
+        let m = mapping(
+            "CREATE TABLE t (k TEXT PRIMARY KEY, v) WITHOUT ROWID",
+            &same("CREATE TABLE t (k TEXT PRIMARY KEY, v)"),
+        )
+        .unwrap();
+        assert_eq!(m.rowid, None);
+    }
+
+    #[test]
+    fn rules_must_name_a_writable_target_column() {
+        let rb = TableRebuild::new("t").create_sql("CREATE TABLE t (a TEXT, b INT, g AS (b))");
+        let err = mapping(T, &rb.clone().remap("nope", 1, 2)).unwrap_err();
+        assert!(
+            matches!(&err, Error::UnknownColumn { rule: RuleKind::Remap, column, .. } if column == "nope"),
+            "{err}"
+        );
+        let err = mapping(T, &rb.clone().column("g", "1")).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                Error::UnknownColumn {
+                    rule: RuleKind::Column,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = mapping(
+            T,
+            &TableRebuild::new("t").create_sql("CREATE TABLE t (a, z NOT NULL)"),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, Error::MissingSource { column, .. } if column == "z"),
+            "{err}"
+        );
+    }
+}

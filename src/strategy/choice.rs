@@ -116,7 +116,7 @@ pub(crate) fn choose(
     let changed: u64 = counts.iter().sum();
     if !few_enough(changed, sampled) {
         log::debug!(
-            "the rules rewrite {changed} of the first {sampled} rows: copying rather than rewriting in place"
+            "the rules rewrite {changed} values in the first {sampled} rows: copying rather than rewriting in place"
         );
         return Ok(Strategy::Copy);
     }

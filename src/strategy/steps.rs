@@ -30,7 +30,8 @@ fn follow_steps(mapping: &Mapping) -> impl Iterator<Item = PlanStep> + '_ {
     })
 }
 
-/// The copy: SQLite's generalized ALTER TABLE procedure, steps 4 to 9.
+/// The copy: SQLite's generalized ALTER TABLE procedure, steps 4 to 8 (step 3, remembering
+/// the dependents, is introspection's; 9 and 10 are the checks before commit).
 pub(crate) fn copy(
     facts: &Facts,
     mapping: &Mapping,
@@ -40,10 +41,12 @@ pub(crate) fn copy(
     let schema = &source.schema;
     let scratch = qualified(schema, &facts.scratch);
     let mut steps: Vec<PlanStep> = drop_steps(facts).collect();
+    // 4. Create the new table under a scratch name.
     steps.push(PlanStep::new(
         StepKind::CreateTarget,
         facts.target.create_scratch.clone(),
     ));
+    // 5. Transfer the content, rules applied (and restored quarantined rows).
     let counting = purpose == Purpose::Execute && mapping.counts_in_copy();
     let mut copy = PlanStep::new(
         StepKind::Copy,
@@ -75,15 +78,18 @@ pub(crate) fn copy(
     }));
     let (keep_statistics, restore_statistics) = statistics_steps(facts);
     steps.extend(keep_statistics);
+    // 6. Drop the old table.
     steps.push(PlanStep::new(
         StepKind::DropOld,
         format!("DROP TABLE {}", source.qualified()),
     ));
     steps.extend(follow_steps(mapping));
+    // 7. Rename the new table into place.
     steps.push(PlanStep::new(
         StepKind::Rename,
         format!("ALTER TABLE {scratch} RENAME TO {}", ident(&source.name)),
     ));
+    // 8. Recreate the indexes and triggers (views are left as they are, and checked).
     for d in &facts.dependents {
         let (kind, what) = match d.def.kind {
             DependentKind::Index => (StepKind::CreateIndex, "index"),
