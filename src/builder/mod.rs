@@ -16,7 +16,7 @@ use rusqlite::types::{Null, ToSql, Value, ValueRef};
 use std::fmt;
 use std::sync::Arc;
 
-/// Number of sample rows a [`ValidationReport`] keeps per constraint unless told otherwise.
+/// Number of sample rows a [`ValidationReport`](crate::ValidationReport) keeps per constraint unless told otherwise.
 pub const DEFAULT_SAMPLE_SIZE: usize = 20;
 
 /// What the rebuild does with rows that would still violate the target after remapping.
@@ -355,7 +355,7 @@ impl TableRebuild {
         self
     }
 
-    /// How many offending rows a [`ValidationReport`] shows per constraint (default
+    /// How many offending rows a [`ValidationReport`](crate::ValidationReport) shows per constraint (default
     /// [`DEFAULT_SAMPLE_SIZE`]). Counts are always exact whatever the sample size.
     pub fn sample_size(mut self, rows: usize) -> Self {
         self.sample_size = rows;

@@ -100,7 +100,7 @@ impl RebuildReport {
         &self.children_checked
     }
 
-    /// Rows moved into quarantine tables under [`OnViolation::Quarantine`]: the table's
+    /// Rows moved into quarantine tables under [`OnViolation::Quarantine`](crate::OnViolation::Quarantine): the table's
     /// own rows first, then the child rows that referenced them. Empty otherwise.
     pub fn quarantined(&self) -> &[MovedRows] {
         &self.quarantined
