@@ -7,7 +7,9 @@
 //! cargo run --release --example peak_memory -- hand 1000000
 //! ```
 //!
-//! Each run is its own process, so one side's allocations cannot hide the other's.
+//! Each run is its own process, so one side's allocations cannot hide the other's. Two more
+//! sides measure the crate's other verbs on the same fixture: `validate` (the dry run with
+//! the rules) and `refusal` (`execute` without them: most rows violate).
 
 use sqlite_rebuild::rusqlite::Connection;
 use sqlite_rebuild::TableRebuild;
@@ -44,17 +46,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write("/proc/self/clear_refs", "5")?;
     let before = peak_kib()?;
     let started = std::time::Instant::now();
+    let downgrade = TableRebuild::new("v3_plans").create_sql(V2_PLANS);
+    let with_rules = downgrade
+        .clone()
+        .remap("phase", "action", "strategize")
+        .remap("processing_state", "applied", "complete")
+        .remap("processing_state", "constrained", "complete");
     match side.as_str() {
         "crate" => {
-            TableRebuild::new("v3_plans")
-                .create_sql(V2_PLANS)
-                .remap("phase", "action", "strategize")
-                .remap("processing_state", "applied", "complete")
-                .remap("processing_state", "constrained", "complete")
-                .execute(&mut conn)?;
+            with_rules.execute(&mut conn)?;
+        }
+        "validate" => {
+            let report = with_rules.validate(&conn)?;
+            assert!(report.is_ok(), "{report}");
+        }
+        "refusal" => {
+            downgrade
+                .execute(&mut conn)
+                .expect_err("without rules, most rows violate");
         }
         "hand" => hand_written(&conn)?,
-        other => return Err(format!("side must be crate or hand, not {other}").into()),
+        other => {
+            return Err(
+                format!("side must be crate, validate, refusal or hand, not {other}").into(),
+            )
+        }
     }
     let elapsed = started.elapsed();
     let peak = peak_kib()?;

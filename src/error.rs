@@ -268,6 +268,15 @@ pub enum Error {
     )]
     TransactionOpen,
 
+    /// [`execute_in`](crate::TableRebuild::execute_in) was given a transaction that has
+    /// already ended (SQLite rolls a transaction back by itself after some errors, or the
+    /// caller ran `ROLLBACK` or `COMMIT` on it): the rebuild would commit on its own.
+    #[error(
+        "the transaction given to execute_in() has already ended (rolled back or committed); \
+         begin a new one, or call execute()"
+    )]
+    TransactionEnded,
+
     /// `PRAGMA foreign_keys = OFF` did not take effect, so the rebuild could not run safely.
     #[error("could not switch foreign key enforcement off; refusing to rebuild \"{table}\"")]
     ForeignKeysStillOn {

@@ -87,7 +87,9 @@ impl TableRebuild {
     ///
     /// # Errors
     ///
-    /// As [`execute`](Self::execute), except [`Error::TransactionOpen`](crate::Error::TransactionOpen).
+    /// As [`execute`](Self::execute), except [`Error::TransactionOpen`](crate::Error::TransactionOpen);
+    /// [`Error::TransactionEnded`](crate::Error::TransactionEnded) when `tx` has already
+    /// ended.
     pub fn execute_in(&self, tx: &Transaction<'_>) -> Result<RebuildReport> {
         execute::execute_in(tx, self)
     }

@@ -157,3 +157,33 @@ fn every_other_journal_mode_works() {
         assert_eq!(report.rows_copied(), 50, "{mode}");
     }
 }
+
+#[test]
+fn execute_in_a_transaction_that_has_ended_is_refused() {
+    let mut conn = Connection::open_in_memory().unwrap();
+    story(&conn);
+    let before = snapshot(&conn);
+    let tx = conn.transaction().unwrap();
+    // SQLite, or the caller, ended the transaction behind the framework's back.
+    tx.execute_batch("ROLLBACK").unwrap();
+    let err = downgrade().execute_in(&tx).unwrap_err();
+    assert!(matches!(err, Error::TransactionEnded), "{err:?}");
+    drop(tx);
+    assert!(conn.is_autocommit());
+    assert_same(&snapshot(&conn), &before);
+}
+
+#[test]
+fn execute_inside_an_open_transaction_is_refused_first() {
+    // The transaction state is the first thing the preflight checks: even an unknown table
+    // is reported as the open transaction.
+    let mut conn = Connection::open_in_memory().unwrap();
+    story(&conn);
+    conn.execute_batch("BEGIN").unwrap();
+    let err = TableRebuild::new("nope")
+        .create_sql("CREATE TABLE nope (a)")
+        .execute(&mut conn)
+        .unwrap_err();
+    assert!(matches!(err, Error::TransactionOpen), "{err:?}");
+    conn.execute_batch("ROLLBACK").unwrap();
+}

@@ -29,13 +29,16 @@ pub(crate) struct Preflight {
     pub behavior: TransactionBehavior,
 }
 
-/// Checks, in order: an open transaction (for `execute`), the SQLite version, the
+/// Checks, in order: the transaction state (none open for `execute`, the caller's still
+/// open for `execute_in`), the SQLite version, the
 /// builder's values, the table, the journal of its schema and of `temp` (a rebuild writes
 /// both, and undoes its work by rolling back: with `journal_mode=OFF` it could not), write
 /// access, and a target statement.
 pub(crate) fn preflight(conn: &Connection, rb: &TableRebuild, verb: Verb) -> Result<Preflight> {
-    if verb == Verb::Execute && !conn.is_autocommit() {
-        return Err(Error::TransactionOpen);
+    match verb {
+        Verb::Execute if !conn.is_autocommit() => return Err(Error::TransactionOpen),
+        Verb::ExecuteIn if conn.is_autocommit() => return Err(Error::TransactionEnded),
+        _ => {}
     }
     check_sqlite()?;
     if let Some((column, reason)) = &rb.invalid_value {
