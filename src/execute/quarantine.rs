@@ -177,7 +177,7 @@ fn move_rows(
     let n = conn
         .execute(
             &format!(
-                "INSERT INTO {q} ({}) SELECT {} FROM {rows}",
+                "INSERT OR ABORT INTO {q} ({}) SELECT {} FROM {rows}",
                 into.join(", "),
                 from.join(", ")
             ),

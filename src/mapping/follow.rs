@@ -85,7 +85,7 @@ pub(super) fn children(rb: &TableRebuild, facts: &Facts, mapping: &Mapping) -> V
         out.push(ChildUpdate {
             child: fk.child.clone(),
             sql: format!(
-                "UPDATE {} AS {child_alias} SET {} WHERE {}",
+                "UPDATE OR ABORT {} AS {child_alias} SET {} WHERE {}",
                 qualified(&source.schema, &fk.child),
                 sets.join(", "),
                 changed.join(" OR ")

@@ -227,7 +227,7 @@ pub(crate) fn in_place(facts: &Facts, mapping: &Mapping) -> (Vec<PlanStep>, Vec<
             PlanStep::new(
                 StepKind::RemapInPlace,
                 format!(
-                    "UPDATE {} SET {} WHERE {}",
+                    "UPDATE OR ABORT {} SET {} WHERE {}",
                     source.qualified(),
                     sets.join(", "),
                     changed.join(" OR ")

@@ -9,6 +9,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod dependents;
+mod conflicts;
 mod foreign_keys;
 mod regressions;
 mod statistics;
