@@ -17,30 +17,27 @@ pub(crate) struct Dependent {
 }
 
 impl Dependent {
-    /// The statement that recreates it in `schema`, so that SQLite stores the same text
-    /// again. An index name gets a schema prefix (SQLite stores the name token as written,
-    /// without the prefix), so an index of an attached database is recreated there. A TEMP
-    /// trigger's stored text has lost its `TEMP` keyword, which must be put back or it would
-    /// land in `main`.
-    /// `index` is its statement, parsed, when it is an index (triggers need none).
+    /// The statement that recreates it where it was, on the table it was on, so that SQLite
+    /// stores the same text again. SQLite stores the name without a schema prefix (and
+    /// without `IF NOT EXISTS` or `TEMP`): replayed as stored, an index or trigger of an
+    /// attached database would land in `main`, and a trigger of `main.t` on a TEMP table
+    /// `t`. So the name gets `schema`'s prefix; a TEMP trigger (which may not have one) gets
+    /// its `TEMP` back. `index` is the statement, parsed, when it is an index.
     pub(crate) fn recreate_sql(&self, schema: &str, index: Option<&sql::CreateIndex>) -> String {
-        if self.kind == DependentKind::Index {
-            if let Some(ix) = index {
-                let name = self
-                    .sql
-                    .get(ix.name_span.0..ix.name_span.1)
-                    .unwrap_or(&ix.name);
-                return sql::replace_span(
-                    &self.sql,
-                    ix.name_span,
-                    &format!("{}.{name}", sql::ident(schema)),
-                );
-            }
-        }
         if self.temp {
             return sql::with_temp_keyword(&self.sql);
         }
-        self.sql.clone()
+        let name_span = match self.kind {
+            DependentKind::Index => index.map(|ix| ix.name_span),
+            _ => sql::parse_trigger_head(&self.sql).ok().map(|h| h.name_span),
+        };
+        match name_span {
+            Some(span) => {
+                let name = self.sql.get(span.0..span.1).unwrap_or(&self.name);
+                sql::replace_span(&self.sql, span, &format!("{}.{name}", sql::ident(schema)))
+            }
+            None => self.sql.clone(),
+        }
     }
 
     /// The schema whose `sqlite_schema` holds it, for a dependent of a table in `schema`.

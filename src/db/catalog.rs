@@ -365,39 +365,71 @@ pub(crate) fn dependents(conn: &Connection, table: &Table) -> Result<Vec<Depende
 
 /// [`dependents`] of the table `name` in `schema`.
 fn dependents_of(conn: &Connection, schema: &str, name: &str) -> Result<Vec<Dependent>> {
-    let mut out = Vec::new();
-    let mut read = |schema: &str, kinds: &str, temp: bool| -> Result<()> {
+    let read = |in_schema: &str, kinds: &str| -> Result<Vec<(String, String, String)>> {
         let sql = format!(
             "SELECT type, name, sql FROM {}.sqlite_schema WHERE type IN ({kinds}) AND tbl_name = ?1 COLLATE NOCASE AND sql IS NOT NULL ORDER BY rowid",
-            ident(schema)
+            ident(in_schema)
         );
-        let rows: Vec<(String, String, String)> = conn
-            .prepare(&sql)
+        conn.prepare(&sql)
             .and_then(|mut s| {
                 s.query_map([name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                     .collect()
             })
             .map_err(Error::sqlite(format!(
                 "listing indexes and triggers of \"{name}\""
-            )))?;
-        for (kind, name, sql) in rows {
-            let Some(kind) = DependentKind::from_schema_type(&kind) else {
-                continue;
-            };
+            )))
+    };
+    let mut out = Vec::new();
+    for (kind, dependent, sql) in read(schema, "'index','trigger'")? {
+        if let Some(kind) = DependentKind::from_schema_type(&kind) {
             out.push(Dependent {
                 kind,
-                name,
+                name: dependent,
                 sql,
-                temp,
+                temp: false,
             });
         }
-        Ok(())
-    };
-    read(schema, "'index','trigger'", false)?;
-    if !schema.eq_ignore_ascii_case("temp") && !temp_table_shadows(conn, name)? {
-        read("temp", "'trigger'", true)?;
+    }
+    if schema.eq_ignore_ascii_case("temp") {
+        return Ok(out);
+    }
+    // TEMP triggers on this table: those whose ON clause names this schema, and those that
+    // name none when this table is the one SQLite finds first (temp, main, then attached).
+    let found_first =
+        first_schema_with(conn, name)?.is_some_and(|first| first.eq_ignore_ascii_case(schema));
+    for (_, dependent, sql) in read("temp", "'trigger'")? {
+        let on_this_table = match sql::parse_trigger_head(&sql) {
+            Ok(head) => match head.table_schema {
+                Some(s) => s.eq_ignore_ascii_case(schema),
+                None => found_first,
+            },
+            Err(_) => found_first,
+        };
+        if on_this_table {
+            out.push(Dependent {
+                kind: DependentKind::Trigger,
+                name: dependent,
+                sql,
+                temp: true,
+            });
+        }
     }
     Ok(out)
+}
+
+/// The schema whose table `name` an unqualified name finds: `temp`, then `main`, then the
+/// attached databases in the order they were attached.
+fn first_schema_with(conn: &Connection, name: &str) -> Result<Option<String>> {
+    conn.query_row(
+        "SELECT d.name FROM pragma_database_list AS d
+         WHERE EXISTS (SELECT 1 FROM pragma_table_list AS t
+                       WHERE t.schema = d.name AND t.name = ?1 COLLATE NOCASE)
+         ORDER BY CASE d.name WHEN 'temp' THEN 0 WHEN 'main' THEN 1 ELSE 2 END, d.seq LIMIT 1",
+        [name],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(Error::sqlite("finding which schema holds a table"))
 }
 
 /// The triggers on the table `name` in `schema` (TEMP ones included), as they are now.
@@ -406,17 +438,6 @@ pub(crate) fn triggers(conn: &Connection, schema: &str, name: &str) -> Result<Ve
         .into_iter()
         .filter(|d| d.kind == DependentKind::Trigger)
         .collect())
-}
-
-/// Whether a temp table of the same name exists, which would make temp triggers ambiguous.
-fn temp_table_shadows(conn: &Connection, name: &str) -> Result<bool> {
-    conn.query_row(
-        "SELECT count(*) FROM temp.sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
-        [name],
-        |r| r.get::<_, i64>(0),
-    )
-    .map(|n| n > 0)
-    .map_err(Error::sqlite("reading the temp schema"))
 }
 
 /// The AUTOINCREMENT high-water mark of a table, if `sqlite_sequence` has one.

@@ -1,5 +1,5 @@
 //! The text layer: SQLite's tokens, the statements the crate reads (`CREATE TABLE`,
-//! `CREATE INDEX`), fragments it checks or edits by byte span, and quoting. Nothing here
+//! `CREATE INDEX`, the head of `CREATE TRIGGER`), fragments it checks or edits by byte span, and quoting. Nothing here
 //! touches a database, and nothing panics on any input.
 //!
 //! The lexer is hand-written because the crate edits the user's own text by token spans,
@@ -8,12 +8,14 @@
 
 mod create_index;
 mod create_table;
+mod create_trigger;
 mod fragment;
 mod lex;
 mod quote;
 
 pub(crate) use create_index::{parse_create_index, CreateIndex};
 pub(crate) use create_table::{parse_create_table, ColumnDef, CreateTable};
+pub(crate) use create_trigger::parse_trigger_head;
 pub(crate) use fragment::{
     column_name, literal_or_name, mentions_identifier, replace_span, single_expression,
     virtual_table_args, with_temp_keyword,

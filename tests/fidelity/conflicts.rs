@@ -91,7 +91,9 @@ fn a_remap_an_ignore_clause_would_skip_is_a_violation_on_both_paths() {
         let Error::Violations(report) = refused(&mut conn, rb.clone()) else {
             panic!("expected a report")
         };
-        let unique = report.constraint("UNIQUE(code)").expect("the collision is named");
+        let unique = report
+            .constraint("UNIQUE(code)")
+            .expect("the collision is named");
         assert_eq!(unique.kind(), ConstraintKind::Unique);
         assert_eq!(unique.count(), 1, "{report}");
     }
@@ -120,6 +122,10 @@ fn a_remap_to_null_under_not_null_replace_is_a_violation_not_the_default() {
         let Error::Violations(report) = refused(&mut conn, rb.clone()) else {
             panic!("expected a report")
         };
-        assert_eq!(report.constraint("NOT NULL(v)").unwrap().count(), 1, "{report}");
+        assert_eq!(
+            report.constraint("NOT NULL(v)").unwrap().count(),
+            1,
+            "{report}"
+        );
     }
 }

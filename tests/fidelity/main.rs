@@ -8,10 +8,11 @@
 
 #[path = "../common/mod.rs"]
 mod common;
-mod dependents;
 mod conflicts;
+mod dependents;
 mod foreign_keys;
 mod regressions;
+mod schemas;
 mod statistics;
 mod tables;
 
