@@ -252,6 +252,21 @@ pub enum Error {
         reason: String,
     },
 
+    /// The table's implicit rowids cannot be carried over: a copy would renumber its rows.
+    /// SQLite reaches a rowid by the names `rowid`, `oid` and `_rowid_`; when columns take
+    /// all three (in the old table or in the target), no statement can read or write it.
+    #[error(
+        "the implicit rowids of \"{table}\" cannot be kept: {reason}; a copy would renumber its \
+         rows. Rename one of those columns first (ALTER TABLE ... RENAME COLUMN), or give the \
+         target an INTEGER PRIMARY KEY"
+    )]
+    RowidUnreachable {
+        /// The table being rebuilt.
+        table: String,
+        /// Which table's columns shadow every rowid name.
+        reason: String,
+    },
+
     /// A check before commit failed, so the rebuild was rolled back.
     #[error("post-rebuild check on \"{table}\" failed, rolled back: {reason}")]
     CheckFailed {

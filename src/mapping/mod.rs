@@ -106,6 +106,28 @@ impl Mapping {
         })
     }
 
+    /// Why a copy would renumber the old table's implicit rowids, if it would: the old table
+    /// has them, the target has no INTEGER PRIMARY KEY to carry them, and columns named
+    /// `rowid`, `oid` and `_rowid_` hide them on one side.
+    pub(crate) fn rowids_lost(&self, facts: &Facts) -> Option<&'static str> {
+        let (source, target) = (&facts.source, &facts.target.table);
+        if source.without_rowid
+            || target.without_rowid
+            || source.ipk.is_some()
+            || target.ipk.is_some()
+            || self.rowid.is_some()
+        {
+            return None;
+        }
+        if source.rowid_name().is_none() {
+            Some("its columns rowid, oid and _rowid_ hide them")
+        } else if target.rowid_name().is_none() {
+            Some("the target's columns rowid, oid and _rowid_ hide them")
+        } else {
+            None
+        }
+    }
+
     /// Whether value rules are counted as the copy runs.
     pub(crate) fn counts_in_copy(&self) -> bool {
         !self.hits.is_empty()

@@ -31,11 +31,27 @@ pub(crate) fn plan(
     introspect::check_child_keys(&facts)?;
     check_restore_compiles(conn, &facts, &mapping)?;
     let strategy = choice::choose(conn, rb, &facts, &mapping)?;
+    // A copy that cannot carry the rowids over renumbers the rows: refused, unless there
+    // are none (the in-place switch keeps them where they are).
+    let rowids_lost = match mapping.rowids_lost(&facts) {
+        Some(reason) if has_rows(conn, &facts)? => Some(reason),
+        _ => None,
+    };
+    if let (Some(reason), Strategy::Copy) = (rowids_lost, &strategy) {
+        return Err(Error::RowidUnreachable {
+            table: facts.source.name.clone(),
+            reason: reason.to_owned(),
+        });
+    }
     let (steps, checks) = match strategy {
         Strategy::InPlace { .. } => steps::in_place(&facts, &mapping),
         Strategy::Copy => steps::copy(&facts, &mapping, purpose),
     };
-    let not_renderable = not_renderable(rb, &mapping);
+    let not_renderable = not_renderable(rb, &mapping).or_else(|| {
+        rowids_lost.map(|reason| {
+            format!("the script copies, and the implicit rowids cannot be kept ({reason})")
+        })
+    });
     Ok(RebuildPlan::new(
         steps,
         checks,
@@ -47,6 +63,16 @@ pub(crate) fn plan(
             not_renderable,
         },
     ))
+}
+
+/// Whether the table holds any row.
+fn has_rows(conn: &Connection, facts: &Facts) -> Result<bool> {
+    conn.query_row(
+        &format!("SELECT EXISTS (SELECT 1 FROM {})", facts.source.qualified()),
+        [],
+        |r| r.get(0),
+    )
+    .map_err(Error::sqlite("checking whether the table has rows"))
 }
 
 /// Why the rebuild needs Rust while it runs, if it does.

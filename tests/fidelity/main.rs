@@ -12,6 +12,7 @@ mod conflicts;
 mod dependents;
 mod foreign_keys;
 mod regressions;
+mod rowids;
 mod schemas;
 mod statistics;
 mod tables;
