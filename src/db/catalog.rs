@@ -542,13 +542,17 @@ pub(crate) fn statistics_tables(conn: &Connection, schema: &str) -> Result<Vec<S
     .map_err(Error::sqlite("listing statistics tables"))
 }
 
-/// The FTS4/FTS5 tables in `schema` whose external content is `table` (`content='table'`):
-/// their index describes that table's rows by rowid.
-pub(crate) fn external_content_indexes(
-    conn: &Connection,
-    schema: &str,
-    table: &str,
-) -> Result<Vec<String>> {
+/// An FTS4/FTS5 table whose index describes the rows of an ordinary table by rowid
+/// (`content='table'`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct FullTextIndex {
+    pub name: String,
+    /// Its external content table.
+    pub content: String,
+}
+
+/// Every FTS4/FTS5 table in `schema` with external content.
+pub(crate) fn full_text_indexes(conn: &Connection, schema: &str) -> Result<Vec<FullTextIndex>> {
     let virtual_tables: Vec<(String, String)> = conn
         .prepare(&format!(
             "SELECT name, sql FROM {}.sqlite_schema WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%'",
@@ -558,20 +562,34 @@ pub(crate) fn external_content_indexes(
         .map_err(Error::sqlite("listing virtual tables"))?;
     Ok(virtual_tables
         .into_iter()
-        .filter(|(_, sql)| {
-            let Some((module, args)) = sql::virtual_table_args(sql) else {
-                return false;
-            };
-            ["fts4", "fts5"]
+        .filter_map(|(name, sql)| {
+            let (module, args) = sql::virtual_table_args(&sql)?;
+            if !["fts4", "fts5"]
                 .iter()
                 .any(|m| module.eq_ignore_ascii_case(m))
-                && args.iter().any(|arg| {
-                    arg.split_once('=').is_some_and(|(key, value)| {
-                        key.trim().eq_ignore_ascii_case("content")
-                            && sql::literal_or_name(value).eq_ignore_ascii_case(table)
-                    })
-                })
+            {
+                return None;
+            }
+            let content = args.iter().find_map(|arg| {
+                let (key, value) = arg.split_once('=')?;
+                key.trim()
+                    .eq_ignore_ascii_case("content")
+                    .then(|| sql::literal_or_name(value))
+            })?;
+            (!content.is_empty()).then_some(FullTextIndex { name, content })
         })
-        .map(|(name, _)| name)
+        .collect())
+}
+
+/// The FTS4/FTS5 tables in `schema` whose external content is `table`.
+pub(crate) fn external_content_indexes(
+    conn: &Connection,
+    schema: &str,
+    table: &str,
+) -> Result<Vec<String>> {
+    Ok(full_text_indexes(conn, schema)?
+        .into_iter()
+        .filter(|ix| ix.content.eq_ignore_ascii_case(table))
+        .map(|ix| ix.name)
         .collect())
 }

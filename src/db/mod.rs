@@ -7,6 +7,6 @@ mod compat;
 pub(crate) mod connection;
 pub(crate) mod guards;
 
-pub(crate) use catalog::{ForeignKey, Index, IndexOrigin, Table};
+pub(crate) use catalog::{ForeignKey, FullTextIndex, Index, IndexOrigin, Table};
 pub(crate) use compat::check_sqlite;
 pub use compat::MIN_SQLITE_VERSION;

@@ -14,7 +14,7 @@ pub(crate) use restore::Restore;
 use crate::builder::{Dependent, TableRebuild};
 use crate::db::catalog::{self, all_foreign_keys};
 use crate::db::guards::Savepoint;
-use crate::db::{connection, ForeignKey, Index, IndexOrigin, Table};
+use crate::db::{connection, ForeignKey, FullTextIndex, Index, IndexOrigin, Table};
 use crate::error::{sqlite_message, DependentKind, Error, Result};
 use crate::sql::{self, ident, CreateIndex, CreateTable};
 use rusqlite::Connection;
@@ -50,6 +50,9 @@ pub(crate) struct Facts {
     pub target_parents: Vec<ParentKey>,
     /// The ANALYZE statistics to carry over, when the schema has any.
     pub statistics: Option<Statistics>,
+    /// The schema's full-text indexes with external content (the rebuilt table's, or a
+    /// child's, go stale when a rebuild rewrites the values they index).
+    pub full_text: Vec<FullTextIndex>,
     /// The AUTOINCREMENT counter to restore.
     pub sequence: Option<i64>,
     /// The quarantine table being restored, with its children's.
@@ -253,6 +256,7 @@ pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) 
             None => sql::mentions_identifier(&source.sql, "AUTOINCREMENT"),
         };
     Ok(Facts {
+        full_text: catalog::full_text_indexes(conn, &source.schema)?,
         defensive: connection::defensive(conn)?,
         source_autoincrement,
         source,

@@ -128,6 +128,21 @@ impl Mapping {
         }
     }
 
+    /// Whether the copy may store other values than the old table holds: a rule or an
+    /// expression computes them, or a column's declared type (its affinity) changes.
+    pub(crate) fn rewrites_values(&self, facts: &Facts) -> bool {
+        self.transfers.iter().any(|t| {
+            t.remapped
+                || match &t.source {
+                    ValueSource::Expression(_) => true,
+                    ValueSource::Column(old) => {
+                        facts.source.column(old).map(|c| &c.decl_type)
+                            != facts.target.table.column(&t.target).map(|c| &c.decl_type)
+                    }
+                }
+        })
+    }
+
     /// Whether value rules are counted as the copy runs.
     pub(crate) fn counts_in_copy(&self) -> bool {
         !self.hits.is_empty()

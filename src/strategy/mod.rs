@@ -44,7 +44,7 @@ pub(crate) fn plan(
         });
     }
     let (steps, checks) = match strategy {
-        Strategy::InPlace { .. } => steps::in_place(&facts, &mapping),
+        Strategy::InPlace { .. } => steps::in_place(&facts, &mapping, purpose),
         Strategy::Copy => steps::copy(&facts, &mapping, purpose),
     };
     let not_renderable = not_renderable(rb, &mapping).or_else(|| {

@@ -55,6 +55,9 @@ pub enum StepKind {
     /// Constraint-only change: apply the remapping rules to the rows where they are, with
     /// the table's triggers suspended.
     RemapInPlace,
+    /// Rebuild a full-text index (FTS4/FTS5) from its external content table, whose values
+    /// the rebuild rewrote without firing the triggers that keep the index in step.
+    RebuildFullText,
 }
 
 impl StepKind {
@@ -77,6 +80,7 @@ impl StepKind {
             StepKind::FollowChildKeys => "rewrite a child's foreign key values as the rules rewrote the keys they reference",
             StepKind::SwitchDefinition => "switch the stored definition in place (only constraints change; no copy)",
             StepKind::RemapInPlace => "apply the remapping rules in place, triggers suspended",
+            StepKind::RebuildFullText => "rebuild a full-text index from the content the rebuild rewrote",
         }
     }
 }

@@ -30,6 +30,39 @@ fn follow_steps(mapping: &Mapping) -> impl Iterator<Item = PlanStep> + '_ {
     })
 }
 
+/// The full-text indexes whose external content the rebuild rewrites: the rebuilt table's
+/// when the mapping changes values, and each child's whose keys follow a remap. Their
+/// rows keep their rowids, so rebuilding from the content table makes them whole again.
+fn full_text_steps(facts: &Facts, mapping: &Mapping) -> Vec<PlanStep> {
+    let mut rewritten: Vec<&str> = mapping.follow.iter().map(|u| u.child.as_str()).collect();
+    if mapping.rewrites_values(facts) {
+        rewritten.insert(0, &facts.source.name);
+    }
+    facts
+        .full_text
+        .iter()
+        .filter(|ix| {
+            rewritten
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(&ix.content))
+        })
+        .map(|ix| {
+            let name = ident(&ix.name);
+            PlanStep::new(
+                StepKind::RebuildFullText,
+                format!(
+                    "INSERT INTO {}.{name} ({name}) VALUES ('rebuild')",
+                    ident(&facts.source.schema)
+                ),
+            )
+            .titled(format!(
+                "rebuild full-text index {name} from {}, whose values the rebuild rewrote",
+                ident(&ix.content)
+            ))
+        })
+        .collect()
+}
+
 /// The copy: SQLite's generalized ALTER TABLE procedure, steps 4 to 8 (step 3, remembering
 /// the dependents, is introspection's; 9 and 10 are the checks before commit).
 pub(crate) fn copy(
@@ -109,6 +142,9 @@ pub(crate) fn copy(
         );
     }
     steps.extend(restore_statistics);
+    if purpose != Purpose::DryRun {
+        steps.extend(full_text_steps(facts, mapping));
+    }
     if let Some(seq) = facts.sequence {
         let seq_table = format!("{}.sqlite_sequence", ident(schema));
         let params = vec![Value::Integer(seq), Value::Text(source.name.clone())];
@@ -196,7 +232,11 @@ pub(crate) fn restore_child_sql(
 }
 
 /// The steps of an in-place change: switch the definition, remap in place, children follow.
-pub(crate) fn in_place(facts: &Facts, mapping: &Mapping) -> (Vec<PlanStep>, Vec<String>) {
+pub(crate) fn in_place(
+    facts: &Facts,
+    mapping: &Mapping,
+    purpose: Purpose,
+) -> (Vec<PlanStep>, Vec<String>) {
     let source = &facts.source;
     let mut steps: Vec<PlanStep> = drop_steps(facts).collect();
     // As SQLite stores a statement (up to its last token), with the name as a rename
@@ -237,6 +277,10 @@ pub(crate) fn in_place(facts: &Facts, mapping: &Mapping) -> (Vec<PlanStep>, Vec<
         );
     }
     steps.extend(follow_steps(mapping));
+    // A dry run is rolled back: rebuilding an index from content it cannot fail on is waste.
+    if purpose != Purpose::DryRun {
+        steps.extend(full_text_steps(facts, mapping));
+    }
     let checks = vec![
         format!("every row of {table} satisfies the new CHECK and NOT NULL constraints"),
         "PRAGMA foreign_key_check finds no new violation in the tables involved".to_owned(),

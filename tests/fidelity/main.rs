@@ -11,6 +11,7 @@ mod common;
 mod conflicts;
 mod dependents;
 mod foreign_keys;
+mod full_text;
 mod regressions;
 mod rowids;
 mod schemas;
