@@ -37,7 +37,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut conn, v1) = upgraded()?;
     println!("{}", summary(&conn)?);
 
-    let downgrade = TableRebuild::from_snapshot(&v1).sample_size(2);
+    // v1 has no `priority`: the downgrade lets that column's values go, by name.
+    let downgrade = TableRebuild::from_snapshot(&v1)
+        .drop_column("priority")
+        .sample_size(2);
 
     println!("\n== downgrade v2 -> v1, no rules: refused, nothing changes ==");
     match downgrade.execute(&mut conn) {
@@ -59,6 +62,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut conn, v1) = upgraded()?;
     let v2 = TableSnapshot::capture(&conn, "task")?;
     let report = TableRebuild::from_snapshot(&v1)
+        .drop_column("priority")
         .on_violation(OnViolation::Quarantine)
         .execute(&mut conn)?;
     print!("{report}");

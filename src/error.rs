@@ -55,14 +55,17 @@ pub enum RuleKind {
     Column,
     /// A [`remap`](crate::TableRebuild::remap), `remap_null` or `remap_with` rule.
     Remap,
+    /// A [`drop_column`](crate::TableRebuild::drop_column) naming an old column.
+    DropColumn,
 }
 
 impl RuleKind {
-    /// `column` or `remap`, as the builder method is called.
+    /// `column`, `remap` or `drop_column`, as the builder method is called.
     pub fn as_str(self) -> &'static str {
         match self {
             RuleKind::Column => "column",
             RuleKind::Remap => "remap",
+            RuleKind::DropColumn => "drop_column",
         }
     }
 }
@@ -142,7 +145,7 @@ pub enum Error {
     },
 
     /// A rule names a column the target table does not have (or cannot be written to).
-    #[error("{rule} rule names column \"{column}\", which {problem} in the target \"{table}\"")]
+    #[error("{rule} rule names column \"{column}\" of \"{table}\", which {problem}")]
     UnknownColumn {
         /// The table being rebuilt.
         table: String,
@@ -150,8 +153,24 @@ pub enum Error {
         column: String,
         /// The kind of rule.
         rule: RuleKind,
-        /// What is wrong with it, e.g. `does not exist`.
+        /// What is wrong with it, e.g. `does not exist in the target`.
         problem: String,
+    },
+
+    /// An old column the target lacks holds values, and the caller did not let it go with
+    /// [`drop_column`](crate::TableRebuild::drop_column).
+    #[error(
+        "column \"{column}\" of \"{table}\" holds {values} values (not NULL) that the target has \
+         no column for; let them go with .drop_column(\"{column}\"), or keep them: add the \
+         column to the target, or rename it with .column(\"new\", \"{column}\")"
+    )]
+    ColumnDropped {
+        /// The table being rebuilt.
+        table: String,
+        /// The old column.
+        column: String,
+        /// How many rows hold a value other than NULL in it.
+        values: u64,
     },
 
     /// A target column is `NOT NULL` without a `DEFAULT`, and nothing provides its value.

@@ -126,6 +126,7 @@ fn a_view_the_target_breaks_is_refused_by_name() {
     let before = snapshot(&conn);
     let err = TableRebuild::new("t")
         .create_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+        .drop_column("legacy")
         .execute(&mut conn)
         .unwrap_err();
     let Error::DependentBroken {

@@ -108,6 +108,8 @@ pub struct TableRebuild {
     pub(crate) invalid_value: Option<(String, String)>,
     /// Indexes, triggers and views the caller allows the rebuild to drop.
     pub(crate) drop_dependents: Vec<String>,
+    /// Old columns the caller lets go with their data.
+    pub(crate) drop_columns: Vec<String>,
 }
 
 impl TableRebuild {
@@ -127,6 +129,7 @@ impl TableRebuild {
             progress: None,
             invalid_value: None,
             drop_dependents: Vec::new(),
+            drop_columns: Vec::new(),
         }
     }
 
@@ -320,6 +323,40 @@ impl TableRebuild {
     /// reference the table is refused with [`Error::NotAChild`](crate::Error::NotAChild).
     pub fn child(mut self, table: impl Into<String>) -> Self {
         self.children.push(table.into());
+        self
+    }
+
+    /// Lets the old column `name`, which the target does not have, go with its data.
+    ///
+    /// A column the target lacks is never dropped silently: when it holds any value other
+    /// than NULL, the rebuild is refused with
+    /// [`Error::ColumnDropped`](crate::Error::ColumnDropped), naming it and counting the
+    /// values it would lose (a typo in the target, `emial` for `email`, would otherwise lose
+    /// every email). A column a [`column`](Self::column) expression reads is not dropped.
+    /// Naming a column the old table lacks, or one the target keeps, is refused with
+    /// [`Error::UnknownColumn`](crate::Error::UnknownColumn). Dropped columns are listed
+    /// by [`RebuildReport::dropped_columns`](crate::RebuildReport::dropped_columns) and the
+    /// plan.
+    ///
+    /// ```
+    /// use sqlite_rebuild::{rusqlite::Connection, Error, TableRebuild};
+    ///
+    /// let mut conn = Connection::open_in_memory()?;
+    /// conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, email TEXT, legacy TEXT);
+    ///                     INSERT INTO t VALUES (1, 'a@example.com', 'x');")?;
+    /// let target = "CREATE TABLE t (id INTEGER PRIMARY KEY, email TEXT NOT NULL)";
+    /// let err = TableRebuild::new("t").create_sql(target).execute(&mut conn).unwrap_err();
+    /// assert!(matches!(err, Error::ColumnDropped { ref column, values: 1, .. } if column == "legacy"));
+    ///
+    /// let report = TableRebuild::new("t")
+    ///     .create_sql(target)
+    ///     .drop_column("legacy")
+    ///     .execute(&mut conn)?;
+    /// assert_eq!(report.dropped_columns(), ["legacy"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn drop_column(mut self, name: impl Into<String>) -> Self {
+        self.drop_columns.push(name.into());
         self
     }
 

@@ -73,6 +73,7 @@ impl Dependent {
 /// conn.execute_batch("DROP INDEX t_b")?;
 /// TableRebuild::new("t")
 ///     .create_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT)")
+///     .drop_column("b")
 ///     .execute(&mut conn)?;
 ///
 /// // The downgrade rebuilds back to the snapshot: b comes back (NULL), and so does t_b.

@@ -77,6 +77,7 @@ pub(crate) fn validate(conn: &Connection, rb: &TableRebuild) -> Result<Validatio
             e => return Err(e),
         },
     };
+    let report = report.with_columns(&ctx.mapping.dropped, &ctx.mapping.defaulted);
     log::info!(
         "validated {}: {} of {} rows violate the target",
         source.qualified(),
@@ -355,6 +356,8 @@ fn report(
         quarantine_reports: Vec::new(),
         restored: tally.restored,
         keys_followed: tally.keys_followed,
+        dropped_columns: ctx.mapping.dropped.clone(),
+        defaulted_columns: ctx.mapping.defaulted.clone(),
         in_place: ctx.in_place(),
     }
 }

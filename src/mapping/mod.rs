@@ -60,6 +60,11 @@ pub(crate) struct Mapping {
     pub hits: Vec<Vec<usize>>,
     /// Children whose foreign key values follow remapped keys.
     pub follow: Vec<ChildUpdate>,
+    /// Old columns whose values go: the target lacks them, no rename or `.column`
+    /// expression takes them along (generated columns hold nothing of their own).
+    pub dropped: Vec<String>,
+    /// Target columns with no source, which take their DEFAULT.
+    pub defaulted: Vec<String>,
 }
 
 impl Mapping {
@@ -179,6 +184,7 @@ pub(crate) fn map(rb: &TableRebuild, facts: &Facts) -> Result<Mapping> {
         None
     };
     let mut transfers = Vec::new();
+    let mut defaulted = Vec::new();
     for col in target.columns.iter().filter(|c| !c.is_generated()) {
         let explicit = rb
             .columns
@@ -202,7 +208,7 @@ pub(crate) fn map(rb: &TableRebuild, facts: &Facts) -> Result<Mapping> {
                             source,
                             RuleKind::Remap,
                             &col.name,
-                            "has no source value (it takes its DEFAULT)",
+                            "has no source value in the target (it takes its DEFAULT)",
                         ));
                     }
                     if col.notnull
@@ -214,7 +220,8 @@ pub(crate) fn map(rb: &TableRebuild, facts: &Facts) -> Result<Mapping> {
                             column: col.name.clone(),
                         });
                     }
-                    continue; // the column's DEFAULT applies
+                    defaulted.push(col.name.clone());
+                    continue;
                 }
             },
         };
@@ -262,6 +269,8 @@ pub(crate) fn map(rb: &TableRebuild, facts: &Facts) -> Result<Mapping> {
         chains,
         hits: sink.hits,
         follow: Vec::new(),
+        dropped: dropped_columns(rb, facts)?,
+        defaulted,
     };
     mapping.follow = follow::children(rb, facts, &mapping);
     Ok(mapping)
@@ -276,6 +285,36 @@ fn unknown(source: &Table, rule: RuleKind, column: &str, problem: &str) -> Error
     }
 }
 
+/// The old columns whose values go, and a check of the ones the caller named.
+fn dropped_columns(rb: &TableRebuild, facts: &Facts) -> Result<Vec<String>> {
+    let (source, target) = (&facts.source, &facts.target.table);
+    let taken_along = |name: &str| {
+        facts
+            .renames
+            .iter()
+            .any(|(old, _)| old.eq_ignore_ascii_case(name))
+            || rb
+                .columns
+                .iter()
+                .any(|(_, expr)| crate::sql::mentions_identifier(expr, name))
+    };
+    for named in &rb.drop_columns {
+        let problem = match source.column(named) {
+            None => "does not exist in the old table",
+            Some(_) if target.column(named).is_some() => "is still a column of the target",
+            Some(_) if taken_along(named) => "is renamed or read by a .column() expression",
+            Some(_) => continue,
+        };
+        return Err(unknown(source, RuleKind::DropColumn, named, problem));
+    }
+    Ok(source
+        .columns
+        .iter()
+        .filter(|c| !c.is_generated() && target.column(&c.name).is_none() && !taken_along(&c.name))
+        .map(|c| c.name.clone())
+        .collect())
+}
+
 /// Every rule must name a target column that can be written.
 fn check_rule_columns(rb: &TableRebuild, source: &Table, target: &Table) -> Result<()> {
     let named = rb
@@ -285,13 +324,20 @@ fn check_rule_columns(rb: &TableRebuild, source: &Table, target: &Table) -> Resu
         .chain(rb.remaps.iter().map(|r| (RuleKind::Remap, &r.column)));
     for (rule, column) in named {
         match target.column(column) {
-            None => return Err(unknown(source, rule, column, "does not exist")),
+            None => {
+                return Err(unknown(
+                    source,
+                    rule,
+                    column,
+                    "does not exist in the target",
+                ))
+            }
             Some(c) if c.is_generated() => {
                 return Err(unknown(
                     source,
                     rule,
                     column,
-                    "is a generated column (SQLite computes it)",
+                    "is a generated column of the target (SQLite computes it)",
                 ))
             }
             Some(_) => {}

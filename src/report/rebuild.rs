@@ -57,6 +57,8 @@ pub struct RebuildReport {
     pub(crate) quarantine_reports: Vec<ValidationReport>,
     pub(crate) restored: Vec<MovedRows>,
     pub(crate) keys_followed: Vec<(String, u64)>,
+    pub(crate) dropped_columns: Vec<String>,
+    pub(crate) defaulted_columns: Vec<String>,
     pub(crate) in_place: bool,
 }
 
@@ -88,6 +90,17 @@ impl RebuildReport {
     /// ([`TableRebuild::drop_dependent`](crate::TableRebuild::drop_dependent)).
     pub fn dropped(&self) -> &[String] {
         &self.dropped
+    }
+
+    /// Old columns the target has no place for, whose values went (each named with
+    /// [`drop_column`](crate::TableRebuild::drop_column), or holding only NULLs).
+    pub fn dropped_columns(&self) -> &[String] {
+        &self.dropped_columns
+    }
+
+    /// Target columns that had no source and took their DEFAULT in every row.
+    pub fn defaulted_columns(&self) -> &[String] {
+        &self.defaulted_columns
     }
 
     /// Indexes and triggers recreated after the swap, by name.
@@ -154,6 +167,16 @@ impl fmt::Display for RebuildReport {
         }
         if !self.dropped.is_empty() {
             writeln!(f, "  dropped on request: {}", self.dropped.join(", "))?;
+        }
+        if !self.dropped_columns.is_empty() {
+            writeln!(f, "  columns dropped: {}", self.dropped_columns.join(", "))?;
+        }
+        if !self.defaulted_columns.is_empty() {
+            writeln!(
+                f,
+                "  columns filled with their DEFAULT: {}",
+                self.defaulted_columns.join(", ")
+            )?;
         }
         if !self.children_checked.is_empty() {
             writeln!(

@@ -187,6 +187,8 @@ pub struct ValidationReport {
     rows_checked: u64,
     violation_count: u64,
     constraints: Vec<ConstraintViolations>,
+    dropped_columns: Vec<String>,
+    defaulted_columns: Vec<String>,
 }
 
 impl ValidationReport {
@@ -201,7 +203,26 @@ impl ValidationReport {
             rows_checked,
             violation_count,
             constraints,
+            dropped_columns: Vec::new(),
+            defaulted_columns: Vec::new(),
         }
+    }
+
+    /// The report, saying which old columns go and which target columns take their DEFAULT.
+    pub(crate) fn with_columns(mut self, dropped: &[String], defaulted: &[String]) -> Self {
+        self.dropped_columns = dropped.to_vec();
+        self.defaulted_columns = defaulted.to_vec();
+        self
+    }
+
+    /// Old columns the target has no place for: the rebuild would drop their values.
+    pub fn dropped_columns(&self) -> &[String] {
+        &self.dropped_columns
+    }
+
+    /// Target columns with no source, which would take their DEFAULT.
+    pub fn defaulted_columns(&self) -> &[String] {
+        &self.defaulted_columns
     }
 
     pub(crate) fn clean(table: &str, rows_checked: u64) -> Self {
@@ -244,12 +265,23 @@ impl ValidationReport {
 impl fmt::Display for ValidationReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_ok() {
-            return write!(
+            write!(
                 f,
                 "all {} rows of {} satisfy the target's constraints",
                 self.rows_checked,
                 ident(&self.table)
-            );
+            )?;
+            if !self.dropped_columns.is_empty() {
+                write!(f, "; columns dropped: {}", self.dropped_columns.join(", "))?;
+            }
+            if !self.defaulted_columns.is_empty() {
+                write!(
+                    f,
+                    "; columns filled with their DEFAULT: {}",
+                    self.defaulted_columns.join(", ")
+                )?;
+            }
+            return Ok(());
         }
         writeln!(
             f,

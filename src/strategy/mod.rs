@@ -27,6 +27,7 @@ pub(crate) fn plan(
     purpose: Purpose,
 ) -> Result<RebuildPlan> {
     let mapping = mapping::map(rb, &facts)?;
+    check_dropped_columns(conn, rb, &facts, &mapping)?;
     introspect::check_declared_children(rb, &facts)?;
     introspect::check_child_keys(&facts)?;
     check_restore_compiles(conn, &facts, &mapping)?;
@@ -63,6 +64,47 @@ pub(crate) fn plan(
             not_renderable,
         },
     ))
+}
+
+/// A column the target has no place for goes only when the caller named it, or when it
+/// holds nothing but NULLs.
+fn check_dropped_columns(
+    conn: &Connection,
+    rb: &TableRebuild,
+    facts: &Facts,
+    mapping: &Mapping,
+) -> Result<()> {
+    let unnamed: Vec<&String> = mapping
+        .dropped
+        .iter()
+        .filter(|c| !rb.drop_columns.iter().any(|d| d.eq_ignore_ascii_case(c)))
+        .collect();
+    if unnamed.is_empty() {
+        return Ok(());
+    }
+    let counts: Vec<String> = unnamed
+        .iter()
+        .map(|c| format!("count({})", crate::sql::ident(c)))
+        .collect();
+    let values: Vec<i64> = conn
+        .query_row(
+            &format!(
+                "SELECT {} FROM {}",
+                counts.join(", "),
+                facts.source.qualified()
+            ),
+            [],
+            |r| (0..unnamed.len()).map(|i| r.get(i)).collect(),
+        )
+        .map_err(Error::sqlite("counting the values of dropped columns"))?;
+    match unnamed.iter().zip(values).find(|(_, n)| *n > 0) {
+        Some((column, n)) => Err(Error::ColumnDropped {
+            table: facts.source.name.clone(),
+            column: (*column).clone(),
+            values: n as u64,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Whether the table holds any row.

@@ -229,6 +229,16 @@ impl RebuildPlan {
         &self.steps
     }
 
+    /// Old columns the target has no place for: their values go.
+    pub fn dropped_columns(&self) -> &[String] {
+        &self.context.mapping.dropped
+    }
+
+    /// Target columns with no source, which take their DEFAULT.
+    pub fn defaulted_columns(&self) -> &[String] {
+        &self.context.mapping.defaulted
+    }
+
     /// The checks that run before commit, described in words.
     pub fn checks(&self) -> &[String] {
         &self.checks
@@ -261,6 +271,20 @@ impl fmt::Display for RebuildPlan {
             } else {
                 writeln!(f, "{};", step.sql_with_literals())?;
             }
+        }
+        if !self.context.mapping.dropped.is_empty() {
+            writeln!(
+                f,
+                "\n-- columns dropped with their values: {}",
+                self.context.mapping.dropped.join(", ")
+            )?;
+        }
+        if !self.context.mapping.defaulted.is_empty() {
+            writeln!(
+                f,
+                "-- columns filled with their DEFAULT: {}",
+                self.context.mapping.defaulted.join(", ")
+            )?;
         }
         if !self.checks.is_empty() {
             writeln!(f, "\n-- before COMMIT:")?;

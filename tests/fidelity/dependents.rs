@@ -53,7 +53,12 @@ pub(crate) fn an_index_the_target_breaks_goes_only_when_allowed() {
     )
     .unwrap();
     let target = "CREATE TABLE t (id INTEGER PRIMARY KEY, kept TEXT)";
-    let err = refused(&mut conn, TableRebuild::new("t").create_sql(target));
+    let err = refused(
+        &mut conn,
+        TableRebuild::new("t")
+            .create_sql(target)
+            .drop_column("gone"),
+    );
     let Error::DependentBroken { kind, name, .. } = &err else {
         panic!("{err}")
     };
@@ -66,6 +71,7 @@ pub(crate) fn an_index_the_target_breaks_goes_only_when_allowed() {
     let before = normalized(snapshot(&conn));
     let report = TableRebuild::new("t")
         .create_sql(target)
+        .drop_column("gone")
         .drop_dependent("t_gone")
         .execute(&mut conn)
         .unwrap();
@@ -113,13 +119,19 @@ pub(crate) fn views_and_other_tables_triggers_the_target_breaks_go_only_when_all
     )
     .unwrap();
     let target = "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)";
-    let err = refused(&mut conn, TableRebuild::new("t").create_sql(target));
+    let err = refused(
+        &mut conn,
+        TableRebuild::new("t")
+            .create_sql(target)
+            .drop_column("legacy"),
+    );
     assert!(matches!(&err, Error::DependentBroken { .. }), "{err}");
     // A view built on a dropped view breaks too, and is named.
     let err = refused(
         &mut conn,
         TableRebuild::new("t")
             .create_sql(target)
+            .drop_column("legacy")
             .drop_dependent("uses_legacy")
             .drop_dependent("other_ins"),
     );
@@ -130,6 +142,7 @@ pub(crate) fn views_and_other_tables_triggers_the_target_breaks_go_only_when_all
     let before = normalized(snapshot(&conn));
     let report = TableRebuild::new("t")
         .create_sql(target)
+        .drop_column("legacy")
         .drop_dependent("uses_legacy")
         .drop_dependent("on_top")
         .drop_dependent("other_ins")
@@ -161,6 +174,7 @@ pub(crate) fn a_dependent_dropped_by_request_is_in_the_plan_and_the_script() {
     .unwrap();
     let rb = TableRebuild::new("t")
         .create_sql("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+        .drop_column("gone")
         .drop_dependent("t_gone")
         .drop_dependent("v_gone");
     let plan = rb.plan(&conn).unwrap();

@@ -297,6 +297,7 @@ pub(crate) fn dependents_dropped_on_request_inside_a_transaction_and_in_place() 
     let tx = conn.transaction().unwrap();
     let report = TableRebuild::new("t")
         .create_sql("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+        .drop_column("v")
         .drop_dependent("t_v")
         .execute_in(&tx)
         .unwrap();

@@ -531,6 +531,8 @@ pub(crate) struct Case {
     pub(crate) autoincrement: bool,
     /// Target columns that are NOT NULL without DEFAULT and have no source.
     pub(crate) missing: Vec<String>,
+    /// Old columns the target drops: `.drop_column(name)` lets their values go.
+    pub(crate) drops: Vec<String>,
 }
 
 impl fmt::Debug for Case {
@@ -544,6 +546,9 @@ impl fmt::Debug for Case {
         write!(f, "-- crate\nTableRebuild::new(\"t\").create_sql(TARGET)")?;
         for (c, e) in &self.columns {
             write!(f, ".column({c:?}, {e:?})")?;
+        }
+        for c in &self.drops {
+            write!(f, ".drop_column({c:?})")?;
         }
         writeln!(f, ".execute(&mut conn)")?;
         writeln!(f, "-- oracle")?;
@@ -825,6 +830,18 @@ pub(crate) fn build(g: &Gen) -> Case {
             None => {}
         }
     }
+    let drops = source
+        .cols
+        .iter()
+        .filter(|s| s.generated.is_none())
+        .filter(|s| {
+            !target
+                .cols
+                .iter()
+                .any(|c| c.origin.as_ref() == Some(&s.name))
+        })
+        .map(|s| s.name.clone())
+        .collect();
     let mut setup: String = setup.iter().map(|s| format!("{s};\n")).collect();
     setup.pop();
     Case {
@@ -836,6 +853,7 @@ pub(crate) fn build(g: &Gen) -> Case {
         copy_from,
         autoincrement: target.autoincrement(),
         missing,
+        drops,
     }
 }
 

@@ -76,6 +76,9 @@ pub(crate) fn run_crate(case: &Case, path: Path) -> Run {
     for (c, e) in &case.columns {
         rb = rb.column(c.clone(), e.clone());
     }
+    for c in &case.drops {
+        rb = rb.drop_column(c.clone());
+    }
     let mut inside = None;
     let outcome = if path == Path::Transaction {
         let tx = conn.transaction().unwrap();
