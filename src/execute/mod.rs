@@ -18,7 +18,7 @@ use crate::introspect::{introspect, preflight, Preflight, Verb};
 use crate::mapping::Counted;
 use crate::report::{MovedRows, Phase, RebuildReport, RuleReport, ValidationReport};
 use crate::sql::ident;
-use crate::strategy::{self, PlanContext, Purpose, RebuildPlan, Strategy};
+use crate::strategy::{self, Choice, PlanContext, Purpose, RebuildPlan};
 use crate::validation::diagnose;
 use checks::Baseline;
 use runtime::{Counts, Runtime};
@@ -38,9 +38,14 @@ pub(crate) fn execute(conn: &mut Connection, rb: &TableRebuild) -> Result<Rebuil
             .map_err(Error::sqlite("beginning the rebuild's transaction"))?;
         // 3 to 10: remember the dependents, create, copy, drop, rename, recreate, check.
         let report = rebuild(&tx, rb, &pre, Nesting::OwnTransaction)?;
-        // 11. Commit.
-        tx.commit()
-            .map_err(Error::sqlite("committing the rebuild"))?;
+        // 11. Commit (with nothing to do, nothing is committed: the file stays as it was).
+        if report.strategy() == crate::report::Strategy::Unchanged {
+            tx.rollback()
+                .map_err(Error::sqlite("ending the transaction"))?;
+        } else {
+            tx.commit()
+                .map_err(Error::sqlite("committing the rebuild"))?;
+        }
         Ok(report)
     })();
     // 12. Foreign key enforcement back on.
@@ -161,6 +166,13 @@ fn run(
     let conn = rt.conn;
     let ctx = plan.context();
     let source = &ctx.facts.source;
+    if ctx.choice == Choice::Unchanged {
+        log::info!(
+            "nothing to do for {}: the target is its current definition",
+            source.qualified()
+        );
+        return Ok(report(ctx, &[], Tally::default(), Vec::new()));
+    }
     let quarantine = match &rb.on_violation {
         OnViolation::Abort => None,
         OnViolation::Quarantine => Some(default_quarantine_name(&source.name)),
@@ -286,14 +298,13 @@ fn attempt(rt: &mut Runtime<'_>, plan: &RebuildPlan) -> std::result::Result<Rebu
         steps::run(rt, ctx, step, &mut tally)?;
     }
     checks::before_commit(rt, ctx, &baseline, &mut tally)?;
-    Ok(report(ctx, &baseline, tally, rule_counts))
+    let children: Vec<String> = baseline.children.iter().map(|c| c.name.clone()).collect();
+    Ok(report(ctx, &children, tally, rule_counts))
 }
 
 /// Whether the copy counts the value rules' hits itself (`sqlite_rebuild_hit`).
 fn counts_in_copy(ctx: &PlanContext) -> bool {
-    ctx.purpose == Purpose::Execute
-        && ctx.strategy == Strategy::Copy
-        && ctx.mapping.counts_in_copy()
+    ctx.purpose == Purpose::Execute && ctx.choice == Choice::Copy && ctx.mapping.counts_in_copy()
 }
 
 /// Rule counts that are not taken during the copy: known from the sample that chose the
@@ -311,7 +322,7 @@ fn rule_counts_before(rt: &mut Runtime<'_>, ctx: &PlanContext) -> Result<Vec<u64
 
 fn report(
     ctx: &PlanContext,
-    baseline: &Baseline,
+    children_checked: &[String],
     tally: Tally,
     rule_counts: Vec<u64>,
 ) -> RebuildReport {
@@ -351,7 +362,7 @@ fn report(
         rules: rules.into_iter().map(|(_, r)| r).collect(),
         recreated: tally.recreated,
         dropped: ctx.facts.dropped.iter().map(|d| d.name.clone()).collect(),
-        children_checked: baseline.children.iter().map(|c| c.name.clone()).collect(),
+        children_checked: children_checked.to_vec(),
         quarantined: Vec::new(),
         quarantine_reports: Vec::new(),
         restored: tally.restored,
@@ -359,6 +370,7 @@ fn report(
         dropped_columns: ctx.mapping.dropped.clone(),
         defaulted_columns: ctx.mapping.defaulted.clone(),
         in_place: ctx.in_place(),
+        strategy: ctx.strategy(),
     }
 }
 

@@ -59,9 +59,9 @@ impl<'c> Runtime<'c> {
                 .iter()
                 .map(|c| counters(c.rules.len()))
                 .collect(),
-            known_counts: match &context.strategy {
-                crate::strategy::Strategy::InPlace { known_counts } => known_counts.clone(),
-                crate::strategy::Strategy::Copy => None,
+            known_counts: match &context.choice {
+                crate::strategy::Choice::InPlace { known_counts } => known_counts.clone(),
+                _ => None,
             },
             functions: Vec::new(),
         };

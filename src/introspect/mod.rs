@@ -40,6 +40,8 @@ pub(crate) struct Facts {
     pub dependents: Vec<DependentFacts>,
     /// Dependents dropped on request.
     pub dropped: Vec<Dropped>,
+    /// A snapshot's dependents differ from the table's own (by name or statement).
+    pub dependents_replaced: bool,
     /// Every foreign key of the schema, as after the renames (the scratch table's aside).
     pub keys: Vec<ForeignKey>,
     /// Foreign keys of other tables that reference the rebuilt table.
@@ -197,13 +199,20 @@ pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) 
             .map_err(|e| Error::dependent_broken(&source.name, sqlite_message(&e)))?;
     }
     let mut dependents = catalog::dependents(conn, &source)?;
+    let mut dependents_replaced = false;
     for wanted in &rb.snapshot_dependents {
         match dependents
             .iter_mut()
             .find(|d| d.name.eq_ignore_ascii_case(&wanted.name))
         {
-            Some(d) => *d = wanted.clone(),
-            None => dependents.push(wanted.clone()),
+            Some(d) => {
+                dependents_replaced |= *d != *wanted;
+                *d = wanted.clone();
+            }
+            None => {
+                dependents_replaced = true;
+                dependents.push(wanted.clone());
+            }
         }
     }
     let dropped = requested_drops(conn, rb, &source, &mut dependents)?;
@@ -274,6 +283,7 @@ pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) 
         renames,
         dependents,
         dropped,
+        dependents_replaced,
         keys,
         children,
         descendants,

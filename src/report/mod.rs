@@ -6,6 +6,6 @@ mod rebuild;
 mod validation;
 
 pub use progress::{Phase, Progress};
-pub use rebuild::{MovedRows, RebuildReport, RuleReport};
+pub use rebuild::{MovedRows, RebuildReport, RuleReport, Strategy};
 pub(crate) use validation::label;
 pub use validation::{ConstraintKind, ConstraintViolations, SampleRow, ValidationReport};

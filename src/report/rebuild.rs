@@ -60,6 +60,7 @@ pub struct RebuildReport {
     pub(crate) dropped_columns: Vec<String>,
     pub(crate) defaulted_columns: Vec<String>,
     pub(crate) in_place: bool,
+    pub(crate) strategy: Strategy,
 }
 
 impl RebuildReport {
@@ -69,7 +70,8 @@ impl RebuildReport {
     }
 
     /// Rows in the rebuilt table: all of the old table's rows (plus any restored), copied,
-    /// or kept where they were when the change was done [in place](Self::in_place).
+    /// or kept where they were when the change was done [in place](Self::in_place); 0 when
+    /// there was nothing to do ([`Strategy::Unchanged`]: no row was read).
     pub fn rows_copied(&self) -> u64 {
         self.rows_copied
     }
@@ -79,6 +81,11 @@ impl RebuildReport {
     /// `SQLITE_DBCONFIG_DEFENSIVE` mode always copies.
     pub fn in_place(&self) -> bool {
         self.in_place
+    }
+
+    /// Which way the rebuild went: a copy, in place, or nothing to do.
+    pub fn strategy(&self) -> Strategy {
+        self.strategy
     }
 
     /// Each remapping rule, in the order given, with the rows it changed.
@@ -142,6 +149,13 @@ impl RebuildReport {
 
 impl fmt::Display for RebuildReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.strategy == Strategy::Unchanged {
+            return writeln!(
+                f,
+                "nothing to do for {}: the target is its current definition; nothing was changed",
+                ident(&self.table)
+            );
+        }
         if self.in_place {
             writeln!(
                 f,
@@ -201,6 +215,19 @@ impl fmt::Display for RebuildReport {
         }
         Ok(())
     }
+}
+
+/// Which way a rebuild went (or would go).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Strategy {
+    /// SQLite's generalized procedure: a new table, the rows copied, the old one dropped.
+    Copy,
+    /// Only constraints change: the stored definition switched in place, no row copied.
+    InPlace,
+    /// The target is the table's current definition and nothing else was asked: nothing
+    /// was done (no schema change, no row read).
+    Unchanged,
 }
 
 /// One remapping rule and the rows it changed.

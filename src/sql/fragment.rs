@@ -85,6 +85,21 @@ pub(crate) fn mentions_identifier(sql: &str, name: &str) -> bool {
     }
 }
 
+/// Whether two pieces of SQL are the same tokens, written the same way (whitespace and
+/// comments aside). Text that does not tokenize is the same only as itself.
+pub(crate) fn same_tokens(a: &str, b: &str) -> bool {
+    match (tokenize(a), tokenize(b)) {
+        (Ok(x), Ok(y)) => {
+            let (x, y) = (significant(&x), significant(&y));
+            x.len() == y.len()
+                && x.iter()
+                    .zip(&y)
+                    .all(|(s, t)| a[s.start..s.end] == b[t.start..t.end])
+        }
+        _ => a == b,
+    }
+}
+
 /// Replaces the byte range `span` of `sql` with `replacement`.
 pub(crate) fn replace_span(sql: &str, span: (usize, usize), replacement: &str) -> String {
     match (sql.get(..span.0), sql.get(span.1..)) {
@@ -167,6 +182,13 @@ mod tests {
         assert_eq!(column_name(" \"co de\" "), Some("co de".to_owned()));
         assert_eq!(column_name("NULL"), None);
         assert_eq!(column_name("a + 1"), None);
+    }
+
+    #[test]
+    fn same_tokens_ignore_space_and_comments_only() {
+        assert!(same_tokens("(a INT,  b)", "( a INT , -- x\n b )"));
+        assert!(!same_tokens("(a INT)", "(a int)"));
+        assert!(!same_tokens("(a INT)", "(a INT, b)"));
     }
 
     #[test]

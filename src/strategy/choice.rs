@@ -3,7 +3,7 @@
 //! CHECK / NOT NULL / FOREIGN KEY clauses differing) can switch the stored definition
 //! instead of copying; everything else, and anything SQLite forbids, copies.
 
-use super::context::Strategy;
+use super::context::Choice;
 use crate::builder::TableRebuild;
 use crate::error::Result;
 use crate::introspect::{automatic_indexes, Facts};
@@ -87,6 +87,32 @@ pub(crate) fn in_place_blocker(
     None
 }
 
+/// Whether nothing is asked: the target is the current definition, token for token, and
+/// no rule, expression, drop, restore or new dependent comes with it.
+pub(crate) fn unchanged(rb: &TableRebuild, facts: &Facts, mapping: &Mapping) -> bool {
+    let Some(old) = &facts.source_def else {
+        return false;
+    };
+    let new = &facts.target.def;
+    let old_body = facts
+        .source
+        .sql
+        .get(old.name_span.1..old.end)
+        .unwrap_or_default();
+    let new_body = rb
+        .create_sql
+        .as_deref()
+        .and_then(|sql| sql.get(new.name_span.1..new.end))
+        .unwrap_or_default();
+    rb.columns.is_empty()
+        && mapping.rules.is_empty()
+        && mapping.dropped.is_empty()
+        && rb.drop_dependents.is_empty()
+        && facts.restore.is_none()
+        && !facts.dependents_replaced
+        && crate::sql::same_tokens(old_body, new_body)
+}
+
 /// In place when nothing blocks it and the rules rewrite few enough rows for it to win,
 /// as estimated on the first rows of the table (a full count would cost a scan).
 pub(crate) fn choose(
@@ -94,13 +120,20 @@ pub(crate) fn choose(
     rb: &TableRebuild,
     facts: &Facts,
     mapping: &Mapping,
-) -> Result<Strategy> {
+) -> Result<Choice> {
+    if unchanged(rb, facts, mapping) {
+        log::debug!(
+            "the target of {} is its current definition: nothing to do",
+            facts.source.qualified()
+        );
+        return Ok(Choice::Unchanged);
+    }
     if let Some(why) = in_place_blocker(rb, facts, mapping) {
         log::debug!("copying {}: {why}", facts.source.qualified());
-        return Ok(Strategy::Copy);
+        return Ok(Choice::Copy);
     }
     if mapping.rules.is_empty() {
-        return Ok(Strategy::InPlace { known_counts: None });
+        return Ok(Choice::InPlace { known_counts: None });
     }
     let counts = mapping.count_rule_hits(conn, &facts.source, Some(REMAP_SAMPLE_ROWS))?;
     let sampled: u64 = conn
@@ -118,11 +151,11 @@ pub(crate) fn choose(
         log::debug!(
             "the rules rewrite {changed} values in the first {sampled} rows: copying rather than rewriting in place"
         );
-        return Ok(Strategy::Copy);
+        return Ok(Choice::Copy);
     }
     // When the sample was the whole table, these are the counts.
     let known_counts = (sampled < REMAP_SAMPLE_ROWS).then_some(counts);
-    Ok(Strategy::InPlace { known_counts })
+    Ok(Choice::InPlace { known_counts })
 }
 
 /// Whether rewriting `changed` of `sampled` rows in place beats a copy.

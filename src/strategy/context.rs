@@ -3,12 +3,16 @@
 
 use crate::introspect::Facts;
 use crate::mapping::Mapping;
+use crate::report::Strategy;
 
 /// The two ways a rebuild can go.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Strategy {
+pub(crate) enum Choice {
     /// SQLite's generalized procedure: create, copy, drop, rename, recreate.
     Copy,
+    /// The target is the table's current definition and nothing else is asked: nothing to
+    /// do, and nothing is done.
+    Unchanged,
     /// Only constraints change: switch the stored definition, remap in place.
     InPlace {
         /// Rows each rule changes, when the sample that chose this way was the whole
@@ -34,7 +38,7 @@ pub(crate) enum Purpose {
 pub(crate) struct PlanContext {
     pub facts: Facts,
     pub mapping: Mapping,
-    pub strategy: Strategy,
+    pub choice: Choice,
     pub purpose: Purpose,
     /// Why the plan cannot run as an SQL script, if it cannot.
     pub not_renderable: Option<String>,
@@ -42,6 +46,15 @@ pub(crate) struct PlanContext {
 
 impl PlanContext {
     pub(crate) fn in_place(&self) -> bool {
-        matches!(self.strategy, Strategy::InPlace { .. })
+        matches!(self.choice, Choice::InPlace { .. })
+    }
+
+    /// The way taken, as the caller sees it.
+    pub(crate) fn strategy(&self) -> Strategy {
+        match self.choice {
+            Choice::Copy => Strategy::Copy,
+            Choice::InPlace { .. } => Strategy::InPlace,
+            Choice::Unchanged => Strategy::Unchanged,
+        }
     }
 }

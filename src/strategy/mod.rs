@@ -7,7 +7,7 @@ mod context;
 mod plan;
 mod steps;
 
-pub(crate) use context::{PlanContext, Purpose, Strategy};
+pub(crate) use context::{Choice, PlanContext, Purpose};
 pub(crate) use plan::Payload;
 pub use plan::{PlanStep, RebuildPlan, StepKind};
 pub(crate) use steps::copy as copy_steps;
@@ -38,15 +38,16 @@ pub(crate) fn plan(
         Some(reason) if has_rows(conn, &facts)? => Some(reason),
         _ => None,
     };
-    if let (Some(reason), Strategy::Copy) = (rowids_lost, &strategy) {
+    if let (Some(reason), Choice::Copy) = (rowids_lost, &strategy) {
         return Err(Error::RowidUnreachable {
             table: facts.source.name.clone(),
             reason: reason.to_owned(),
         });
     }
     let (steps, checks) = match strategy {
-        Strategy::InPlace { .. } => steps::in_place(&facts, &mapping, purpose),
-        Strategy::Copy => steps::copy(&facts, &mapping, purpose),
+        Choice::Unchanged => (Vec::new(), Vec::new()),
+        Choice::InPlace { .. } => steps::in_place(&facts, &mapping, purpose),
+        Choice::Copy => steps::copy(&facts, &mapping, purpose),
     };
     let not_renderable = not_renderable(rb, &mapping).or_else(|| {
         rowids_lost.map(|reason| {
@@ -59,7 +60,7 @@ pub(crate) fn plan(
         PlanContext {
             facts,
             mapping,
-            strategy,
+            choice: strategy,
             purpose,
             not_renderable,
         },

@@ -229,6 +229,11 @@ impl RebuildPlan {
         &self.steps
     }
 
+    /// Which way the rebuild goes: a copy, in place, or nothing to do.
+    pub fn strategy(&self) -> crate::report::Strategy {
+        self.context.strategy()
+    }
+
     /// Old columns the target has no place for: their values go.
     pub fn dropped_columns(&self) -> &[String] {
         &self.context.mapping.dropped

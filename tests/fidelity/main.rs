@@ -18,6 +18,7 @@ mod rowids;
 mod schemas;
 mod statistics;
 mod tables;
+mod unchanged;
 
 use common::*;
 use sqlite_rebuild::rusqlite::types::Value;
