@@ -349,7 +349,24 @@ pub enum Error {
     Busy {
         /// The step that waited.
         context: String,
-        /// SQLite's error (`SQLITE_BUSY` or `SQLITE_LOCKED`).
+        /// SQLite's error (`SQLITE_BUSY`).
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// A table the rebuild must change is in use on this very connection: a statement of
+    /// the caller's is still reading it (or, with a shared cache, another connection of the
+    /// same process holds it). Retrying cannot help until that statement is finished or
+    /// dropped. Nothing was changed.
+    #[error(
+        "{context}: a table is locked ({source}): a statement of this connection is still \
+         reading it (or a connection sharing its cache holds it); finish or drop that \
+         statement, then run the rebuild again. Nothing was changed"
+    )]
+    Locked {
+        /// The step that found the table locked.
+        context: String,
+        /// SQLite's error (`SQLITE_LOCKED`).
         #[source]
         source: rusqlite::Error,
     },
@@ -428,9 +445,8 @@ impl Error {
         let context = context.to_owned();
         match source.sqlite_error_code() {
             Some(ErrorCode::DiskFull) => Ok(Error::DiskFull { context, source }),
-            Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => {
-                Ok(Error::Busy { context, source })
-            }
+            Some(ErrorCode::DatabaseBusy) => Ok(Error::Busy { context, source }),
+            Some(ErrorCode::DatabaseLocked) => Ok(Error::Locked { context, source }),
             Some(ErrorCode::OperationInterrupted) => Ok(Error::Interrupted { context, source }),
             _ => Err(source),
         }

@@ -8,7 +8,7 @@ use crate::db::guards::{PragmaSet, Savepoint};
 use crate::error::{sqlite_message, Error, Result};
 use crate::introspect::Facts;
 use crate::report::Phase;
-use crate::sql::{ident, qualified};
+use crate::sql::{balanced, ident, qualified};
 use crate::strategy::PlanContext;
 use crate::validation::strict_storage_class;
 use rusqlite::Connection;
@@ -268,7 +268,7 @@ fn rows_where_any(
         &format!(
             "SELECT count(*) FROM {} WHERE {}",
             facts.source.qualified(),
-            conditions.join(" OR ")
+            balanced("OR", conditions)
         ),
         [],
         |r| r.get(0),

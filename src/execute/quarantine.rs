@@ -12,7 +12,7 @@ use crate::error::{sqlite_message, Error, Result};
 use crate::introspect::Facts;
 use crate::mapping::Mapping;
 use crate::report::{MovedRows, ValidationReport};
-use crate::sql::{ident, literal, qualified};
+use crate::sql::{balanced, ident, literal, qualified};
 use crate::validation::{diagnose, probes, Probe, Staging};
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection};
@@ -84,12 +84,12 @@ pub(super) fn move_violations(
             .map(|(k, n)| format!("{alias}.{k} AS {n}"))
             .collect();
         conn.execute_batch(&format!(
-            "CREATE TABLE {keys} AS SELECT {}, substr({}, 3) AS reason FROM {} AS {alias} WHERE {alias}.{} = 0 AND ({})",
+            "CREATE TABLE {keys} AS SELECT {}, substr({}, 3) AS reason FROM {} AS {alias} WHERE {} AND {}",
             selected.join(", "),
-            reasons.join(" || "),
+            balanced("||", &reasons),
             st.table,
-            st.origin,
-            any.join(" OR ")
+            st.is_old_row(&alias),
+            balanced("OR", &any)
         ))
         .map_err(fail("selecting the rows to quarantine"))?;
         conn.query_row(&format!("SELECT count(*) FROM {keys}"), [], |r| {

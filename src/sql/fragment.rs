@@ -100,6 +100,21 @@ pub(crate) fn same_tokens(a: &str, b: &str) -> bool {
     }
 }
 
+/// `terms` joined by the binary operator `op` as a balanced tree, `((a OP b) OP (c OP d))`:
+/// its depth grows with the logarithm of their number, so two thousand conditions stay far
+/// below SQLite's limit on expression depth (1000), which a flat chain would pass. Each
+/// term is parenthesized; no terms give `NULL`.
+pub(crate) fn balanced(op: &str, terms: &[String]) -> String {
+    match terms {
+        [] => "NULL".to_owned(),
+        [one] => format!("({one})"),
+        _ => {
+            let (left, right) = terms.split_at(terms.len() / 2);
+            format!("({} {op} {})", balanced(op, left), balanced(op, right))
+        }
+    }
+}
+
 /// Replaces the byte range `span` of `sql` with `replacement`.
 pub(crate) fn replace_span(sql: &str, span: (usize, usize), replacement: &str) -> String {
     match (sql.get(..span.0), sql.get(span.1..)) {
@@ -189,6 +204,24 @@ mod tests {
         assert!(same_tokens("(a INT,  b)", "( a INT , -- x\n b )"));
         assert!(!same_tokens("(a INT)", "(a int)"));
         assert!(!same_tokens("(a INT)", "(a INT, b)"));
+    }
+
+    #[test]
+    fn balanced_trees_stay_shallow() {
+        let terms: Vec<String> = (0..5).map(|i| format!("c{i}")).collect();
+        assert_eq!(
+            balanced("OR", &terms),
+            "(((c0) OR (c1)) OR ((c2) OR ((c3) OR (c4))))"
+        );
+        assert_eq!(balanced("||", &[]), "NULL");
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let many: Vec<String> = (0..5000).map(|i| format!("{i} = -1")).collect();
+        let any: bool = conn
+            .query_row(&format!("SELECT {}", balanced("OR", &many)), [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert!(!any);
     }
 
     #[test]

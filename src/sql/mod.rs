@@ -17,7 +17,7 @@ pub(crate) use create_index::{parse_create_index, CreateIndex};
 pub(crate) use create_table::{parse_create_table, ColumnDef, CreateTable};
 pub(crate) use create_trigger::parse_trigger_head;
 pub(crate) use fragment::{
-    column_name, literal_or_name, mentions_identifier, replace_span, same_tokens,
+    balanced, column_name, literal_or_name, mentions_identifier, replace_span, same_tokens,
     single_expression, virtual_table_args, with_temp_keyword,
 };
 pub(crate) use lex::identifier_value;

@@ -9,9 +9,21 @@ use crate::error::{Error, Result};
 use crate::introspect::Facts;
 use crate::mapping::Mapping;
 use crate::report::{ConstraintViolations, SampleRow, ValidationReport};
-use crate::sql::ident;
-use rusqlite::types::Value;
+use crate::sql::{balanced, ident};
+use rusqlite::types::{Value, ValueRef};
 use rusqlite::{params_from_iter, Connection};
+
+/// A value as a sample shows it: text that is not valid UTF-8 (SQLite stores what it is
+/// given) is shown with U+FFFD for the bytes that are not, rather than failing the report.
+fn sample_value(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Integer(i),
+        ValueRef::Real(f) => Value::Real(f),
+        ValueRef::Text(bytes) => Value::Text(String::from_utf8_lossy(bytes).into_owned()),
+        ValueRef::Blob(bytes) => Value::Blob(bytes.to_vec()),
+    }
+}
 
 /// Counts every constraint's violations exactly; changes nothing.
 pub(crate) fn diagnose(
@@ -37,11 +49,6 @@ fn diagnose_in(
     let stage = catalog::free_name(conn, "temp", &format!("{table}__rebuild_check"))?;
     let staged = Staging::new(facts, mapping, &stage);
     let (stage_q, seq) = (staged.table.clone(), staged.seq.clone());
-    let src = if staged.keys_are_rowid {
-        staged.keys[0].clone()
-    } else {
-        "NULL".to_owned()
-    };
     conn.execute_batch(&staged.create)
         .map_err(fail("creating the staging table"))?;
     let mut rows_checked = 0;
@@ -56,6 +63,7 @@ fn diagnose_in(
         .map_err(fail("assigning rowids to NULL keys"))?;
 
     let alias = ident(&facts.target.def.name);
+    let src = staged.old_rowid(&alias);
     let pk_show = primary_key(facts);
     let mut constraints = Vec::new();
     let mut usable = Vec::new();
@@ -106,7 +114,7 @@ fn diagnose_in(
                 s.query_map([sample_size as i64], |r| {
                     let mut values = Vec::with_capacity(show.len());
                     for (i, name) in show.iter().enumerate() {
-                        values.push((name.clone(), r.get::<_, Value>(i + 1)?));
+                        values.push((name.clone(), sample_value(r.get_ref(i + 1)?)));
                     }
                     Ok(SampleRow::new(r.get(0)?, values))
                 })?
@@ -127,7 +135,7 @@ fn diagnose_in(
         conn.query_row(
             &format!(
                 "SELECT count(*) FROM {stage_q} AS {alias} WHERE {}",
-                usable.join(" OR ")
+                balanced("OR", &usable)
             ),
             [],
             |r| r.get::<_, i64>(0).map(|n| n as u64),

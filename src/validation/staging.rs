@@ -7,19 +7,23 @@ use crate::mapping::Mapping;
 use crate::sql::{ident, qualified};
 use rusqlite::Connection;
 
-/// The staging table of a rebuild, as SQL.
+/// The staging table of a rebuild, as SQL. It holds the target's columns and, beside them,
+/// as little as it can (a table holds at most 2000 columns): its own rowid orders the rows
+/// as the copy does and, for a rowid table, is the old row's rowid; key columns are added
+/// only for a WITHOUT ROWID table, and the origin column only when rows are restored.
 pub(crate) struct Staging {
     /// `"temp"."<name>"`.
     pub table: String,
-    /// Quoted name of its own INTEGER PRIMARY KEY (the copy order).
+    /// Quoted name that reaches the staging table's rowid: the copy order.
     pub seq: String,
-    /// Quoted name of the column saying where a row comes from: 0 for the old table, 1 for
-    /// the quarantine table being restored.
-    pub origin: String,
-    /// Quoted names of the columns holding the old row's key (its rowid, or its primary
-    /// key in a WITHOUT ROWID table); NULL for restored rows.
+    /// Quoted name of the column saying where a row comes from (0: the old table, 1: the
+    /// quarantine table being restored), when rows are restored.
+    pub origin: Option<String>,
+    /// Quoted names holding the old row's key: its rowid (the staged INTEGER PRIMARY KEY
+    /// when the target takes it unchanged, else the staging table's own rowid), or its
+    /// primary key in a WITHOUT ROWID table; NULL for restored rows.
     pub keys: Vec<String>,
-    /// Whether `keys` is a single rowid.
+    /// Whether `keys` is the old table's rowid.
     pub keys_are_rowid: bool,
     pub create: String,
     /// Fill it: from the old table, then from the quarantine table being restored. They
@@ -43,15 +47,42 @@ impl Staging {
             }
             ident(&n)
         };
-        let seq = free("sqlite_rebuild_seq");
-        let origin = free("sqlite_rebuild_origin");
+        let rowid = ["rowid", "_rowid_", "oid"].into_iter().find(|n| !taken(n));
+        let mut defs = Vec::new();
+        // Without a free rowid name, an INTEGER PRIMARY KEY of its own reaches it.
+        let seq = match rowid {
+            Some(r) => ident(r),
+            None => {
+                let seq = free("sqlite_rebuild_seq");
+                defs.push(format!("{seq} INTEGER PRIMARY KEY"));
+                seq
+            }
+        };
+        let restoring = facts.restore.is_some();
+        let origin = restoring.then(|| free("sqlite_rebuild_origin"));
+        defs.extend(origin.iter().cloned());
+        let source_rowid = source.rowid_name();
         let row_key = source.row_key();
-        let keys: Vec<String> = (1..=row_key.len())
-            .map(|i| free(&format!("sqlite_rebuild_key{i}")))
-            .collect();
-
-        let mut defs = vec![format!("{seq} INTEGER PRIMARY KEY"), origin.clone()];
-        defs.extend(keys.iter().cloned());
+        // An INTEGER PRIMARY KEY the target takes unchanged is the old rowid already.
+        let ipk_is_rowid = source_rowid.is_some()
+            && source
+                .ipk
+                .as_ref()
+                .zip(target.ipk.as_ref())
+                .is_some_and(|(old, new)| mapping.copies_unchanged(new, old));
+        let (keys, stage_keys): (Vec<String>, bool) = match (source_rowid, &target.ipk) {
+            (Some(_), Some(ipk)) if ipk_is_rowid => (vec![ident(ipk)], false),
+            (Some(_), _) => (vec![seq.clone()], true),
+            (None, _) => (
+                (1..=row_key.len())
+                    .map(|i| free(&format!("sqlite_rebuild_key{i}")))
+                    .collect(),
+                true,
+            ),
+        };
+        if source_rowid.is_none() {
+            defs.extend(keys.iter().cloned());
+        }
         for c in &facts.target.def.columns {
             let ty = if target.strict && c.type_text.eq_ignore_ascii_case("ANY") {
                 ""
@@ -74,33 +105,38 @@ impl Staging {
         let create = format!("CREATE TABLE {stage_q} ({})", defs.join(", "));
         let sel = mapping.select_exprs(&source.name, false);
         let sel = &sel[usize::from(mapping.rowid.is_some())..];
-        let cols: Vec<String> = std::iter::once(origin.clone())
-            .chain(keys.iter().cloned())
-            .chain(mapping.transfers.iter().map(|t| ident(&t.target)))
-            .collect();
-        let insert = |origin: u8, key_exprs: Vec<String>, from: String| {
-            let exprs: Vec<String> = std::iter::once(origin.to_string())
-                .chain(key_exprs)
-                .chain(sel.iter().cloned())
-                .collect();
+        let transfers = mapping.transfers.iter().map(|t| ident(&t.target));
+        // (column, expression) pairs of one insert, the target's columns last.
+        let insert = |mut pairs: Vec<(String, String)>, from: String| {
+            pairs.extend(transfers.clone().zip(sel.iter().cloned()));
+            let (cols, exprs): (Vec<String>, Vec<String>) = pairs.into_iter().unzip();
             format!(
                 "INSERT INTO {stage_q} ({}) SELECT {} FROM {from}",
                 cols.join(", "),
                 exprs.join(", ")
             )
         };
-        let mut inserts = vec![insert(
-            0,
-            row_key
-                .iter()
-                .map(|k| format!("{}.{}", ident(&source.name), ident(k)))
-                .collect(),
-            source.qualified(),
-        )];
+        let old_key: Vec<String> = row_key
+            .iter()
+            .map(|k| format!("{}.{}", ident(&source.name), ident(k)))
+            .collect();
+        let mut first: Vec<(String, String)> = if stage_keys {
+            keys.iter().cloned().zip(old_key).collect()
+        } else {
+            Vec::new()
+        };
+        if let Some(o) = &origin {
+            first.push((o.clone(), "0".to_owned()));
+        }
+        let mut inserts = vec![insert(first, source.qualified())];
         if let Some(r) = &facts.restore {
+            let mut pairs: Vec<(String, String)> = Vec::new();
+            if source_rowid.is_none() {
+                pairs.extend(keys.iter().map(|k| (k.clone(), "NULL".to_owned())));
+            }
+            pairs.extend(origin.iter().map(|o| (o.clone(), "1".to_owned())));
             inserts.push(insert(
-                1,
-                row_key.iter().map(|_| "NULL".to_owned()).collect(),
+                pairs,
                 format!("{} AS {}", r.table.qualified(), ident(&source.name)),
             ));
         }
@@ -117,10 +153,31 @@ impl Staging {
             seq,
             origin,
             keys,
-            keys_are_rowid: source.rowid_name().is_some(),
+            keys_are_rowid: source_rowid.is_some(),
             create,
             inserts,
             assign_rowids,
+        }
+    }
+
+    /// The condition, over rows aliased `alias`, that a staged row comes from the old table.
+    pub(crate) fn is_old_row(&self, alias: &str) -> String {
+        match &self.origin {
+            Some(o) => format!("{alias}.{o} = 0"),
+            None => "1".to_owned(),
+        }
+    }
+
+    /// The old row's rowid, over rows aliased `alias` (NULL for restored rows and for
+    /// WITHOUT ROWID tables): what a sample shows.
+    pub(crate) fn old_rowid(&self, alias: &str) -> String {
+        match (&self.origin, self.keys_are_rowid) {
+            (_, false) => "NULL".to_owned(),
+            (Some(o), true) => format!(
+                "CASE WHEN {alias}.{o} = 0 THEN {alias}.{} END",
+                self.keys[0]
+            ),
+            (None, true) => format!("{alias}.{}", self.keys[0]),
         }
     }
 

@@ -97,24 +97,78 @@ pub fn snapshot(conn: &Connection) -> Snapshot {
             )
             .unwrap_or(true);
         let q = format!("\"{db}\".\"{}\"", table.replace('"', "\"\""));
-        let sql = if wr {
-            format!("SELECT * FROM {q}")
+        let all = if wr {
+            query_all(conn, &format!("SELECT * FROM {q}"))
         } else {
-            format!("SELECT _rowid_, * FROM {q} ORDER BY _rowid_")
+            rows_by_rowid(conn, db, &table)
         };
-        rows.insert(format!("{db}.{table}"), query_all(conn, &sql));
+        rows.insert(format!("{db}.{table}"), all);
     }
     Snapshot { schema, rows }
 }
 
+/// Every row of a rowid table, its rowid first, in rowid order; in slices of columns when
+/// there are more than a result set may hold (2000).
+fn rows_by_rowid(conn: &Connection, db: &str, table: &str) -> Vec<Vec<Value>> {
+    let q = format!("\"{db}\".\"{}\"", table.replace('"', "\"\""));
+    let columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_xinfo(?1, ?2) WHERE hidden <> 1 ORDER BY cid")
+        .unwrap()
+        .query_map([table, db], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    if columns.len() < 1000 {
+        return query_all(
+            conn,
+            &format!("SELECT _rowid_, * FROM {q} ORDER BY _rowid_"),
+        );
+    }
+    let mut rows: Vec<Vec<Value>> = Vec::new();
+    for (i, slice) in columns.chunks(1000).enumerate() {
+        let list: Vec<String> = slice
+            .iter()
+            .map(|c| format!("\"{}\"", c.replace('"', "\"\"")))
+            .collect();
+        let part = query_all(
+            conn,
+            &format!(
+                "SELECT _rowid_, {} FROM {q} ORDER BY _rowid_",
+                list.join(", ")
+            ),
+        );
+        if i == 0 {
+            rows = part;
+        } else {
+            for (row, more) in rows.iter_mut().zip(part) {
+                row.extend(more.into_iter().skip(1));
+            }
+        }
+    }
+    rows
+}
+
+/// Every row `sql` returns. Text that is not valid UTF-8 is kept distinct, as its bytes.
 pub fn query_all(conn: &Connection, sql: &str) -> Vec<Vec<Value>> {
+    use sqlite_rebuild::rusqlite::types::ValueRef;
     let mut stmt = conn.prepare(sql).unwrap();
     let n = stmt.column_count();
     let rows = stmt
         .query_map([], |r| {
             (0..n)
-                .map(|i| r.get::<_, Value>(i))
-                .collect::<Result<Vec<_>, _>>()
+                .map(|i| {
+                    Ok(match r.get_ref(i)? {
+                        ValueRef::Null => Value::Null,
+                        ValueRef::Integer(v) => Value::Integer(v),
+                        ValueRef::Real(v) => Value::Real(v),
+                        ValueRef::Text(t) => match std::str::from_utf8(t) {
+                            Ok(s) => Value::Text(s.to_owned()),
+                            Err(_) => Value::Text(format!("<not UTF-8: {t:02x?}>")),
+                        },
+                        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlite_rebuild::rusqlite::Error>>()
         })
         .unwrap();
     rows.map(Result::unwrap).collect()

@@ -13,6 +13,7 @@ mod dependents;
 mod dropped_columns;
 mod foreign_keys;
 mod full_text;
+mod messages;
 mod regressions;
 mod rowids;
 mod schemas;

@@ -1,0 +1,99 @@
+//! Messages that do not mislead: each situation gets the typed error or the report it
+//! deserves, not a bare SQLite error or advice that cannot help.
+
+use super::*;
+use sqlite_rebuild::{ConstraintKind, OnViolation};
+
+#[test]
+fn the_callers_own_open_statement_is_locked_not_busy() {
+    let conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a'), (2, 'b');",
+    )
+    .unwrap();
+    let before = snapshot(&conn);
+    let mut reading = conn.prepare("SELECT * FROM t").unwrap();
+    let mut rows = reading.query([]).unwrap();
+    rows.next().unwrap();
+    let rb = TableRebuild::new("t").create_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v REAL)");
+    let tx = conn.unchecked_transaction().unwrap();
+    let err = rb.execute_in(&tx).unwrap_err();
+    assert!(matches!(err, Error::Locked { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("finish or drop that statement"),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("Retry later"), "{err}");
+    drop(tx);
+    drop(rows);
+    drop(reading);
+    assert_eq!(snapshot(&conn), before);
+}
+
+/// Text that is not valid UTF-8, which SQLite stores as given.
+fn invalid_utf8() -> Connection {
+    let conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);
+         INSERT INTO t VALUES (1, CAST(x'ff41' AS TEXT)), (2, 'long enough');",
+    )
+    .unwrap();
+    conn
+}
+
+const LONG: &str = "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT CHECK (length(v) > 5))";
+
+#[test]
+fn text_that_is_not_utf8_is_reported_and_quarantined() {
+    let mut conn = invalid_utf8();
+    let Error::Violations(report) = refused(&mut conn, TableRebuild::new("t").create_sql(LONG))
+    else {
+        panic!("expected a report")
+    };
+    let sample = &report.constraint("length(v) > 5").unwrap().samples()[0];
+    assert_eq!(sample.rowid(), Some(1));
+    assert_eq!(sample.values()[1], ("v".to_owned(), text("\u{fffd}A")));
+    let report = TableRebuild::new("t")
+        .create_sql(LONG)
+        .on_violation(OnViolation::Quarantine)
+        .execute(&mut conn)
+        .unwrap();
+    assert_eq!(report.quarantined()[0].rows(), 1);
+    // Moved whole: the bytes are the ones stored.
+    let moved: Vec<u8> = conn
+        .query_row("SELECT CAST(v AS BLOB) FROM t__rejected", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(moved, [0xff, 0x41]);
+}
+
+#[test]
+fn a_table_of_two_thousand_columns_reports_its_violations() {
+    let columns: Vec<String> = (0..1999).map(|i| format!("c{i} INT")).collect();
+    let not_null: Vec<String> = (0..1999).map(|i| format!("c{i} INT NOT NULL")).collect();
+    for copy in [false, true] {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(&format!(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, {}); INSERT INTO t (id, c5) VALUES (1, 5);",
+            columns.join(", ")
+        ))
+        .unwrap();
+        if copy {
+            copy_only(&conn);
+        }
+        let target = format!(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, {})",
+            not_null.join(", ")
+        );
+        let Error::Violations(report) =
+            refused(&mut conn, TableRebuild::new("t").create_sql(target))
+        else {
+            panic!("expected a report")
+        };
+        assert_eq!(report.violation_count(), 1);
+        assert_eq!(report.constraints().len(), 1998, "every column but c5");
+        assert!(report
+            .constraints()
+            .iter()
+            .all(|c| c.kind() == ConstraintKind::NotNull && c.samples()[0].rowid() == Some(1)));
+    }
+}
