@@ -230,6 +230,23 @@ pub enum Error {
         columns: String,
     },
 
+    /// A foreign key of the target references a parent with no PRIMARY KEY or UNIQUE
+    /// constraint on exactly those columns: SQLite would refuse every write to the table
+    /// with "foreign key mismatch".
+    #[error(
+        "the target of \"{table}\" references \"{parent}\"({columns}), which has no PRIMARY KEY \
+         or UNIQUE constraint on exactly those columns: SQLite would refuse every write with \
+         \"foreign key mismatch\"; reference a unique key of \"{parent}\", or make one"
+    )]
+    ParentKeyMissing {
+        /// The table being rebuilt.
+        table: String,
+        /// The referenced table.
+        parent: String,
+        /// The referenced columns, comma separated.
+        columns: String,
+    },
+
     /// An index, trigger or view could not be recreated, or no longer works, after the swap.
     #[error("{kind} \"{name}\" on \"{table}\" would break: {reason}; change the target, or let the rebuild drop it with .drop_dependent(\"{name}\")")]
     DependentBroken {

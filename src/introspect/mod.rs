@@ -72,6 +72,8 @@ pub(crate) struct Target {
     pub foreign_keys: Vec<ForeignKey>,
     /// Its INTEGER PRIMARY KEY is AUTOINCREMENT.
     pub autoincrement: bool,
+    /// The caller's text after the table's name: `(columns ...) options`.
+    pub body: String,
     /// `CREATE TABLE "schema"."scratch" ...`: the caller's text under the scratch name.
     pub create_scratch: String,
     /// `CREATE TABLE "name" ...`: the caller's text as SQLite stores it after a rename.
@@ -129,6 +131,8 @@ pub(crate) struct ParentKey {
     pub fk: ForeignKey,
     /// It references the rebuilt table itself.
     pub self_reference: bool,
+    /// The parent table and its definition, parsed, when it is another table.
+    pub table: Option<(Table, Option<CreateTable>)>,
     /// The columns it references (named, or the parent's primary key).
     pub columns: Vec<String>,
     pub parent_exists: bool,
@@ -167,11 +171,6 @@ impl Facts {
         self.keys
             .iter()
             .filter(move |fk| fk.parent.eq_ignore_ascii_case(table))
-    }
-
-    /// The target column `name`'s definition as written.
-    pub(crate) fn target_column_def(&self, name: &str) -> Option<&sql::ColumnDef> {
-        self.target.def.column(name)
     }
 }
 
@@ -259,6 +258,10 @@ pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) 
         )?),
         None => None,
     };
+    let body = create_sql
+        .get(target_def.name_span.1..target_def.end)
+        .unwrap_or_default()
+        .to_owned();
     let source_autoincrement = source.ipk.is_some()
         && match &source_def {
             Some(def) => def.autoincrement,
@@ -275,6 +278,7 @@ pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) 
             table: target_table,
             foreign_keys: target_fks,
             autoincrement: target_autoincrement,
+            body,
             create_scratch,
             stored_sql,
         },
@@ -422,17 +426,25 @@ fn target_parents(
                 )
                 .map_err(Error::sqlite("looking up a foreign key's parent table"))?
                 > 0;
+        let table = if parent_exists && !self_reference {
+            let t = catalog::resolve_table(conn, &source.schema, &fk.parent)?;
+            let def = sql::parse_create_table(&t.sql).ok();
+            Some((t, def))
+        } else {
+            None
+        };
         let columns = match fk.named_columns() {
             Some(named) => named,
             None if self_reference => catalog::primary_key(&target.columns),
-            None if parent_exists => {
-                catalog::primary_key(&catalog::columns(conn, &source.schema, &fk.parent)?)
-            }
-            None => Vec::new(),
+            None => table
+                .as_ref()
+                .map(|(t, _)| catalog::primary_key(&t.columns))
+                .unwrap_or_default(),
         };
         out.push(ParentKey {
             fk: fk.clone(),
             self_reference,
+            table,
             columns,
             parent_exists,
         });
@@ -513,57 +525,65 @@ pub(crate) fn check_declared_children(rb: &TableRebuild, facts: &Facts) -> Resul
     Ok(())
 }
 
-/// Every child key must still find a PRIMARY KEY or UNIQUE index, or SQLite reports
-/// "foreign key mismatch" for the whole schema. As SQLite requires, the index must not be
-/// partial, and must compare each column under that column's own (default) collation.
-pub(crate) fn check_child_keys(facts: &Facts) -> Result<()> {
-    let target = &facts.target.table;
-    // The collation a target column compares with by default.
+/// Whether `table` has a PRIMARY KEY or UNIQUE index on exactly `cols`, as a foreign key
+/// needs (else SQLite reports "foreign key mismatch" for the whole schema): not partial,
+/// and comparing each column under that column's own declared collation. `extra` are
+/// unique indexes the table will get (an explicit index recreated after the swap).
+fn has_unique_key<'a>(
+    table: &Table,
+    def: Option<&CreateTable>,
+    extra: impl IntoIterator<Item = &'a CreateIndex>,
+    cols: &[String],
+) -> bool {
     let default_collation = |column: &str| -> String {
-        facts
-            .target_column_def(column)
+        def.and_then(|d| d.column(column))
             .and_then(|c| c.collation.clone())
             .map(|c| sql::identifier_value(&c))
             .unwrap_or_else(|| "BINARY".to_owned())
     };
+    let same_collated = |keys: &KeyTerms| {
+        !cols.is_empty()
+            && keys.len() == cols.len()
+            && cols.iter().all(|c| {
+                keys.iter().any(|(k, coll)| {
+                    k.eq_ignore_ascii_case(c)
+                        && coll
+                            .as_ref()
+                            .is_none_or(|coll| coll.eq_ignore_ascii_case(&default_collation(k)))
+                })
+            })
+    };
+    let pk = catalog::primary_key(&table.columns);
+    let pk_keys: Vec<(String, Option<String>)> = pk.iter().map(|k| (k.clone(), None)).collect();
+    // A rowid alias needs no index; other primary keys are checked through their
+    // automatic index, collation included.
+    (table.ipk.is_some() && same_collated(&pk_keys))
+        || table.indexes.iter().any(|ix| covers(ix, &same_collated))
+        || extra.into_iter().any(|ix| {
+            ix.unique && ix.where_clause.is_none() && {
+                let keys: Vec<(String, Option<String>)> = ix
+                    .terms
+                    .iter()
+                    .map(|t| {
+                        (
+                            sql::identifier_value(t.expr.trim()),
+                            t.collation.as_deref().map(sql::identifier_value),
+                        )
+                    })
+                    .collect();
+                same_collated(&keys)
+            }
+        })
+}
+
+/// Every child key must still find a PRIMARY KEY or UNIQUE index in the target: its own
+/// constraints' automatic indexes, or an explicit unique index recreated after the swap.
+pub(crate) fn check_child_keys(facts: &Facts) -> Result<()> {
+    let target = &facts.target.table;
+    let recreated = || facts.dependents.iter().filter_map(|d| d.index.as_ref());
     for fk in &facts.children {
         let cols = fk.referenced(&target.columns);
-        let same_collated = |keys: &KeyTerms| {
-            keys.len() == cols.len()
-                && cols.iter().all(|c| {
-                    keys.iter().any(|(k, coll)| {
-                        k.eq_ignore_ascii_case(c)
-                            && coll
-                                .as_ref()
-                                .is_none_or(|coll| coll.eq_ignore_ascii_case(&default_collation(k)))
-                    })
-                })
-        };
-        let pk = catalog::primary_key(&target.columns);
-        let pk_keys: Vec<(String, Option<String>)> = pk.iter().map(|k| (k.clone(), None)).collect();
-        // A rowid alias needs no index; other primary keys are checked through their
-        // automatic index below, collation included.
-        let covered = (target.ipk.is_some() && same_collated(&pk_keys))
-            || target.indexes.iter().any(|ix| covers(ix, &same_collated))
-            // An explicit unique index of the old table, recreated after the swap.
-            || facts.dependents.iter().any(|d| {
-                d.index.as_ref().is_some_and(|ix| {
-                    ix.unique && ix.where_clause.is_none() && {
-                        let keys: Vec<(String, Option<String>)> = ix
-                            .terms
-                            .iter()
-                            .map(|t| {
-                                (
-                                    sql::identifier_value(t.expr.trim()),
-                                    t.collation.as_deref().map(sql::identifier_value),
-                                )
-                            })
-                            .collect();
-                        same_collated(&keys)
-                    }
-                })
-            });
-        if !covered {
+        if !has_unique_key(target, Some(&facts.target.def), recreated(), &cols) {
             return Err(Error::ChildKeyMissing {
                 table: facts.source.name.clone(),
                 child: fk.child.clone(),
@@ -571,6 +591,34 @@ pub(crate) fn check_child_keys(facts: &Facts) -> Result<()> {
                     "its primary key".into()
                 } else {
                     cols.join(", ")
+                },
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Every foreign key of the target must find a PRIMARY KEY or UNIQUE index in its parent
+/// (the target itself, for a reference to its own table).
+pub(crate) fn check_parent_keys(facts: &Facts) -> Result<()> {
+    for parent in facts.target_parents.iter().filter(|p| p.parent_exists) {
+        let found = match &parent.table {
+            None => has_unique_key(
+                &facts.target.table,
+                Some(&facts.target.def),
+                facts.dependents.iter().filter_map(|d| d.index.as_ref()),
+                &parent.columns,
+            ),
+            Some((table, def)) => has_unique_key(table, def.as_ref(), [], &parent.columns),
+        };
+        if !found {
+            return Err(Error::ParentKeyMissing {
+                table: facts.source.name.clone(),
+                parent: parent.fk.parent.clone(),
+                columns: if parent.columns.is_empty() {
+                    "its primary key".into()
+                } else {
+                    parent.columns.join(", ")
                 },
             });
         }

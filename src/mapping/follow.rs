@@ -64,11 +64,21 @@ pub(super) fn children(rb: &TableRebuild, facts: &Facts, mapping: &Mapping) -> V
             };
             let rules = Mapping::rules_of(rb, to);
             let base = format!("{child_alias}.{}", ident(from));
+            // A child key finds its parent under the parent column's collation (`COLLATE
+            // NOCASE` matches 'a' to 'A'), so it follows the parent's rules under it too.
+            let compare = match crate::introspect::declared_collation(facts.source_def.as_ref(), to)
+            {
+                Some(coll) if !coll.is_empty() => format!(
+                    "{base} COLLATE {}",
+                    ident(&crate::sql::identifier_value(&coll))
+                ),
+                _ => base.clone(),
+            };
             let split = first_closure(&rules);
             let mut expr = if split == 0 {
                 base.clone()
             } else {
-                remap_case(&base, &rules[..split], &mut sink).0
+                remap_case(&base, &compare, &rules[..split], &mut sink).0
             };
             if split < rules.len() {
                 match mapping.chain_of(to) {

@@ -233,7 +233,7 @@ pub(crate) fn map(rb: &TableRebuild, facts: &Facts) -> Result<Mapping> {
         let (mut expr, mut counting_expr) = if leading.is_empty() {
             (base.clone(), base)
         } else {
-            remap_case(&base, leading, &mut sink)
+            remap_case(&base, &base, leading, &mut sink)
         };
         if !chained.is_empty() {
             let chain = chains.len();

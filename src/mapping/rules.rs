@@ -99,9 +99,11 @@ pub(crate) struct RuleSink {
 /// One flat CASE that applies a column's value rules as their composition, and the same
 /// CASE counting its hits: each THEN first calls `sqlite_rebuild_hit(k)`, which counts the
 /// rules that fire and returns NULL, so `coalesce` goes on to the value; the copy counts
-/// them in the pass it makes anyway.
+/// them in the pass it makes anyway. `base` is the value, `compare` what is compared with
+/// each rule's `from` (`base` itself, or `base` under another collation).
 pub(crate) fn remap_case(
     base: &str,
+    compare: &str,
     rules: &[(usize, &Remap)],
     sink: &mut RuleSink,
 ) -> (String, String) {
@@ -126,16 +128,16 @@ pub(crate) fn remap_case(
             .push(c.fired.iter().map(|pos| first_slot + pos).collect());
         sink.params.push(c.to.clone());
         let to_slot = sink.params.len();
-        case.push_str(&format!(" WHEN {base} IS ?{from_slot} THEN ?{to_slot}"));
+        case.push_str(&format!(" WHEN {compare} IS ?{from_slot} THEN ?{to_slot}"));
         counting.push_str(&format!(
-            " WHEN {base} IS ?{from_slot} THEN coalesce({HIT_FUNCTION}({hit}), ?{to_slot})"
+            " WHEN {compare} IS ?{from_slot} THEN coalesce({HIT_FUNCTION}({hit}), ?{to_slot})"
         ));
     }
     case.push_str(&format!(" ELSE {base} END"));
     counting.push_str(&format!(" ELSE {base} END"));
     let mut first = String::from("CASE");
     for (i, slot) in from_slots.iter().enumerate() {
-        first.push_str(&format!(" WHEN {base} IS ?{slot} THEN {}", i + 1));
+        first.push_str(&format!(" WHEN {compare} IS ?{slot} THEN {}", i + 1));
     }
     first.push_str(" ELSE 0 END");
     for (i, (position, rule)) in rules.iter().enumerate() {
@@ -270,7 +272,7 @@ mod tests {
         ];
         let indexed: Vec<(usize, &Remap)> = rules.iter().enumerate().collect();
         let mut sink = RuleSink::default();
-        let (case, counting) = remap_case("\"t\".\"x\"", &indexed, &mut sink);
+        let (case, counting) = remap_case("\"t\".\"x\"", "\"t\".\"x\"", &indexed, &mut sink);
         assert_eq!(
             case,
             "CASE WHEN \"t\".\"x\" IS ?1 THEN ?2 WHEN \"t\".\"x\" IS ?3 THEN ?4 ELSE \"t\".\"x\" END"

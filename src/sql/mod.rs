@@ -14,7 +14,7 @@ mod lex;
 mod quote;
 
 pub(crate) use create_index::{parse_create_index, CreateIndex};
-pub(crate) use create_table::{parse_create_table, ColumnDef, CreateTable};
+pub(crate) use create_table::{parse_create_table, CreateTable};
 pub(crate) use create_trigger::parse_trigger_head;
 pub(crate) use fragment::{
     balanced, column_name, literal_or_name, mentions_identifier, replace_span, same_tokens,

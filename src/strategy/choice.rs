@@ -84,6 +84,11 @@ pub(crate) fn in_place_blocker(
     if automatic_indexes(source) != automatic_indexes(target) {
         return Some("the automatic indexes of UNIQUE or PRIMARY KEY constraints change");
     }
+    // An UPDATE checks a unique key row by row, so a rotation (a -> b, b -> a) collides
+    // half-way; the copy checks the rows as the target holds them.
+    if remaps_a_unique_key(facts, mapping) {
+        return Some("the rules rewrite a column of a unique key");
+    }
     None
 }
 
@@ -111,6 +116,35 @@ pub(crate) fn unchanged(rb: &TableRebuild, facts: &Facts, mapping: &Mapping) -> 
         && facts.restore.is_none()
         && !facts.dependents_replaced
         && crate::sql::same_tokens(old_body, new_body)
+}
+
+/// Whether a rule rewrites a column that a PRIMARY KEY or unique index (the target's own,
+/// or an explicit one recreated as it was) has among its keys.
+fn remaps_a_unique_key(facts: &Facts, mapping: &Mapping) -> bool {
+    let target = &facts.target.table;
+    let remapped: Vec<&str> = mapping
+        .transfers
+        .iter()
+        .filter(|t| t.remapped)
+        .map(|t| t.target.as_str())
+        .collect();
+    let keyed = |column: &str| remapped.iter().any(|r| r.eq_ignore_ascii_case(column));
+    let in_index = target
+        .indexes
+        .iter()
+        .filter(|ix| ix.unique)
+        .any(|ix| ix.keys.iter().flat_map(|(k, _)| k).any(|k| keyed(k)));
+    let in_explicit = facts.dependents.iter().any(|d| {
+        d.index.as_ref().is_some_and(|ix| {
+            ix.unique
+                && ix.terms.iter().any(|t| {
+                    remapped
+                        .iter()
+                        .any(|r| crate::sql::mentions_identifier(&t.expr, r))
+                })
+        })
+    });
+    in_index || in_explicit || target.ipk.as_deref().is_some_and(keyed)
 }
 
 /// In place when nothing blocks it and the rules rewrite few enough rows for it to win,
@@ -208,7 +242,9 @@ mod tests {
     fn rules_that_need_the_copy_block_the_switch() {
         let same = "CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT UNIQUE, b INT DEFAULT 1)";
         let rb = TableRebuild::new("t").create_sql(same);
-        assert_eq!(blocker(T, rb.clone().remap("a", "x", "y")), None);
+        assert_eq!(blocker(T, rb.clone().remap("b", 1, 2)), None);
+        // `a` is UNIQUE: an UPDATE would check it row by row.
+        assert!(blocker(T, rb.clone().remap("a", "x", "y")).is_some());
         assert!(blocker(T, rb.clone().column("b", "b + 1")).is_some());
         assert!(blocker(
             T,

@@ -13,7 +13,8 @@ pub use plan::{PlanStep, RebuildPlan, StepKind};
 pub(crate) use steps::copy as copy_steps;
 
 use crate::builder::{OnViolation, TableRebuild};
-use crate::db::guards::Savepoint;
+use crate::db::catalog;
+use crate::db::guards::{ForeignKeysOff, Savepoint};
 use crate::error::{sqlite_message, Error, Result};
 use crate::introspect::{self, Facts};
 use crate::mapping::{self, Mapping};
@@ -30,8 +31,12 @@ pub(crate) fn plan(
     check_dropped_columns(conn, rb, &facts, &mapping)?;
     introspect::check_declared_children(rb, &facts)?;
     introspect::check_child_keys(&facts)?;
+    introspect::check_parent_keys(&facts)?;
     check_restore_compiles(conn, &facts, &mapping)?;
     let strategy = choice::choose(conn, rb, &facts, &mapping)?;
+    if strategy != Choice::Unchanged && mapping.chains.is_empty() && has_rows(conn, &facts)? {
+        trial_row(conn, &facts, &mapping)?;
+    }
     // A copy that cannot carry the rowids over renumbers the rows: refused, unless there
     // are none (the in-place switch keeps them where they are).
     let rowids_lost = match mapping.rowids_lost(&facts) {
@@ -106,6 +111,54 @@ fn check_dropped_columns(
         }),
         None => Ok(()),
     }
+}
+
+/// The target must take a row the way SQLite writes one. What only a write finds is the
+/// target's error, found the same way whichever path the rebuild takes and before anything
+/// runs: a CHECK calling `date('now')`, which SQLite refuses in a CHECK, would make the
+/// copy fail, and the in-place switch refuse every later write. The first row is copied
+/// into a TEMP table of the target's definition, in a savepoint rolled back; a row that
+/// merely violates a constraint is validation's business.
+fn trial_row(conn: &Connection, facts: &Facts, mapping: &Mapping) -> Result<()> {
+    let source = &facts.source;
+    let name = catalog::free_name(conn, "temp", &format!("{}__rebuild_trial", source.name))?;
+    let trial = crate::sql::qualified("temp", &name);
+    let _foreign_keys = ForeignKeysOff::engage(conn, &source.name)?;
+    let sp = Savepoint::begin(conn, "sqlite_rebuild_trial")?;
+    if conn
+        .execute_batch(&format!("CREATE TABLE {trial} {}", facts.target.body))
+        .is_err()
+    {
+        return Ok(()); // The probe took it; a TEMP table may not (a foreign key's parent).
+    }
+    let insert = format!(
+        "{} LIMIT 1",
+        mapping.copy_sql(&trial, &source.qualified(), &source.name, false)
+    );
+    let written = conn.prepare(&insert).and_then(|mut stmt| {
+        let used = stmt.parameter_count();
+        stmt.execute(rusqlite::params_from_iter(mapping.params.iter().take(used)))
+    });
+    drop(sp);
+    match written {
+        Err(e) if !is_constraint(&e) => match Error::operational("trying a row in the target", e) {
+            Ok(e) => Err(e),
+            Err(e) => Err(Error::TargetSql {
+                table: source.name.clone(),
+                reason: sqlite_message(&e),
+            }),
+        },
+        _ => Ok(()),
+    }
+}
+
+/// A constraint or datatype violation: a row that does not fit, not a target that cannot
+/// take rows.
+fn is_constraint(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::ConstraintViolation) | Some(rusqlite::ErrorCode::TypeMismatch)
+    )
 }
 
 /// Whether the table holds any row.

@@ -13,6 +13,7 @@ mod dependents;
 mod dropped_columns;
 mod foreign_keys;
 mod full_text;
+mod in_place_parity;
 mod messages;
 mod regressions;
 mod rowids;

@@ -97,3 +97,55 @@ fn a_table_of_two_thousand_columns_reports_its_violations() {
             .all(|c| c.kind() == ConstraintKind::NotNull && c.samples()[0].rowid() == Some(1)));
     }
 }
+
+#[test]
+fn a_foreign_key_to_a_column_that_is_not_unique_is_named() {
+    let mut conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(
+        "CREATE TABLE r (k INT, u INT UNIQUE); INSERT INTO r VALUES (1, 1);
+         CREATE TABLE t (id INTEGER PRIMARY KEY, k INT); INSERT INTO t VALUES (1, 1);",
+    )
+    .unwrap();
+    let err = refused_by_every_verb(
+        &mut conn,
+        TableRebuild::new("t")
+            .create_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, k INT REFERENCES r (k))"),
+    );
+    assert!(
+        matches!(&err, Error::ParentKeyMissing { parent, columns, .. } if parent == "r" && columns == "k"),
+        "{err:?}"
+    );
+    // A unique column is a parent key; so is the table's own key, for a self-reference.
+    TableRebuild::new("t")
+        .create_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, k INT REFERENCES r (u))")
+        .execute(&mut conn)
+        .unwrap();
+    TableRebuild::new("t")
+        .create_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, k INT REFERENCES t (id))")
+        .execute(&mut conn)
+        .unwrap();
+}
+
+#[test]
+fn keys_follow_under_the_parents_collation() {
+    let mut conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON;
+         CREATE TABLE p (code TEXT COLLATE NOCASE PRIMARY KEY);
+         CREATE TABLE ch (id INTEGER PRIMARY KEY, code TEXT REFERENCES p (code));
+         INSERT INTO p VALUES ('A'), ('c');
+         INSERT INTO ch VALUES (1, 'a'), (2, 'A'), (3, 'C');",
+    )
+    .unwrap();
+    let report = TableRebuild::new("p")
+        .create_sql("CREATE TABLE p (code TEXT COLLATE NOCASE PRIMARY KEY CHECK (code <> 'A'))")
+        .remap("code", "A", "B")
+        .execute(&mut conn)
+        .unwrap();
+    assert_eq!(report.keys_followed(), [("ch".to_owned(), 2)]);
+    assert_eq!(
+        query_all(&conn, "SELECT code FROM ch ORDER BY id"),
+        vec![vec![text("B")], vec![text("B")], vec![text("C")]]
+    );
+    assert!(query_all(&conn, "PRAGMA foreign_key_check").is_empty());
+}
