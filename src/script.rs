@@ -3,6 +3,7 @@
 //! whole transaction back with a message naming the problem, fired by inserting its number
 //! when the problem is found.
 
+use crate::db::catalog;
 use crate::error::{Error, Result};
 use crate::introspect::Facts;
 use crate::mapping::Mapping;
@@ -109,6 +110,18 @@ fn render(context: &PlanContext) -> String {
     let mut guards = Guards::default();
 
     let mut before = Vec::new();
+    if let Some(fingerprint) = &facts.fingerprint {
+        before.push(guards.guard(
+            format!(
+                "the definition of {t}, its indexes, triggers, children or views changed since this script was rendered; render it again against the database as it is now"
+            ),
+            format!(
+                "({}) IS NOT {}",
+                catalog::fingerprint_sql(&source.schema, table),
+                literal(&Value::Text(fingerprint.clone()))
+            ),
+        ));
+    }
     if !children.is_empty() {
         before.push(guards.guard(
             format!(
@@ -262,7 +275,8 @@ fn header(s: &mut String, facts: &Facts, children: &[&str]) {
         "-- finds a problem it rolls the whole transaction back (RAISE(ROLLBACK)) with a message",
         "-- naming it: the database is left unchanged (inside a framework's transaction, that",
         "-- transaction is rolled back). If any other statement fails, roll the transaction back.",
-        "-- The script was generated against the schema it rebuilds; regenerate it if that changes.",
+        "-- It was rendered against the schema it rebuilds: its first guard refuses to run when the",
+        "-- table, its indexes, triggers, children or any view has changed since.",
     ] {
         let _ = writeln!(s, "{line}");
     }

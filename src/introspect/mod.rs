@@ -61,6 +61,9 @@ pub(crate) struct Facts {
     pub restore: Option<Restore>,
     /// `SQLITE_DBCONFIG_DEFENSIVE` forbids writing the schema (so no in-place switch).
     pub defensive: bool,
+    /// For `plan`, what [`catalog::fingerprint_sql`] found: the script's first guard
+    /// refuses a database that has drifted from it.
+    pub fingerprint: Option<String>,
 }
 
 /// The target table, as the caller wrote it and as SQLite describes it.
@@ -177,6 +180,19 @@ impl Facts {
 /// Reads what the rebuild described by `rb` needs to know, changing nothing.
 pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) -> Result<Facts> {
     let source = catalog::resolve_table(conn, &pre.schema, &rb.table)?;
+    // Only a plan renders a script; read before the probe changes anything.
+    let fingerprint = match pre.verb {
+        Verb::Plan => Some(
+            conn.query_row(
+                &catalog::fingerprint_sql(&source.schema, &source.name),
+                [],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .map_err(Error::sqlite("reading what the table depends on"))?
+            .unwrap_or_default(),
+        ),
+        _ => None,
+    };
     let source_def = sql::parse_create_table(&source.sql).ok();
     let create_sql = rb.create_sql.as_deref().unwrap_or_default();
     let target_def = target::parse(&source, create_sql)?;
@@ -268,6 +284,7 @@ pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) 
             None => sql::mentions_identifier(&source.sql, "AUTOINCREMENT"),
         };
     Ok(Facts {
+        fingerprint,
         full_text: catalog::full_text_indexes(conn, &source.schema)?,
         defensive: connection::defensive(conn)?,
         source_autoincrement,

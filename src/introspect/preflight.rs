@@ -22,6 +22,7 @@ pub(crate) enum Verb {
 /// What the preflight established.
 #[derive(Clone)]
 pub(crate) struct Preflight {
+    pub verb: Verb,
     /// The schema that holds the table.
     pub schema: String,
     /// How `execute` begins its transaction: IMMEDIATE, or DEFERRED when a read-only
@@ -73,5 +74,9 @@ pub(crate) fn preflight(conn: &Connection, rb: &TableRebuild, verb: Verb) -> Res
             table: rb.table.clone(),
         });
     }
-    Ok(Preflight { schema, behavior })
+    Ok(Preflight {
+        verb,
+        schema,
+        behavior,
+    })
 }

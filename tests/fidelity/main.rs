@@ -10,6 +10,7 @@
 mod common;
 mod conflicts;
 mod dependents;
+mod drift;
 mod dropped_columns;
 mod foreign_keys;
 mod full_text;
