@@ -419,7 +419,7 @@ fn dependents_of(conn: &Connection, schema: &str, name: &str) -> Result<Vec<Depe
 
 /// The schema whose table `name` an unqualified name finds: `temp`, then `main`, then the
 /// attached databases in the order they were attached.
-fn first_schema_with(conn: &Connection, name: &str) -> Result<Option<String>> {
+pub(crate) fn first_schema_with(conn: &Connection, name: &str) -> Result<Option<String>> {
     conn.query_row(
         "SELECT d.name FROM pragma_database_list AS d
          WHERE EXISTS (SELECT 1 FROM pragma_table_list AS t

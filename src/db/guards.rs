@@ -197,6 +197,44 @@ impl Drop for PragmaSet<'_> {
     }
 }
 
+/// The double-quoted string literal misfeature switched on or off for a while (DDL and DML
+/// both), and put back as it was: with it off, `"name"` must name a column.
+pub(crate) struct QuotesAsStrings<'c> {
+    conn: &'c Connection,
+    was: (bool, bool),
+}
+
+impl<'c> QuotesAsStrings<'c> {
+    pub(crate) fn set(conn: &'c Connection, on: bool) -> Result<Self> {
+        let read = |flag| {
+            conn.db_config(flag)
+                .map_err(Error::sqlite("reading the double-quoted string setting"))
+        };
+        let was = (
+            read(DbConfig::SQLITE_DBCONFIG_DQS_DDL)?,
+            read(DbConfig::SQLITE_DBCONFIG_DQS_DML)?,
+        );
+        let guard = QuotesAsStrings { conn, was };
+        Self::write(conn, (on, on))?;
+        Ok(guard)
+    }
+
+    fn write(conn: &Connection, (ddl, dml): (bool, bool)) -> Result<()> {
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DQS_DDL, ddl)
+            .and_then(|_| conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DQS_DML, dml))
+            .map(drop)
+            .map_err(Error::sqlite("setting the double-quoted string setting"))
+    }
+}
+
+impl Drop for QuotesAsStrings<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = Self::write(self.conn, self.was) {
+            log::error!("could not restore the double-quoted string setting: {e}");
+        }
+    }
+}
+
 /// A table's triggers dropped for a while and recreated from their stored SQL: rewriting
 /// rows that the application did not change (moves to and from quarantine, keys following
 /// a remap) is not an event of the application's.

@@ -5,6 +5,7 @@
 use super::runtime::Runtime;
 use super::{constraint_stop, foreign_key_violation, Stop, Tally};
 use crate::db::guards::{PragmaSet, Savepoint};
+use crate::db::usage::{self, Compiled};
 use crate::error::{sqlite_message, Error, Result};
 use crate::introspect::Facts;
 use crate::report::Phase;
@@ -16,8 +17,10 @@ use std::collections::BTreeMap;
 
 /// What the checks before commit compare with.
 pub(super) struct Baseline {
-    /// The schema re-parsed before the rebuild (else views and triggers cannot be checked).
+    /// The schema re-parsed before the rebuild (else the re-parse after cannot tell).
     pub schema_ok: bool,
+    /// What uses each view and trigger, compiled before the rebuild.
+    pub uses: Vec<Compiled>,
     /// Rows of the old table, plus those of the quarantine table being restored.
     pub old_rows: u64,
     /// Whether children's foreign keys are re-checked.
@@ -40,10 +43,11 @@ impl Baseline {
         let schema_ok = match schema_probe(conn, facts)? {
             Ok(()) => true,
             Err(msg) => {
-                log::warn!("the schema already fails to re-parse ({msg}); views and triggers cannot be verified");
+                log::warn!("the schema already fails to re-parse ({msg}); each view and trigger is still compiled on its own");
                 false
             }
         };
+        let uses = usage::compile(conn, &usage::usages(conn, &source.schema)?)?;
         let mut old_rows = count(conn, &source.qualified())?;
         if let Some(r) = &facts.restore {
             old_rows += count(conn, &r.table.qualified())?;
@@ -71,6 +75,7 @@ impl Baseline {
         }
         Ok(Baseline {
             schema_ok,
+            uses,
             old_rows,
             check_children,
             children,
@@ -160,6 +165,9 @@ pub(super) fn before_commit(
         }
     }
     rt.progress(Phase::Checks, checks_total - 1, checks_total);
+    tally.already_broken = still_working(conn, facts, &baseline.uses)?;
+    // SQLite's own re-parse of the schema also sees what no statement fires (a trigger
+    // `UPDATE OF` a column that went).
     if baseline.schema_ok {
         if let Err(msg) = schema_probe(conn, facts)? {
             return Err(Error::dependent_broken(table, msg).into());
@@ -297,7 +305,7 @@ pub(super) fn fk_violations(
     rows.collect()
 }
 
-/// Checks that every view and trigger in the schema still compiles, by renaming the table
+/// Checks that every view and trigger in the schema still parses, by renaming the table
 /// inside a savepoint that is rolled back: SQLite re-parses the whole schema on rename.
 fn schema_probe(conn: &Connection, facts: &Facts) -> Result<std::result::Result<(), String>> {
     let legacy = PragmaSet::legacy_alter_table(conn, false)?;
@@ -312,4 +320,59 @@ fn schema_probe(conn: &Connection, facts: &Facts) -> Result<std::result::Result<
     drop(sp);
     legacy.restore()?;
     Ok(outcome)
+}
+
+/// What compiled before must compile after: each view and trigger that compiled reading
+/// double quotes only as names still does so (a `"name"` that named a column must not turn
+/// into a string); one that needed them as strings still compiles with them. One that
+/// compiled neither way was broken before the rebuild: it is named in the report (and the
+/// log), and the others are still checked. Returns those names.
+pub(super) fn still_working(
+    conn: &Connection,
+    facts: &Facts,
+    before: &[Compiled],
+) -> std::result::Result<Vec<String>, Stop> {
+    let after = usage::compile(conn, &usage::usages(conn, &facts.source.schema)?)?;
+    let mut already_broken = Vec::new();
+    for was in before {
+        let Some(now) = after.iter().find(|c| c.usage.is(&was.usage)) else {
+            let dropped = facts
+                .dropped
+                .iter()
+                .any(|d| d.name.eq_ignore_ascii_case(&was.usage.name));
+            if dropped {
+                continue;
+            }
+            return Err(Error::DependentBroken {
+                table: facts.source.name.clone(),
+                kind: was.usage.kind,
+                name: was.usage.name.clone(),
+                reason: "it is no longer in the schema".to_owned(),
+            }
+            .into());
+        };
+        let broken = match (&was.strict, &was.loose) {
+            (None, _) => now.strict.as_ref(),
+            (Some(_), None) => now.loose.as_ref(),
+            (Some(_), Some(why)) => {
+                log::warn!(
+                    "{} {} was already broken before the rebuild ({why}); it is not checked",
+                    was.usage.kind,
+                    ident(&was.usage.name)
+                );
+                already_broken.push(was.usage.name.clone());
+                None
+            }
+        };
+        if let Some(reason) = broken {
+            return Err(Error::DependentBroken {
+                table: facts.source.name.clone(),
+                kind: was.usage.kind,
+                name: was.usage.name.clone(),
+                reason: reason.clone(),
+            }
+            .into());
+        }
+    }
+    Ok(already_broken)
 }

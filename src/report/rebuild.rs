@@ -59,6 +59,7 @@ pub struct RebuildReport {
     pub(crate) keys_followed: Vec<(String, u64)>,
     pub(crate) dropped_columns: Vec<String>,
     pub(crate) defaulted_columns: Vec<String>,
+    pub(crate) already_broken: Vec<String>,
     pub(crate) in_place: bool,
     pub(crate) strategy: Strategy,
 }
@@ -108,6 +109,12 @@ impl RebuildReport {
     /// Target columns that had no source and took their DEFAULT in every row.
     pub fn defaulted_columns(&self) -> &[String] {
         &self.defaulted_columns
+    }
+
+    /// Views and triggers that already failed to compile before the rebuild, so could not be
+    /// checked (each is logged as a warning); every other one was.
+    pub fn already_broken(&self) -> &[String] {
+        &self.already_broken
     }
 
     /// Indexes and triggers recreated after the swap, by name.
@@ -181,6 +188,13 @@ impl fmt::Display for RebuildReport {
         }
         if !self.dropped.is_empty() {
             writeln!(f, "  dropped on request: {}", self.dropped.join(", "))?;
+        }
+        if !self.already_broken.is_empty() {
+            writeln!(
+                f,
+                "  already broken before the rebuild, not checked: {}",
+                self.already_broken.join(", ")
+            )?;
         }
         if !self.dropped_columns.is_empty() {
             writeln!(f, "  columns dropped: {}", self.dropped_columns.join(", "))?;

@@ -15,7 +15,7 @@ mod quote;
 
 pub(crate) use create_index::{parse_create_index, CreateIndex};
 pub(crate) use create_table::{parse_create_table, CreateTable};
-pub(crate) use create_trigger::parse_trigger_head;
+pub(crate) use create_trigger::{parse_trigger_head, TriggerEvent};
 pub(crate) use fragment::{
     balanced, column_name, literal_or_name, mentions_identifier, replace_span, same_tokens,
     single_expression, virtual_table_args, with_temp_keyword,

@@ -128,9 +128,12 @@ pub(crate) fn copy(
             DependentKind::Index => (StepKind::CreateIndex, "index"),
             _ => (StepKind::CreateTrigger, "trigger"),
         };
-        // A dry run builds only the unique indexes (they can refuse rows); the others are
+        // A dry run builds only the unique indexes (they can refuse rows) and the triggers
+        // (cheap, and what fires them is compiled before commit); the other indexes are
         // compiled, which finds a column the target lacks.
-        let build = purpose != Purpose::DryRun || d.is_unique_index();
+        let build = purpose != Purpose::DryRun
+            || d.is_unique_index()
+            || d.def.kind == DependentKind::Trigger;
         steps.push(
             PlanStep::new(kind, d.recreate.clone())
                 .titled(format!("recreate {what} {}", ident(&d.def.name)))

@@ -214,11 +214,30 @@ pub(crate) fn probes(facts: &Facts, stage_q: &str, seq: &str, alias: &str) -> Ve
             } else {
                 qualified(&facts.source.schema, &fk.parent)
             };
+            let parent_columns = match &parent.table {
+                Some((t, _)) => &t.columns,
+                None => &target.columns,
+            };
+            // SQLite looks a key up under the parent column's affinity: under TEXT, a
+            // number becomes its text ('0' is not 0.0). Comparing with the parent column
+            // applies the other affinities as a lookup does.
             let eqs: Vec<String> = parent
                 .columns
                 .iter()
                 .zip(&fk.from)
-                .map(|(to, from)| format!("{parent_alias}.{} = {alias}.{}", ident(to), ident(from)))
+                .map(|(to, from)| {
+                    let child = format!("{alias}.{}", ident(from));
+                    let text_parent = parent_columns
+                        .iter()
+                        .find(|c| c.name.eq_ignore_ascii_case(to))
+                        .is_some_and(|c| has_text_affinity(&c.decl_type));
+                    let child = if text_parent {
+                        format!("CASE WHEN typeof({child}) IN ('integer', 'real') THEN CAST({child} AS TEXT) ELSE {child} END")
+                    } else {
+                        child
+                    };
+                    format!("{parent_alias}.{} = {child}", ident(to))
+                })
                 .collect();
             format!(
                 "{} AND NOT EXISTS (SELECT 1 FROM {parent_table} AS {parent_alias} WHERE {})",
@@ -242,6 +261,12 @@ pub(crate) fn probes(facts: &Facts, stage_q: &str, seq: &str, alias: &str) -> Ve
         });
     }
     out
+}
+
+/// Whether a declared type gives a column TEXT affinity (SQLite's rules, in their order).
+fn has_text_affinity(decl_type: &str) -> bool {
+    let t = decl_type.to_ascii_uppercase();
+    !t.contains("INT") && ["CHAR", "CLOB", "TEXT"].iter().any(|k| t.contains(k))
 }
 
 /// The target's primary key columns, shown first in every sample.

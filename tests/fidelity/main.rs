@@ -22,6 +22,7 @@ mod schemas;
 mod statistics;
 mod tables;
 mod unchanged;
+mod usage;
 
 use common::*;
 use sqlite_rebuild::rusqlite::types::Value;

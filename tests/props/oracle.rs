@@ -31,6 +31,60 @@ pub(crate) enum Stage {
 
 pub(crate) type Failure = (Stage, String);
 
+/// Whether what uses each view and each table's triggers compiles, reading double quotes
+/// only as names: a SELECT from each view, and an INSERT, an UPDATE of every column and a
+/// DELETE on each table or view with triggers (prepared, never run: SQLite compiles the
+/// triggers they fire). What named a column before the rebuild must name one after it.
+pub(crate) fn uses_compile(conn: &Connection) -> Vec<(String, bool)> {
+    use sqlite_rebuild::rusqlite::config::DbConfig;
+    let set = |on: bool| {
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DQS_DML, on)
+            .unwrap();
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DQS_DDL, on)
+            .unwrap();
+    };
+    set(false);
+    let mut out = Vec::new();
+    for row in query_all(
+        conn,
+        "SELECT type, name FROM sqlite_schema WHERE type = 'view'
+         UNION SELECT 'on', tbl_name FROM sqlite_schema WHERE type = 'trigger'
+         UNION SELECT 'on', tbl_name FROM temp.sqlite_schema WHERE type = 'trigger'
+         ORDER BY 1, 2",
+    ) {
+        let (Value::Text(kind), Value::Text(name)) = (&row[0], &row[1]) else {
+            continue;
+        };
+        let statements = if kind == "view" {
+            vec![format!("SELECT * FROM {}", qq(name))]
+        } else {
+            let columns: Vec<String> = query_all(
+                conn,
+                &format!(
+                    "SELECT name FROM pragma_table_xinfo('{}') WHERE hidden = 0",
+                    name.replace('\'', "''")
+                ),
+            )
+            .into_iter()
+            .filter_map(|r| match &r[0] {
+                Value::Text(c) => Some(format!("{0} = {0}", qq(c))),
+                _ => None,
+            })
+            .collect();
+            vec![
+                format!("INSERT INTO {} DEFAULT VALUES", qq(name)),
+                format!("UPDATE {} SET {}", qq(name), columns.join(", ")),
+                format!("DELETE FROM {}", qq(name)),
+            ]
+        };
+        for (i, s) in statements.iter().enumerate() {
+            out.push((format!("{kind} {name} {i}"), conn.prepare(s).is_ok()));
+        }
+    }
+    set(true);
+    out
+}
+
 pub(crate) fn open(setup: &str) -> Connection {
     let conn = Connection::open_in_memory().unwrap();
     // As a bundled connection starts; a system SQLite starts with foreign keys off.
@@ -75,6 +129,7 @@ pub(crate) fn procedure(conn: &Connection, case: &Case, keep_going: bool) -> Vec
     let body = case.target.strip_prefix("CREATE TABLE t ").unwrap();
     let mut failures: Vec<Failure> = Vec::new();
     conn.execute_batch("BEGIN").unwrap();
+    let uses_before = uses_compile(conn);
     // `false` when the procedure must stop here.
     let step = |stage: Stage, sql: &str, failures: &mut Vec<Failure>| match conn.execute_batch(sql)
     {
@@ -181,6 +236,16 @@ pub(crate) fn procedure(conn: &Connection, case: &Case, keep_going: bool) -> Vec
             .unwrap();
         if !probed {
             break 'procedure;
+        }
+        let uses_after = uses_compile(conn);
+        for (what, compiled) in &uses_before {
+            let now = uses_after.iter().find(|(w, _)| w == what).map(|(_, c)| *c);
+            if *compiled && now == Some(false) {
+                failures.push((Stage::Probe, format!("{what} no longer compiles")));
+                if !keep_going {
+                    break 'procedure;
+                }
+            }
         }
         match fk_check(conn) {
             Err(e) => failures.push((Stage::ForeignKey, e)),
