@@ -197,26 +197,55 @@ impl Drop for PragmaSet<'_> {
     }
 }
 
-/// The double-quoted string literal misfeature switched on or off for a while (DDL and DML
-/// both), and put back as it was: with it off, `"name"` must name a column.
+/// The double-quoted string literal misfeature switched on or off for a while, in DDL
+/// (schema statements) and DML, and put back as it was: with it off, `"name"` must name a
+/// column.
 pub(crate) struct QuotesAsStrings<'c> {
     conn: &'c Connection,
     was: (bool, bool),
 }
 
 impl<'c> QuotesAsStrings<'c> {
+    /// Both ways of reading statements.
     pub(crate) fn set(conn: &'c Connection, on: bool) -> Result<Self> {
+        Self::with(conn, |_| (on, on))
+    }
+
+    /// Schema statements only.
+    pub(crate) fn in_ddl(conn: &'c Connection, on: bool) -> Result<Self> {
+        Self::with(conn, |(_, dml)| (on, dml))
+    }
+
+    /// Queries read double quotes as the schema does: a CHECK's expression evaluated in a
+    /// SELECT means what it means in the table.
+    pub(crate) fn dml_like_ddl(conn: &'c Connection) -> Result<Self> {
+        Self::with(conn, |(ddl, _)| (ddl, ddl))
+    }
+
+    /// Whether schema statements read `"x"` as a string when no column is named x.
+    pub(crate) fn in_ddl_now(conn: &Connection) -> Result<bool> {
+        Self::read(conn).map(|(ddl, _)| ddl)
+    }
+
+    fn with(conn: &'c Connection, want: impl FnOnce((bool, bool)) -> (bool, bool)) -> Result<Self> {
+        let was = Self::read(conn)?;
+        let guard = QuotesAsStrings { conn, was };
+        let now = want(was);
+        if now != was {
+            Self::write(conn, now)?;
+        }
+        Ok(guard)
+    }
+
+    fn read(conn: &Connection) -> Result<(bool, bool)> {
         let read = |flag| {
             conn.db_config(flag)
                 .map_err(Error::sqlite("reading the double-quoted string setting"))
         };
-        let was = (
+        Ok((
             read(DbConfig::SQLITE_DBCONFIG_DQS_DDL)?,
             read(DbConfig::SQLITE_DBCONFIG_DQS_DML)?,
-        );
-        let guard = QuotesAsStrings { conn, was };
-        Self::write(conn, (on, on))?;
-        Ok(guard)
+        ))
     }
 
     fn write(conn: &Connection, (ddl, dml): (bool, bool)) -> Result<()> {
@@ -229,6 +258,9 @@ impl<'c> QuotesAsStrings<'c> {
 
 impl Drop for QuotesAsStrings<'_> {
     fn drop(&mut self) {
+        if Self::read(self.conn).ok() == Some(self.was) {
+            return;
+        }
         if let Err(e) = Self::write(self.conn, self.was) {
             log::error!("could not restore the double-quoted string setting: {e}");
         }

@@ -4,7 +4,7 @@
 
 use super::runtime::Runtime;
 use super::{constraint_stop, foreign_key_violation, Stop, Tally};
-use crate::db::guards::{PragmaSet, Savepoint};
+use crate::db::guards::{PragmaSet, QuotesAsStrings, Savepoint};
 use crate::db::usage::{self, Compiled};
 use crate::error::{sqlite_message, Error, Result};
 use crate::introspect::Facts;
@@ -189,6 +189,8 @@ pub(super) fn before_commit(
 /// `PRAGMA quick_check` would also verify the file's structure, which the switch does not
 /// touch, at several times the cost of a copy.
 fn check_in_place(conn: &Connection, facts: &Facts) -> std::result::Result<(), Stop> {
+    // The CHECKs are evaluated in a query: read as the schema reads them.
+    let _quotes = QuotesAsStrings::dml_like_ddl(conn)?;
     let target = &facts.target.table;
     let mut conditions: Vec<String> = facts
         .target

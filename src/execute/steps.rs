@@ -5,7 +5,7 @@
 use super::runtime::Runtime;
 use super::{foreign_key_violation, is_violation, Stop, Tally};
 use crate::db::connection;
-use crate::db::guards::{PragmaSet, TriggersSuspended};
+use crate::db::guards::{PragmaSet, QuotesAsStrings, TriggersSuspended};
 use crate::error::{sqlite_message, Error};
 use crate::report::{MovedRows, Phase};
 use crate::sql::ident;
@@ -45,8 +45,21 @@ pub(super) fn run(
         (StepKind::Rename, _) => rename(rt.conn, ctx, step),
         (
             StepKind::CreateIndex | StepKind::CreateTrigger,
-            Payload::Recreate { name, kind, build },
-        ) => recreate(rt, ctx, step, name, *kind, *build, tally),
+            Payload::Recreate {
+                name,
+                kind,
+                build,
+                quotes_are_names,
+            },
+        ) => recreate(
+            rt,
+            ctx,
+            step,
+            name,
+            *kind,
+            (*build, *quotes_are_names),
+            tally,
+        ),
         (kind, _) => exec(rt.conn, step)
             .map(drop)
             .map_err(|e| fail(ctx, &format!("step {kind:?}"), e)),
@@ -298,18 +311,22 @@ fn recreate(
     step: &PlanStep,
     name: &str,
     kind: crate::error::DependentKind,
-    build: bool,
+    (build, quotes_are_names): (bool, bool),
     tally: &mut Tally,
 ) -> StepResult {
     let total = ctx.facts.dependents.len() as u64;
     if tally.recreated.is_empty() {
         rt.progress(Phase::Indexes, 0, total);
     }
+    let quotes = quotes_are_names
+        .then(|| QuotesAsStrings::in_ddl(rt.conn, false))
+        .transpose()?;
     let done = if build {
         exec(rt.conn, step).map(drop)
     } else {
         rt.conn.prepare(step.sql()).map(drop)
     };
+    drop(quotes);
     match done {
         Ok(()) => {
             tally.recreated.push(name.to_owned());

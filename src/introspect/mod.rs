@@ -5,10 +5,12 @@
 //! read as it will be after the rebuild.
 
 mod preflight;
+mod quotes;
 mod restore;
 mod target;
 
 pub(crate) use preflight::{preflight, Preflight, Verb};
+pub(crate) use quotes::check_quoted_names;
 pub(crate) use restore::Restore;
 
 use crate::builder::{Dependent, TableRebuild};
@@ -91,6 +93,11 @@ pub(crate) struct DependentFacts {
     pub index: Option<CreateIndex>,
     /// The statement that recreates it where it was.
     pub recreate: String,
+    /// An index whose double-quoted text names columns only: recreated with SQLite's
+    /// double-quoted string fallback off.
+    pub quotes_are_names: bool,
+    /// Why a double-quoted name of the index would become a string with the target.
+    pub names_become_strings: Option<String>,
 }
 
 impl DependentFacts {
@@ -103,6 +110,8 @@ impl DependentFacts {
             def,
             index,
             recreate,
+            quotes_are_names: false,
+            names_become_strings: None,
         }
     }
 
@@ -204,7 +213,13 @@ pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) 
     // Probe the target: SQLite parses it and tells us its columns, keys and indexes; the
     // renames show what depends on the table as it will be.
     let probe = Savepoint::begin(conn, "sqlite_rebuild_probe")?;
-    target::create(conn, &source.name, &create_scratch)?;
+    target::create(
+        conn,
+        &source,
+        source_def.as_ref(),
+        &create_scratch,
+        &probe_name,
+    )?;
     let target_table = catalog::resolve_table(conn, &source.schema, &scratch)?;
     let target_fks = catalog::foreign_keys(conn, &source.schema, &scratch)?;
     target::compile_expressions(conn, rb, &source)?;
@@ -243,12 +258,13 @@ pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) 
         .collect();
     let descendants = descendants(conn, &source, &keys)?;
     let target_parents = target_parents(conn, &source, &target_table, &target_fks)?;
-    drop(probe);
-
-    let dependents: Vec<DependentFacts> = dependents
+    let mut dependents: Vec<DependentFacts> = dependents
         .into_iter()
         .map(|d| DependentFacts::new(d, &source.schema))
         .collect();
+    quotes::check_indexes(conn, &source, &scratch, &probe_name, &mut dependents)?;
+    drop(probe);
+
     let statistics = kept_statistics(
         conn,
         &source,

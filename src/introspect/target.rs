@@ -3,6 +3,7 @@
 //! SQLite judges it, and the `.column()` expressions compiled against the old table.
 
 use crate::builder::TableRebuild;
+use crate::db::guards::QuotesAsStrings;
 use crate::db::Table;
 use crate::error::{sqlite_message, Error, Result};
 use crate::sql::{self, ident, qualified, CreateTable};
@@ -60,20 +61,79 @@ pub(super) fn statements(
     )
 }
 
-/// Creates the scratch table; SQLite's refusal is the target's error.
-pub(super) fn create(conn: &Connection, table: &str, create_scratch: &str) -> Result<()> {
-    conn.prepare(create_scratch)
-        .and_then(|mut s| s.execute([]))
-        .map(drop)
-        .map_err(
-            |e| match Error::operational("creating the target table", e) {
-                Ok(e) => e,
-                Err(e) => Error::TargetSql {
-                    table: table.to_owned(),
-                    reason: sqlite_message(&e),
-                },
-            },
-        )
+/// Creates the scratch table; SQLite's refusal is the target's error. The statement is read
+/// with double quotes meaning names only: a `"name"` that names no column is refused rather
+/// than stored as the string 'name' (SQLite's fallback), unless the current definition
+/// already relies on that fallback (an old schema's `CHECK (s IN ("a", "b"))`).
+pub(super) fn create(
+    conn: &Connection,
+    source: &Table,
+    source_def: Option<&CreateTable>,
+    create_scratch: &str,
+    spare_name: &str,
+) -> Result<()> {
+    let target_sql = |e: rusqlite::Error| match Error::operational("creating the target table", e) {
+        Ok(e) => e,
+        Err(e) => Error::TargetSql {
+            table: source.name.clone(),
+            reason: sqlite_message(&e),
+        },
+    };
+    let strict = {
+        let _quotes = QuotesAsStrings::in_ddl(conn, false)?;
+        run(conn, create_scratch)
+    };
+    let strict_error = match strict {
+        Ok(()) => return Ok(()),
+        Err(e) => target_sql(e),
+    };
+    if !matches!(strict_error, Error::TargetSql { .. }) || !QuotesAsStrings::in_ddl_now(conn)? {
+        return Err(strict_error);
+    }
+    run(conn, create_scratch).map_err(target_sql)?;
+    // It compiles only with double-quoted text read as strings.
+    if relies_on_quoted_strings(conn, source, source_def, spare_name)? {
+        log::warn!(
+            "the target of {} reads double-quoted text as strings, as its current definition does ({strict_error})",
+            source.qualified()
+        );
+        return Ok(());
+    }
+    let Error::TargetSql { table, reason } = strict_error else {
+        return Err(strict_error);
+    };
+    Err(Error::TargetSql {
+        table,
+        reason: format!(
+            "{reason}: SQLite would read the double-quoted text as a string, not a column (double quotes name a column; single quotes make a string)"
+        ),
+    })
+}
+
+fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare(sql).and_then(|mut s| s.execute([])).map(drop)
+}
+
+/// Whether the current definition compiles only with double-quoted text read as strings.
+fn relies_on_quoted_strings(
+    conn: &Connection,
+    source: &Table,
+    source_def: Option<&CreateTable>,
+    spare_name: &str,
+) -> Result<bool> {
+    let Some(def) = source_def else {
+        return Ok(true); // Not ours to judge.
+    };
+    let body = source.sql.get(def.name_span.1..def.end).unwrap_or_default();
+    let statement = format!(
+        "CREATE TABLE {}{body}",
+        qualified(&source.schema, spare_name)
+    );
+    let strict = {
+        let _quotes = QuotesAsStrings::in_ddl(conn, false)?;
+        conn.prepare(&statement).is_ok()
+    };
+    Ok(!strict && conn.prepare(&statement).is_ok())
 }
 
 /// Each `.column()` expression must be one expression that compiles against the old table.
@@ -89,12 +149,25 @@ pub(super) fn compile_expressions(
             reason,
         };
         sql::single_expression(expr).map_err(|e| invalid(e.to_string()))?;
-        conn.prepare(&format!(
+        let select = format!(
             "SELECT ({expr}) FROM {} AS {}",
             source.qualified(),
             ident(&source.name)
-        ))
-        .map_err(|e| invalid(sqlite_message(&e)))?;
+        );
+        let strict = {
+            let _quotes = QuotesAsStrings::set(conn, false)?;
+            conn.prepare(&select).map(drop)
+        };
+        if let Err(strict) = strict {
+            let reason = match conn.prepare(&select) {
+                Err(e) => sqlite_message(&e),
+                Ok(_) => format!(
+                    "{}: SQLite would read the double-quoted text as a string, not a column (double quotes name a column; single quotes make a string)",
+                    sqlite_message(&strict)
+                ),
+            };
+            return Err(invalid(reason));
+        }
     }
     Ok(())
 }

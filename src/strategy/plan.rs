@@ -95,6 +95,8 @@ pub(crate) enum Payload {
         name: String,
         kind: DependentKind,
         build: bool,
+        /// Created with double-quoted text read only as names.
+        quotes_are_names: bool,
     },
     /// The child whose keys it rewrites.
     Follow {

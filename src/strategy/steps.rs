@@ -141,6 +141,7 @@ pub(crate) fn copy(
                     name: d.def.name.clone(),
                     kind: d.def.kind,
                     build,
+                    quotes_are_names: d.quotes_are_names,
                 }),
         );
     }

@@ -4,7 +4,7 @@
 use super::probes::{primary_key, probes};
 use super::Staging;
 use crate::db::catalog;
-use crate::db::guards::Savepoint;
+use crate::db::guards::{QuotesAsStrings, Savepoint};
 use crate::error::{Error, Result};
 use crate::introspect::Facts;
 use crate::mapping::Mapping;
@@ -32,6 +32,8 @@ pub(crate) fn diagnose(
     mapping: &Mapping,
     sample_size: usize,
 ) -> Result<ValidationReport> {
+    // The target's CHECKs are evaluated in queries: read as the schema reads them.
+    let _quotes = QuotesAsStrings::dml_like_ddl(conn)?;
     let sp = Savepoint::begin(conn, "sqlite_rebuild_diagnose")?;
     let report = diagnose_in(conn, facts, mapping, sample_size);
     drop(sp);

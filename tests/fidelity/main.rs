@@ -16,6 +16,7 @@ mod foreign_keys;
 mod full_text;
 mod in_place_parity;
 mod messages;
+mod quotes;
 mod regressions;
 mod rowids;
 mod schemas;

@@ -36,13 +36,7 @@ pub(crate) type Failure = (Stage, String);
 /// DELETE on each table or view with triggers (prepared, never run: SQLite compiles the
 /// triggers they fire). What named a column before the rebuild must name one after it.
 pub(crate) fn uses_compile(conn: &Connection) -> Vec<(String, bool)> {
-    use sqlite_rebuild::rusqlite::config::DbConfig;
-    let set = |on: bool| {
-        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DQS_DML, on)
-            .unwrap();
-        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DQS_DDL, on)
-            .unwrap();
-    };
+    let set = |on: bool| set_quotes_as_strings(conn, on);
     set(false);
     let mut out = Vec::new();
     for row in query_all(
@@ -83,6 +77,15 @@ pub(crate) fn uses_compile(conn: &Connection) -> Vec<(String, bool)> {
     }
     set(true);
     out
+}
+
+/// SQLite's double-quoted string fallback, in DDL and DML.
+pub(crate) fn set_quotes_as_strings(conn: &Connection, on: bool) {
+    use sqlite_rebuild::rusqlite::config::DbConfig;
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DQS_DML, on)
+        .unwrap();
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DQS_DDL, on)
+        .unwrap();
 }
 
 pub(crate) fn open(setup: &str) -> Connection {
@@ -214,11 +217,17 @@ pub(crate) fn procedure(conn: &Connection, case: &Case, keep_going: bool) -> Vec
                 break 'procedure;
             }
         }
+        // What named a column must still name one: the generated indexes name columns
+        // only, so they are recreated with SQLite's double-quoted string fallback off
+        // (with it on, an index on a dropped "c" would index the text 'c').
+        set_quotes_as_strings(conn, false);
         for sql in &saved {
             if !step(Stage::Dependent, sql, &mut failures) {
+                set_quotes_as_strings(conn, true);
                 break 'procedure;
             }
         }
+        set_quotes_as_strings(conn, true);
         // The documented procedure says to recreate the views "affected by the schema
         // change" and leaves finding them to the reader: with legacy_alter_table=ON neither
         // the drop nor the rename re-checks views, and CREATE TRIGGER does not resolve the

@@ -1,0 +1,79 @@
+//! Indexes whose double-quoted names must stay names. With SQLite's fallback on, an index
+//! on `("name", "age")` over a target without `age` compiles with the string 'age' as its
+//! second key. Each index is compiled (prepared, never built) against the target with the
+//! fallback off: one that named columns before the rebuild must still name columns after
+//! it, and is recreated with the fallback off.
+
+use super::DependentFacts;
+use crate::db::guards::QuotesAsStrings;
+use crate::db::Table;
+use crate::error::{sqlite_message, DependentKind, Error, Result};
+use crate::sql::{ident, qualified, replace_span};
+use rusqlite::Connection;
+
+/// Sets each index's `quotes_are_names`, and `names_become_strings` for one whose
+/// double-quoted name would become a string. Runs inside the probe, with the scratch table
+/// created and the columns renamed.
+pub(super) fn check_indexes(
+    conn: &Connection,
+    source: &Table,
+    scratch: &str,
+    spare_name: &str,
+    dependents: &mut [DependentFacts],
+) -> Result<()> {
+    let strict = |sql: &str| {
+        let _quotes = QuotesAsStrings::in_ddl(conn, false)?;
+        Ok::<_, Error>(conn.prepare(sql).err())
+    };
+    for d in dependents.iter_mut() {
+        let Some(index) = &d.index else { continue };
+        if d.def.temp {
+            continue;
+        }
+        let spare = qualified(&source.schema, spare_name);
+        // The table span comes after the name's: replace it first.
+        let on = |table: &str| {
+            replace_span(
+                &replace_span(&d.def.sql, index.table_span, &ident(table)),
+                index.name_span,
+                &spare,
+            )
+        };
+        let on_target = on(scratch);
+        let Some(strict_error) = strict(&on_target)? else {
+            d.quotes_are_names = true;
+            continue;
+        };
+        let names_before = strict(&on(&source.name))?.is_none();
+        if conn.prepare(&on_target).is_err() {
+            // Broken either way (a column that goes): the recreate step names it.
+            d.quotes_are_names = names_before;
+            continue;
+        }
+        if names_before {
+            d.names_become_strings = Some(format!(
+                "{}: with the target, SQLite would read the double-quoted name as a string",
+                sqlite_message(&strict_error)
+            ));
+        }
+        // It relied on the fallback before the rebuild too: recreated as it was.
+    }
+    Ok(())
+}
+
+/// Refuses the rebuild when an index's double-quoted name would become a string.
+pub(crate) fn check_quoted_names(facts: &super::Facts) -> Result<()> {
+    match facts
+        .dependents
+        .iter()
+        .find_map(|d| Some((d, d.names_become_strings.as_ref()?)))
+    {
+        Some((d, reason)) => Err(Error::DependentBroken {
+            table: facts.source.name.clone(),
+            kind: DependentKind::Index,
+            name: d.def.name.clone(),
+            reason: reason.clone(),
+        }),
+        None => Ok(()),
+    }
+}
