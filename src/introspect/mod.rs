@@ -77,10 +77,15 @@ pub(crate) struct Target {
     pub foreign_keys: Vec<ForeignKey>,
     /// Its INTEGER PRIMARY KEY is AUTOINCREMENT.
     pub autoincrement: bool,
-    /// The caller's text after the table's name: `(columns ...) options`.
+    /// The caller's text after the table's name, `(columns ...) options`, as a table of
+    /// another name can hold it (see `self_qualified`).
     pub body: String,
     /// `CREATE TABLE "schema"."scratch" ...`: the caller's text under the scratch name.
     pub create_scratch: String,
+    /// The caller's text names the table in its own expressions (`CHECK (t.v > 0)`): the
+    /// scratch table holds it without those qualifiers, and the copy switches the stored
+    /// text back to the caller's after the rename.
+    pub self_qualified: bool,
     /// `CREATE TABLE "name" ...`: the caller's text as SQLite stores it after a rename.
     pub stored_sql: String,
 }
@@ -207,7 +212,7 @@ pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) 
     let target_def = target::parse(&source, create_sql)?;
     let scratch = catalog::free_name(conn, &source.schema, &format!("{}__rebuild", source.name))?;
     let probe_name = catalog::free_name(conn, &source.schema, &format!("{}__probe", source.name))?;
-    let (create_scratch, stored_sql) =
+    let (create_scratch, stored_sql, self_qualified) =
         target::statements(&source, &scratch, create_sql, &target_def);
 
     // Probe the target: SQLite parses it and tells us its columns, keys and indexes; the
@@ -220,6 +225,9 @@ pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) 
         &create_scratch,
         &probe_name,
     )?;
+    // Stored as the caller wrote it only where SQLite takes that text under its own name.
+    let self_qualified =
+        self_qualified && target::check_own_name(conn, &source, create_sql, &target_def)?;
     let target_table = catalog::resolve_table(conn, &source.schema, &scratch)?;
     let target_fks = catalog::foreign_keys(conn, &source.schema, &scratch)?;
     target::compile_expressions(conn, rb, &source)?;
@@ -292,8 +300,9 @@ pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) 
     };
     let body = create_sql
         .get(target_def.name_span.1..target_def.end)
-        .unwrap_or_default()
-        .to_owned();
+        .unwrap_or_default();
+    let body = sql::without_self_qualifiers(body, &source.name, &source.schema, false)
+        .unwrap_or_else(|| body.to_owned());
     let source_autoincrement = source.ipk.is_some()
         && match &source_def {
             Some(def) => def.autoincrement,
@@ -313,6 +322,7 @@ pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) 
             autoincrement: target_autoincrement,
             body,
             create_scratch,
+            self_qualified,
             stored_sql,
         },
         scratch,

@@ -4,7 +4,7 @@
 
 use crate::builder::TableRebuild;
 use crate::db::guards::QuotesAsStrings;
-use crate::db::Table;
+use crate::db::{catalog, Table};
 use crate::error::{sqlite_message, Error, Result};
 use crate::sql::{self, ident, qualified, CreateTable};
 use rusqlite::Connection;
@@ -48,16 +48,25 @@ pub(super) fn parse(source: &Table, create_sql: &str) -> Result<CreateTable> {
 
 /// The caller's statement under the scratch name (qualified: everything before the name,
 /// such as TEMP, goes), and as SQLite stores it after renaming the scratch table into place.
+/// Under the scratch name, qualifiers naming the table itself (`CHECK (t.v > 0)`) would
+/// name no table: they go, and `true` says the stored text must be switched back after the
+/// rename.
 pub(super) fn statements(
     source: &Table,
     scratch: &str,
     create_sql: &str,
     def: &CreateTable,
-) -> (String, String) {
+) -> (String, String, bool) {
     let body = create_sql.get(def.name_span.1..def.end).unwrap_or_default();
+    let unqualified = sql::without_self_qualifiers(body, &source.name, &source.schema, false);
     (
-        format!("CREATE TABLE {}{body}", qualified(&source.schema, scratch)),
+        format!(
+            "CREATE TABLE {}{}",
+            qualified(&source.schema, scratch),
+            unqualified.as_deref().unwrap_or(body)
+        ),
         format!("CREATE TABLE {}{body}", ident(&source.name)),
+        unqualified.is_some(),
     )
 }
 
@@ -108,6 +117,30 @@ pub(super) fn create(
             "{reason}: SQLite would read the double-quoted text as a string, not a column (double quotes name a column; single quotes make a string)"
         ),
     })
+}
+
+/// Whether the caller's text, whose expressions name the table itself, is a definition
+/// SQLite takes under the table's own name (a `.` is allowed in a CHECK, not in a generated
+/// column): compiled, never run, as a TEMP table of that name with the schema qualifiers
+/// dropped. `Ok(false)` when TEMP already has a table of that name, so it cannot be told.
+pub(super) fn check_own_name(
+    conn: &Connection,
+    source: &Table,
+    create_sql: &str,
+    def: &CreateTable,
+) -> Result<bool> {
+    if catalog::free_name(conn, "temp", &source.name)? != source.name {
+        return Ok(false);
+    }
+    let body = create_sql.get(def.name_span.1..def.end).unwrap_or_default();
+    let body = sql::without_self_qualifiers(body, &source.name, &source.schema, true)
+        .unwrap_or_else(|| body.to_owned());
+    conn.prepare(&format!("CREATE TEMP TABLE {}{body}", ident(&source.name)))
+        .map(|_| true)
+        .map_err(|e| Error::TargetSql {
+            table: source.name.clone(),
+            reason: sqlite_message(&e),
+        })
 }
 
 fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {

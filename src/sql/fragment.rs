@@ -115,6 +115,62 @@ pub(crate) fn balanced(op: &str, terms: &[String]) -> String {
     }
 }
 
+/// `body` (a table's definition after its name) without the qualifiers that name the
+/// table itself in its expressions, or `None` when none goes: with `keep_table`, only
+/// their schema goes (`main.t.v` becomes `t.v`), else all (`t.v` becomes `v`).
+/// Inside a table's CHECK the table is the only one in scope, so the meaning is the same;
+/// the text is what a table of another name (or schema) can hold.
+pub(crate) fn without_self_qualifiers(
+    body: &str,
+    table: &str,
+    schema: &str,
+    keep_table: bool,
+) -> Option<String> {
+    let tokens = tokenize(body).ok()?;
+    let toks = significant(&tokens);
+    let names = |t: &super::lex::Token, name: &str| {
+        matches!(t.kind, TokenKind::Word | TokenKind::QuotedIdent)
+            && identifier_value(&body[t.start..t.end]).eq_ignore_ascii_case(name)
+    };
+    let mut cuts: Vec<(usize, usize)> = Vec::new();
+    for i in 0..toks.len() {
+        // `table .` followed by a name, not itself after a `.` (then it is a column).
+        let (Some(dot), Some(column)) = (toks.get(i + 1), toks.get(i + 2)) else {
+            break;
+        };
+        if !names(&toks[i], table)
+            || dot.kind != TokenKind::Dot
+            || !matches!(column.kind, TokenKind::Word | TokenKind::QuotedIdent)
+        {
+            continue;
+        }
+        let schema_start = if i >= 1 && toks[i - 1].kind == TokenKind::Dot {
+            match i.checked_sub(2).map(|j| &toks[j]) {
+                Some(s) if names(s, schema) => Some(s.start),
+                _ => continue, // `x.t.v`: another schema's table, SQLite's to judge.
+            }
+        } else {
+            None
+        };
+        match (keep_table, schema_start) {
+            (false, start) => cuts.push((start.unwrap_or(toks[i].start), column.start)),
+            (true, Some(start)) => cuts.push((start, toks[i].start)),
+            (true, None) => {}
+        }
+    }
+    if cuts.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(body.len());
+    let mut at = 0;
+    for (start, end) in cuts {
+        out.push_str(&body[at..start]);
+        at = end;
+    }
+    out.push_str(&body[at..]);
+    Some(out)
+}
+
 /// Replaces the byte range `span` of `sql` with `replacement`.
 pub(crate) fn replace_span(sql: &str, span: (usize, usize), replacement: &str) -> String {
     match (sql.get(..span.0), sql.get(span.1..)) {
@@ -183,6 +239,33 @@ pub(crate) fn literal_or_name(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn qualifiers_naming_the_table_itself() {
+        let strip = |body: &str, keep_table| without_self_qualifiers(body, "t", "main", keep_table);
+        assert_eq!(
+            strip(
+                r#"(v CHECK (t.v > 0 AND "T" . v < 9 AND main.t.v <> 3))"#,
+                false
+            )
+            .as_deref(),
+            Some("(v CHECK (v > 0 AND v < 9 AND v <> 3))")
+        );
+        assert_eq!(
+            strip("(v CHECK (main.t.v > 0 AND t.v < 9))", true).as_deref(),
+            Some("(v CHECK (t.v > 0 AND t.v < 9))")
+        );
+        // Another schema's table, a column named t, strings and comments are not ours.
+        for body in [
+            "(v CHECK (aux.t.v > 0))",
+            "(t, v CHECK (x.t > 0))",
+            "(v CHECK (v <> 't.v')) -- t.v",
+            "(v REFERENCES t (v))",
+        ] {
+            assert_eq!(strip(body, false), None, "{body}");
+        }
+        assert_eq!(strip("(v CHECK (t.v > 0))", true), None);
+    }
 
     #[test]
     fn expressions_and_names() {

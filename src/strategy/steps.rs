@@ -63,6 +63,22 @@ fn full_text_steps(facts: &Facts, mapping: &Mapping) -> Vec<PlanStep> {
         .collect()
 }
 
+/// Stores the target's text as the table's definition: as SQLite stores a statement (up to
+/// its last token), with the name as a rename writes it, so both paths store the same text.
+fn switch_definition(facts: &Facts) -> PlanStep {
+    PlanStep::new(
+        StepKind::SwitchDefinition,
+        format!(
+            "UPDATE {}.sqlite_schema SET sql = ?1 WHERE type = 'table' AND name = ?2",
+            ident(&facts.source.schema)
+        ),
+    )
+    .bind(vec![
+        Value::Text(facts.target.stored_sql.clone()),
+        Value::Text(facts.source.name.clone()),
+    ])
+}
+
 /// The copy: SQLite's generalized ALTER TABLE procedure, steps 4 to 8 (step 3, remembering
 /// the dependents, is introspection's; 9 and 10 are the checks before commit).
 pub(crate) fn copy(
@@ -122,6 +138,20 @@ pub(crate) fn copy(
         StepKind::Rename,
         format!("ALTER TABLE {scratch} RENAME TO {}", ident(&source.name)),
     ));
+    // The caller's own qualifiers (`CHECK (t.v > 0)`) back in the stored text, where a
+    // defensive connection allows it; the meaning is the same either way.
+    if facts.target.self_qualified {
+        if facts.defensive {
+            log::warn!(
+                "{} is stored without the qualifiers naming the table in its own expressions (a defensive connection cannot switch the text)",
+                source.qualified()
+            );
+        } else {
+            steps.push(switch_definition(facts).titled(
+                "store the caller's text, whose expressions name the table itself".to_owned(),
+            ));
+        }
+    }
     // 8. Recreate the indexes and triggers (views are left as they are, and checked).
     for d in &facts.dependents {
         let (kind, what) = match d.def.kind {
@@ -243,21 +273,7 @@ pub(crate) fn in_place(
 ) -> (Vec<PlanStep>, Vec<String>) {
     let source = &facts.source;
     let mut steps: Vec<PlanStep> = drop_steps(facts).collect();
-    // As SQLite stores a statement (up to its last token), with the name as a rename
-    // writes it, so both paths store the same text.
-    steps.push(
-        PlanStep::new(
-            StepKind::SwitchDefinition,
-            format!(
-                "UPDATE {}.sqlite_schema SET sql = ?1 WHERE type = 'table' AND name = ?2",
-                ident(&source.schema)
-            ),
-        )
-        .bind(vec![
-            Value::Text(facts.target.stored_sql.clone()),
-            Value::Text(source.name.clone()),
-        ]),
-    );
+    steps.push(switch_definition(facts));
     let table = ident(&source.name);
     let mut sets = Vec::new();
     let mut changed = Vec::new();

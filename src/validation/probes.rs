@@ -93,7 +93,18 @@ pub(crate) fn probes(facts: &Facts, stage_q: &str, seq: &str, alias: &str) -> Ve
             name: check.name.clone().unwrap_or_else(|| check.expr.clone()),
             kind: ConstraintKind::Check,
             expression: Some(check.expr.clone()),
-            predicate: format!("NOT ({})", check.expr),
+            // The staging table is not the table: a qualifier naming the table goes.
+            predicate: format!(
+                "NOT ({})",
+                sql::without_self_qualifiers(
+                    &check.expr,
+                    &facts.source.name,
+                    &facts.source.schema,
+                    false
+                )
+                .as_deref()
+                .unwrap_or(&check.expr)
+            ),
             show,
         });
     }

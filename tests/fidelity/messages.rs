@@ -149,3 +149,79 @@ fn keys_follow_under_the_parents_collation() {
     );
     assert!(query_all(&conn, "PRAGMA foreign_key_check").is_empty());
 }
+
+/// `CHECK (t.v > 0)` is legal: in its own table's expressions, `t` is the table. Under the
+/// scratch name it would name no table, so the copy holds it unqualified and stores the
+/// caller's text after the rename; in place the text is stored as it is.
+#[test]
+fn a_target_naming_the_table_in_its_own_checks_is_taken_on_both_paths() {
+    let setup = "CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER);
+                 INSERT INTO t VALUES (1, 5), (2, 7);";
+    // A new type and a generated column: the copy.
+    let copied = r#"CREATE TABLE t (id INTEGER PRIMARY KEY, v REAL CHECK (t.v > 0 AND main."t".v < 100), w AS (v * 2))"#;
+    // Only a constraint: in place, or the copy on a defensive connection.
+    let checked = "CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER CHECK (t.v > 0))";
+    for (target, copy_only_conn) in [(copied, false), (checked, false), (checked, true)] {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(setup).unwrap();
+        if copy_only_conn {
+            copy_only(&conn);
+            // Defensive: the text cannot be switched back, so it is stored unqualified.
+            let before = normalized(snapshot(&conn));
+            TableRebuild::new("t")
+                .create_sql(target)
+                .execute(&mut conn)
+                .unwrap();
+            assert_same(
+                &without(normalized(snapshot(&conn)), "main", "t"),
+                &without(before, "main", "t"),
+            );
+            assert_eq!(
+                stored_sql(&conn, "main", "t"),
+                "CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER CHECK (v > 0))"
+            );
+        } else {
+            rebuild_main(&mut conn, "t", target);
+        }
+        assert_eq!(
+            values(&conn, "SELECT id, v FROM t ORDER BY id"),
+            if target == copied {
+                vec![
+                    vec![int_v(1), Value::Real(5.0)],
+                    vec![int_v(2), Value::Real(7.0)],
+                ]
+            } else {
+                vec![vec![int_v(1), int_v(5)], vec![int_v(2), int_v(7)]]
+            }
+        );
+        assert!(conn.execute("INSERT INTO t (v) VALUES (0)", []).is_err());
+
+        // A row the CHECK refuses is reported, as for any other CHECK.
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(setup).unwrap();
+        conn.execute("INSERT INTO t VALUES (3, -1)", []).unwrap();
+        if copy_only_conn {
+            copy_only(&conn);
+        }
+        let rb = TableRebuild::new("t").create_sql(target);
+        assert_eq!(rb.validate(&conn).unwrap().violation_count(), 1);
+        let err = refused(&mut conn, rb);
+        let Error::Violations(report) = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(report.violation_count(), 1, "{report}");
+    }
+    // Where SQLite refuses a `.` (a generated column), the caller's text is refused as
+    // SQLite would refuse it, though a scratch table without the qualifier would pass.
+    let mut conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(setup).unwrap();
+    let err = refused_by_every_verb(
+        &mut conn,
+        TableRebuild::new("t")
+            .create_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER, w AS (t.v * 2))"),
+    );
+    assert!(
+        matches!(&err, Error::TargetSql { reason, .. } if reason.contains("generated columns")),
+        "{err:?}"
+    );
+}
