@@ -56,16 +56,16 @@ fn nor_through_the_script() {
     assert_eq!(count(&conn, "ch"), 2);
 }
 
-/// A table whose `code` skips conflicting writes, with enough rows that one remapped row
-/// keeps the change in place.
-fn ignoring() -> Connection {
+/// A table whose `code` skips (IGNORE) or deletes (REPLACE) conflicting rows, with enough
+/// rows that one remapped row keeps the change in place.
+fn conflicting(clause: &str) -> Connection {
     let conn = Connection::open_in_memory().unwrap();
-    conn.execute_batch(
-        "CREATE TABLE t (id INTEGER PRIMARY KEY, code TEXT UNIQUE ON CONFLICT IGNORE, n INT);
+    conn.execute_batch(&format!(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, code TEXT UNIQUE ON CONFLICT {clause}, n INT);
          INSERT INTO t VALUES (1, 'a', 1), (2, 'b', 2);
          WITH RECURSIVE k(i) AS (SELECT 3 UNION ALL SELECT i + 1 FROM k WHERE i < 20)
-         INSERT INTO t SELECT i, 'k' || i, i FROM k;",
-    )
+         INSERT INTO t SELECT i, 'k' || i, i FROM k;"
+    ))
     .unwrap();
     conn
 }
@@ -76,14 +76,19 @@ fn in_place(conn: &Connection, rb: &TableRebuild) -> bool {
 }
 
 #[test]
-fn a_remap_an_ignore_clause_would_skip_is_a_violation_on_both_paths() {
-    let rb = TableRebuild::new("t")
-        .create_sql(
-            "CREATE TABLE t (id INTEGER PRIMARY KEY, code TEXT UNIQUE ON CONFLICT IGNORE, n INT CHECK (n > 0))",
-        )
-        .remap("code", "a", "b");
-    for copy in [false, true] {
-        let mut conn = ignoring();
+fn a_remap_an_ignore_or_replace_clause_would_decide_is_a_violation_on_both_paths() {
+    for (clause, copy) in [
+        ("IGNORE", false),
+        ("IGNORE", true),
+        ("REPLACE", false),
+        ("REPLACE", true),
+    ] {
+        let rb = TableRebuild::new("t")
+            .create_sql(format!(
+                "CREATE TABLE t (id INTEGER PRIMARY KEY, code TEXT UNIQUE ON CONFLICT {clause}, n INT CHECK (n > 0))"
+            ))
+            .remap("code", "a", "b");
+        let mut conn = conflicting(clause);
         if copy {
             copy_only(&conn);
         }
