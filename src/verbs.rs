@@ -3,6 +3,7 @@
 //! below: one preflight, the catalog read once, a plan, and its execution.
 
 use crate::builder::{TableRebuild, TableSnapshot};
+use crate::db::guards::ForeignKeysOff;
 use crate::db::{catalog, check_sqlite};
 use crate::error::Result;
 use crate::execute;
@@ -55,8 +56,11 @@ impl TableRebuild {
     /// The same input errors as [`validate`](Self::validate).
     pub fn plan(&self, conn: &Connection) -> Result<RebuildPlan> {
         let pre = preflight(conn, self, Verb::Plan)?;
+        let _foreign_keys = ForeignKeysOff::engage(conn, &self.table)?;
         let facts = introspect(conn, self, &pre)?;
-        strategy::plan(conn, self, facts, Purpose::Execute)
+        let plan = strategy::plan(conn, self, facts, Purpose::Execute)?;
+        execute::rehearse_schema(conn, self, &plan)?;
+        Ok(plan)
     }
 
     /// Runs the rebuild in its own transaction.

@@ -103,7 +103,7 @@ pub(super) fn before_commit(
         tally.rows_copied = baseline.old_rows;
         check_in_place(conn, facts)?;
     } else {
-        check_strict_generated(conn, facts)?;
+        check_strict_generated(conn, facts, &facts.source.qualified())?;
     }
     let checks_total = baseline.children.len() as u64 + 2;
     rt.progress(Phase::Checks, 0, checks_total);
@@ -165,7 +165,10 @@ pub(super) fn before_commit(
         }
     }
     rt.progress(Phase::Checks, checks_total - 1, checks_total);
-    tally.already_broken = still_working(conn, facts, &baseline.uses)?;
+    for (name, why) in still_working(conn, facts, &baseline.uses)? {
+        log::warn!("{name} was already broken before the rebuild ({why}); it is not checked");
+        tally.already_broken.push(name);
+    }
     // SQLite's own re-parse of the schema also sees what no statement fires (a trigger
     // `UPDATE OF` a column that went).
     if baseline.schema_ok {
@@ -206,7 +209,7 @@ fn check_in_place(conn: &Connection, facts: &Facts) -> std::result::Result<(), S
             conditions.push(format!("typeof({}) = 'null'", ident(&c.name)));
         }
     }
-    let bad = rows_where_any(conn, facts, &conditions)
+    let bad = rows_where_any(conn, &facts.source.qualified(), &conditions)
         .map_err(fail(facts, "checking the rows against the new constraints"))?;
     if bad > 0 {
         return Err(constraint_stop(
@@ -232,7 +235,11 @@ fn check_in_place(conn: &Connection, facts: &Facts) -> std::result::Result<(), S
 /// Generated columns of a STRICT target must compute values of their declared type. New
 /// SQLite checks that as rows are written; 3.40 only shows it in `integrity_check`
 /// ("non-REAL value in t.g"), so a rebuild that old SQLite accepts is checked here.
-fn check_strict_generated(conn: &Connection, facts: &Facts) -> std::result::Result<(), Stop> {
+pub(super) fn check_strict_generated(
+    conn: &Connection,
+    facts: &Facts,
+    table: &str,
+) -> std::result::Result<(), Stop> {
     let target = &facts.target.table;
     if !target.strict {
         return Ok(());
@@ -253,7 +260,7 @@ fn check_strict_generated(conn: &Connection, facts: &Facts) -> std::result::Resu
             ))
         })
         .collect();
-    let bad = rows_where_any(conn, facts, &conditions)
+    let bad = rows_where_any(conn, table, &conditions)
         .map_err(Error::sqlite("checking the generated columns' types"))?;
     if bad > 0 {
         // SQLITE_CONSTRAINT_DATATYPE, as SQLite itself reports a STRICT type error.
@@ -265,19 +272,14 @@ fn check_strict_generated(conn: &Connection, facts: &Facts) -> std::result::Resu
     Ok(())
 }
 
-/// Rows of the rebuilt table matching any of `conditions` (0 when there are none).
-fn rows_where_any(
-    conn: &Connection,
-    facts: &Facts,
-    conditions: &[String],
-) -> rusqlite::Result<i64> {
+/// Rows of `table` (qualified) matching any of `conditions` (0 when there are none).
+fn rows_where_any(conn: &Connection, table: &str, conditions: &[String]) -> rusqlite::Result<i64> {
     if conditions.is_empty() {
         return Ok(0);
     }
     conn.query_row(
         &format!(
-            "SELECT count(*) FROM {} WHERE {}",
-            facts.source.qualified(),
+            "SELECT count(*) FROM {table} WHERE {}",
             balanced("OR", conditions)
         ),
         [],
@@ -309,7 +311,10 @@ pub(super) fn fk_violations(
 
 /// Checks that every view and trigger in the schema still parses, by renaming the table
 /// inside a savepoint that is rolled back: SQLite re-parses the whole schema on rename.
-fn schema_probe(conn: &Connection, facts: &Facts) -> Result<std::result::Result<(), String>> {
+pub(super) fn schema_probe(
+    conn: &Connection,
+    facts: &Facts,
+) -> Result<std::result::Result<(), String>> {
     let legacy = PragmaSet::legacy_alter_table(conn, false)?;
     let sp = Savepoint::begin(conn, "sqlite_rebuild_schema_probe")?;
     let outcome = conn
@@ -327,13 +332,13 @@ fn schema_probe(conn: &Connection, facts: &Facts) -> Result<std::result::Result<
 /// What compiled before must compile after: each view and trigger that compiled reading
 /// double quotes only as names still does so (a `"name"` that named a column must not turn
 /// into a string); one that needed them as strings still compiles with them. One that
-/// compiled neither way was broken before the rebuild: it is named in the report (and the
-/// log), and the others are still checked. Returns those names.
+/// compiled neither way was broken before the rebuild: it is returned, with why, and the
+/// others are still checked.
 pub(super) fn still_working(
     conn: &Connection,
     facts: &Facts,
     before: &[Compiled],
-) -> std::result::Result<Vec<String>, Stop> {
+) -> std::result::Result<Vec<(String, String)>, Stop> {
     let after = usage::compile(conn, &usage::usages(conn, &facts.source.schema)?)?;
     let mut already_broken = Vec::new();
     for was in before {
@@ -357,12 +362,7 @@ pub(super) fn still_working(
             (None, _) => now.strict.as_ref(),
             (Some(_), None) => now.loose.as_ref(),
             (Some(_), Some(why)) => {
-                log::warn!(
-                    "{} {} was already broken before the rebuild ({why}); it is not checked",
-                    was.usage.kind,
-                    ident(&was.usage.name)
-                );
-                already_broken.push(was.usage.name.clone());
+                already_broken.push((was.usage.name.clone(), why.clone()));
                 None
             }
         };

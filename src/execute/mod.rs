@@ -5,6 +5,7 @@
 //! database is exactly as it was.
 
 mod checks;
+mod dry_run;
 mod quarantine;
 mod runtime;
 mod steps;
@@ -16,11 +17,12 @@ use crate::db::guards::{ForeignKeysOff, ForeignKeysPragmaOff, Savepoint};
 use crate::error::{Error, Result};
 use crate::introspect::{introspect, preflight, Preflight, Verb};
 use crate::mapping::Counted;
-use crate::report::{MovedRows, Phase, RebuildReport, RuleReport, ValidationReport};
+use crate::report::{MovedRows, Phase, RebuildReport, RuleReport};
 use crate::sql::ident;
 use crate::strategy::{self, Choice, PlanContext, Purpose, RebuildPlan};
 use crate::validation::diagnose;
 use checks::Baseline;
+pub(crate) use dry_run::{rehearse_schema, validate};
 use runtime::{Counts, Runtime};
 use rusqlite::{Connection, ErrorCode, Transaction};
 use std::collections::BTreeMap;
@@ -59,37 +61,6 @@ pub(crate) fn execute(conn: &mut Connection, rb: &TableRebuild) -> Result<Rebuil
 pub(crate) fn execute_in(tx: &Transaction<'_>, rb: &TableRebuild) -> Result<RebuildReport> {
     let pre = preflight(tx, rb, Verb::ExecuteIn)?;
     rebuild(tx, rb, &pre, Nesting::CallersTransaction)
-}
-
-/// `TableRebuild::validate`: the whole rebuild, always rolled back; as faithful as a real
-/// rebuild because it is one.
-pub(crate) fn validate(conn: &Connection, rb: &TableRebuild) -> Result<ValidationReport> {
-    let pre = preflight(conn, rb, Verb::Validate)?;
-    let _foreign_keys = ForeignKeysOff::engage(conn, &rb.table)?;
-    let facts = introspect(conn, rb, &pre)?;
-    let plan = strategy::plan(conn, rb, facts, Purpose::DryRun)?;
-    let ctx = plan.context();
-    let source = &ctx.facts.source;
-    let mut rt = Runtime::new(conn, rb, &plan)?;
-    log::info!("validating {} (dry run, rolled back)", source.qualified());
-    let sp = Savepoint::begin(conn, "sqlite_rebuild_dry_run")?;
-    let outcome = attempt(&mut rt, &plan);
-    drop(sp);
-    let report = match outcome {
-        Ok(report) => ValidationReport::clean(&source.name, report.rows_copied),
-        Err(stop) => match explain(conn, ctx, rb.sample_size, stop) {
-            Error::Violations(report) => report,
-            e => return Err(e),
-        },
-    };
-    let report = report.with_columns(&ctx.mapping.dropped, &ctx.mapping.defaulted);
-    log::info!(
-        "validated {}: {} of {} rows violate the target",
-        source.qualified(),
-        report.violation_count(),
-        report.rows_checked()
-    );
-    Ok(report)
 }
 
 /// Whose transaction the rebuild runs in.

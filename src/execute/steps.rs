@@ -60,6 +60,9 @@ pub(super) fn run(
             (*build, *quotes_are_names),
             tally,
         ),
+        (StepKind::CreateTarget, _) => exec(rt.conn, step)
+            .map(drop)
+            .map_err(|e| fail(ctx, "creating the target table", e)),
         (kind, _) => exec(rt.conn, step)
             .map(drop)
             .map_err(|e| fail(ctx, &format!("step {kind:?}"), e)),
@@ -83,7 +86,7 @@ fn exec(conn: &Connection, step: &PlanStep) -> rusqlite::Result<usize> {
 }
 
 /// A violation is diagnosed; anything else is the step's failure.
-fn violation_or(ctx: &PlanContext, context: &str, e: rusqlite::Error) -> Stop {
+pub(super) fn violation_or(ctx: &PlanContext, context: &str, e: rusqlite::Error) -> Stop {
     if is_violation(&e) {
         Stop::Violations(e)
     } else {

@@ -16,6 +16,7 @@ pub(crate) use restore::Restore;
 use crate::builder::{Dependent, TableRebuild};
 use crate::db::catalog::{self, all_foreign_keys};
 use crate::db::guards::Savepoint;
+use crate::db::replica::Replica;
 use crate::db::{connection, ForeignKey, FullTextIndex, Index, IndexOrigin, Table};
 use crate::error::{sqlite_message, DependentKind, Error, Result};
 use crate::sql::{self, ident, CreateIndex, CreateTable};
@@ -36,6 +37,8 @@ pub(crate) struct Facts {
     pub scratch: String,
     /// A free name for the rename that checks that the schema still compiles.
     pub probe_name: String,
+    /// The TEMP table's name in `create_probe` (free in `temp`).
+    pub probe_target: String,
     /// Columns the target renames: (old name, new name).
     pub renames: Vec<(String, String)>,
     /// Indexes and triggers to recreate after the swap, as they read after the renames.
@@ -82,6 +85,9 @@ pub(crate) struct Target {
     pub body: String,
     /// `CREATE TABLE "schema"."scratch" ...`: the caller's text under the scratch name.
     pub create_scratch: String,
+    /// `CREATE TABLE "temp"."probe" ...`: the same as a TEMP table, which introspection
+    /// probed and a dry run fills.
+    pub create_probe: String,
     /// The caller's text names the table in its own expressions (`CHECK (t.v > 0)`): the
     /// scratch table holds it without those qualifiers, and the copy switches the stored
     /// text back to the caller's after the rename.
@@ -213,7 +219,11 @@ pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) 
     let scratch = catalog::free_name(conn, &source.schema, &format!("{}__rebuild", source.name))?;
     let probe_name = catalog::free_name(conn, &source.schema, &format!("{}__probe", source.name))?;
     let (create_scratch, stored_sql, self_qualified) =
-        target::statements(&source, &scratch, create_sql, &target_def);
+        target::statements(&source, &source.schema, &scratch, create_sql, &target_def);
+    // The target is probed as a TEMP table: the dry runs write nothing else.
+    let probe_target = catalog::free_name(conn, "temp", &format!("{}__rebuild", source.name))?;
+    let (create_probe, _, _) =
+        target::statements(&source, "temp", &probe_target, create_sql, &target_def);
 
     // Probe the target: SQLite parses it and tells us its columns, keys and indexes; the
     // renames show what depends on the table as it will be.
@@ -222,21 +232,29 @@ pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) 
         conn,
         &source,
         source_def.as_ref(),
-        &create_scratch,
+        &create_probe,
         &probe_name,
     )?;
     // Stored as the caller wrote it only where SQLite takes that text under its own name.
     let self_qualified =
         self_qualified && target::check_own_name(conn, &source, create_sql, &target_def)?;
-    let target_table = catalog::resolve_table(conn, &source.schema, &scratch)?;
-    let target_fks = catalog::foreign_keys(conn, &source.schema, &scratch)?;
+    let target_table = catalog::resolve_table(conn, "temp", &probe_target)?;
+    let target_fks = catalog::foreign_keys(conn, "temp", &probe_target)?;
     target::compile_expressions(conn, rb, &source)?;
     let renames = renamed_columns(rb, &source, &target_table);
+    // The catalog as it reads after the renames: renamed in the probe by a verb that
+    // writes anyway, else in a schema-only replica.
+    let replica = match (renames.is_empty(), pre.verb) {
+        (true, _) | (false, Verb::Execute | Verb::ExecuteIn) => None,
+        (false, Verb::Validate | Verb::Plan) => Some(Replica::of(conn)?),
+    };
+    let renamed = replica.as_ref().map_or(conn, |r| &r.conn);
     for (old, new) in &renames {
-        conn.execute_batch(&rename_column_sql(&source, old, new))
+        renamed
+            .execute_batch(&rename_column_sql(&source, old, new))
             .map_err(|e| Error::dependent_broken(&source.name, sqlite_message(&e)))?;
     }
-    let mut dependents = catalog::dependents(conn, &source)?;
+    let mut dependents = catalog::dependents(renamed, &source)?;
     let mut dependents_replaced = false;
     for wanted in &rb.snapshot_dependents {
         match dependents
@@ -253,10 +271,13 @@ pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) 
             }
         }
     }
-    let dropped = requested_drops(conn, rb, &source, &mut dependents)?;
-    let keys: Vec<ForeignKey> = all_foreign_keys(conn, &source.schema)?
+    let dropped = requested_drops(renamed, rb, &source, &mut dependents)?;
+    let keys: Vec<ForeignKey> = all_foreign_keys(renamed, &source.schema)?
         .into_iter()
-        .filter(|fk| !fk.child.eq_ignore_ascii_case(&scratch))
+        .filter(|fk| {
+            !fk.child.eq_ignore_ascii_case(&scratch)
+                && !fk.child.eq_ignore_ascii_case(&probe_target)
+        })
         .collect();
     let children: Vec<ForeignKey> = keys
         .iter()
@@ -264,19 +285,24 @@ pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) 
         .filter(|fk| !fk.child.eq_ignore_ascii_case(&source.name))
         .cloned()
         .collect();
-    let descendants = descendants(conn, &source, &keys)?;
+    let descendants = descendants(renamed, &source, &keys)?;
     let target_parents = target_parents(conn, &source, &target_table, &target_fks)?;
     let mut dependents: Vec<DependentFacts> = dependents
         .into_iter()
         .map(|d| DependentFacts::new(d, &source.schema))
         .collect();
-    quotes::check_indexes(conn, &source, &scratch, &probe_name, &mut dependents)?;
+    quotes::check_indexes(
+        (renamed, &probe_name),
+        (conn, &probe_target),
+        &source,
+        &mut dependents,
+    )?;
     drop(probe);
 
     let statistics = kept_statistics(
         conn,
         &source,
-        &scratch,
+        &probe_target,
         &target_table,
         &renames,
         &dependents,
@@ -322,11 +348,13 @@ pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) 
             autoincrement: target_autoincrement,
             body,
             create_scratch,
+            create_probe,
             self_qualified,
             stored_sql,
         },
         scratch,
         probe_name,
+        probe_target,
         renames,
         dependents,
         dropped,

@@ -31,10 +31,10 @@ pub(crate) struct Preflight {
 }
 
 /// Checks, in order: the transaction state (none open for `execute`, the caller's still
-/// open for `execute_in`), the SQLite version, the
-/// builder's values, the table, the journal of its schema and of `temp` (a rebuild writes
-/// both, and undoes its work by rolling back: with `journal_mode=OFF` it could not), write
-/// access, and a target statement.
+/// open for `execute_in`), the SQLite version, the builder's values, the table, the journal
+/// of each schema the verb writes (a rebuild writes the table's and `temp`, a dry run only
+/// `temp`; each undoes its work by rolling back, which `journal_mode=OFF` cannot), write
+/// access to them, and a target statement.
 pub(crate) fn preflight(conn: &Connection, rb: &TableRebuild, verb: Verb) -> Result<Preflight> {
     match verb {
         Verb::Execute if !conn.is_autocommit() => return Err(Error::TransactionOpen),
@@ -50,20 +50,28 @@ pub(crate) fn preflight(conn: &Connection, rb: &TableRebuild, verb: Verb) -> Res
     }
     lookup_table(conn, &rb.schema, &rb.table)?;
     let schema = rb.schema.clone();
-    for involved in [schema.as_str(), "temp"] {
+    // A dry run writes only `temp`; a rebuild writes the table's schema too.
+    let writes_table = matches!(verb, Verb::Execute | Verb::ExecuteIn);
+    let written: &[&str] = if writes_table {
+        &[schema.as_str(), "temp"]
+    } else {
+        &["temp"]
+    };
+    for involved in written {
         if connection::journal_mode(conn, involved)? == "off" {
             return Err(Error::NoJournal {
-                schema: involved.to_owned(),
+                schema: (*involved).to_owned(),
             });
         }
     }
     let mut behavior = TransactionBehavior::Immediate;
+    // `query_only` forbids writing `temp` as well.
     if connection::query_only(conn)? {
         return Err(Error::ReadOnly { schema });
     }
     for (name, readonly) in connection::database_list(conn)? {
         if readonly {
-            if name.eq_ignore_ascii_case(&schema) {
+            if writes_table && name.eq_ignore_ascii_case(&schema) {
                 return Err(Error::ReadOnly { schema: name });
             }
             behavior = TransactionBehavior::Deferred;

@@ -6,7 +6,7 @@
 
 use super::DependentFacts;
 use crate::db::guards::QuotesAsStrings;
-use crate::db::Table;
+use crate::db::{catalog, Table};
 use crate::error::{sqlite_message, DependentKind, Error, Result};
 use crate::sql::{ident, qualified, replace_span};
 use rusqlite::Connection;
@@ -15,36 +15,36 @@ use rusqlite::Connection;
 /// double-quoted name would become a string. Runs inside the probe, with the scratch table
 /// created and the columns renamed.
 pub(super) fn check_indexes(
-    conn: &Connection,
+    (before, spare_name): (&Connection, &str),
+    (conn, probe_target): (&Connection, &str),
     source: &Table,
-    scratch: &str,
-    spare_name: &str,
     dependents: &mut [DependentFacts],
 ) -> Result<()> {
-    let strict = |sql: &str| {
-        let _quotes = QuotesAsStrings::in_ddl(conn, false)?;
-        Ok::<_, Error>(conn.prepare(sql).err())
+    let strict = |c: &Connection, sql: &str| {
+        let _quotes = QuotesAsStrings::in_ddl(c, false)?;
+        Ok::<_, Error>(c.prepare(sql).err())
     };
+    let spare_temp = catalog::free_name(conn, "temp", &format!("{}__probe", source.name))?;
     for d in dependents.iter_mut() {
         let Some(index) = &d.index else { continue };
         if d.def.temp {
             continue;
         }
-        let spare = qualified(&source.schema, spare_name);
         // The table span comes after the name's: replace it first.
-        let on = |table: &str| {
+        let on = |table: &str, name: String| {
             replace_span(
                 &replace_span(&d.def.sql, index.table_span, &ident(table)),
                 index.name_span,
-                &spare,
+                &name,
             )
         };
-        let on_target = on(scratch);
-        let Some(strict_error) = strict(&on_target)? else {
+        let on_target = on(probe_target, qualified("temp", &spare_temp));
+        let Some(strict_error) = strict(conn, &on_target)? else {
             d.quotes_are_names = true;
             continue;
         };
-        let names_before = strict(&on(&source.name))?.is_none();
+        let on_source = on(&source.name, qualified(&source.schema, spare_name));
+        let names_before = strict(before, &on_source)?.is_none();
         if conn.prepare(&on_target).is_err() {
             // Broken either way (a column that goes): the recreate step names it.
             d.quotes_are_names = names_before;

@@ -46,13 +46,14 @@ pub(super) fn parse(source: &Table, create_sql: &str) -> Result<CreateTable> {
     Ok(def)
 }
 
-/// The caller's statement under the scratch name (qualified: everything before the name,
+/// The caller's statement under the scratch name in `schema` (qualified: everything before the name,
 /// such as TEMP, goes), and as SQLite stores it after renaming the scratch table into place.
 /// Under the scratch name, qualifiers naming the table itself (`CHECK (t.v > 0)`) would
 /// name no table: they go, and `true` says the stored text must be switched back after the
 /// rename.
 pub(super) fn statements(
     source: &Table,
+    schema: &str,
     scratch: &str,
     create_sql: &str,
     def: &CreateTable,
@@ -62,7 +63,7 @@ pub(super) fn statements(
     (
         format!(
             "CREATE TABLE {}{}",
-            qualified(&source.schema, scratch),
+            qualified(schema, scratch),
             unqualified.as_deref().unwrap_or(body)
         ),
         format!("CREATE TABLE {}{body}", ident(&source.name)),

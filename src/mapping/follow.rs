@@ -17,8 +17,21 @@ use std::collections::VecDeque;
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ChildUpdate {
     pub child: String,
-    pub sql: String,
+    /// `SET ... WHERE ...`, over the child aliased by its name.
+    set_where: String,
     pub params: Vec<Value>,
+}
+
+impl ChildUpdate {
+    /// The UPDATE of the child in `schema` (a dry run rewrites a TEMP copy of it).
+    pub(crate) fn sql_in(&self, schema: &str) -> String {
+        format!(
+            "UPDATE OR ABORT {} AS {} {}",
+            qualified(schema, &self.child),
+            ident(&self.child),
+            self.set_where
+        )
+    }
 }
 
 pub(super) fn children(rb: &TableRebuild, facts: &Facts, mapping: &Mapping) -> Vec<ChildUpdate> {
@@ -94,12 +107,7 @@ pub(super) fn children(rb: &TableRebuild, facts: &Facts, mapping: &Mapping) -> V
         }
         out.push(ChildUpdate {
             child: fk.child.clone(),
-            sql: format!(
-                "UPDATE OR ABORT {} AS {child_alias} SET {} WHERE {}",
-                qualified(&source.schema, &fk.child),
-                sets.join(", "),
-                changed.join(" OR ")
-            ),
+            set_where: format!("SET {} WHERE {}", sets.join(", "), changed.join(" OR ")),
             params: sink.params,
         });
         // Grandchildren whose keys refer to the columns just rewritten follow them.

@@ -14,7 +14,7 @@ use crate::builder::{Remap, TableRebuild};
 use crate::db::Table;
 use crate::error::{Error, Result, RuleKind};
 use crate::introspect::Facts;
-use crate::sql::{ident, qualified};
+use crate::sql::ident;
 use rules::{first_closure, qualified_column, remap_case, RuleSink};
 use rusqlite::types::Value;
 
@@ -348,9 +348,9 @@ fn check_rule_columns(rb: &TableRebuild, source: &Table, target: &Table) -> Resu
 
 /// A quarantine table's rows copied through the same expressions: it stands in for the old
 /// table under its name.
-pub(crate) fn restore_sql(mapping: &Mapping, facts: &Facts, from: &Table) -> String {
+pub(crate) fn restore_sql(mapping: &Mapping, facts: &Facts, from: &Table, into: &str) -> String {
     mapping.copy_sql(
-        &qualified(&facts.source.schema, &facts.scratch),
+        into,
         &format!("{} AS {}", from.qualified(), ident(&facts.source.name)),
         &facts.source.name,
         false,

@@ -11,6 +11,7 @@ pub(crate) use context::{Choice, PlanContext, Purpose};
 pub(crate) use plan::Payload;
 pub use plan::{PlanStep, RebuildPlan, StepKind};
 pub(crate) use steps::copy as copy_steps;
+pub(crate) use steps::{rehearsal as rehearsal_steps, restore_child_sql};
 
 use crate::builder::{OnViolation, TableRebuild};
 use crate::db::catalog;
@@ -201,11 +202,17 @@ fn check_restore_compiles(conn: &Connection, facts: &Facts, mapping: &Mapping) -
         return Ok(());
     };
     let probe = Savepoint::begin(conn, "sqlite_rebuild_probe")?;
+    let probe_target = crate::sql::qualified("temp", &facts.probe_target);
     let compiled = conn
-        .execute_batch(&facts.target.create_scratch)
+        .execute_batch(&facts.target.create_probe)
         .and_then(|_| {
-            conn.prepare(&mapping::restore_sql(mapping, facts, &r.table))
-                .map(drop)
+            conn.prepare(&mapping::restore_sql(
+                mapping,
+                facts,
+                &r.table,
+                &probe_target,
+            ))
+            .map(drop)
         });
     drop(probe);
     compiled.map_err(|e| Error::Quarantine {

@@ -1,14 +1,17 @@
 //! The steps of each strategy, in order, each carrying what it acts on: for a copy,
 //! SQLite's generalized procedure (create, copy, drop, rename, recreate); in place, the
-//! switch of the stored definition and the rules applied where the rows are.
+//! switch of the stored definition and the rules applied where the rows are; for a dry
+//! run, the rows copied into a TEMP table of the target's.
 
 use super::context::Purpose;
 use super::plan::{Payload, PlanStep, StepKind};
-use crate::error::DependentKind;
+use crate::db::catalog;
+use crate::error::{DependentKind, Result};
 use crate::introspect::{rename_column_sql, Facts, Statistics};
 use crate::mapping::{self, Mapping};
-use crate::sql::{ident, literal, qualified};
+use crate::sql::{ident, literal, qualified, replace_span};
 use rusqlite::types::Value;
+use rusqlite::Connection;
 
 /// The steps that drop the dependents the caller allowed to go; first in every plan.
 fn drop_steps(facts: &Facts) -> impl Iterator<Item = PlanStep> + '_ {
@@ -20,9 +23,9 @@ fn drop_steps(facts: &Facts) -> impl Iterator<Item = PlanStep> + '_ {
 }
 
 /// The steps that rewrite children's keys to follow remapped keys.
-fn follow_steps(mapping: &Mapping) -> impl Iterator<Item = PlanStep> + '_ {
-    mapping.follow.iter().map(|u| {
-        PlanStep::new(StepKind::FollowChildKeys, u.sql.clone())
+fn follow_steps<'a>(mapping: &'a Mapping, schema: &'a str) -> impl Iterator<Item = PlanStep> + 'a {
+    mapping.follow.iter().map(move |u| {
+        PlanStep::new(StepKind::FollowChildKeys, u.sql_in(schema))
             .bind(u.params.clone())
             .on(Payload::Follow {
                 child: u.child.clone(),
@@ -114,7 +117,7 @@ pub(crate) fn copy(
         steps.push(
             PlanStep::new(
                 StepKind::RestoreRows,
-                mapping::restore_sql(mapping, facts, &r.table),
+                mapping::restore_sql(mapping, facts, &r.table, &scratch),
             )
             .bind(mapping.params.clone())
             .on(Payload::RestoreRows {
@@ -132,7 +135,7 @@ pub(crate) fn copy(
         StepKind::DropOld,
         format!("DROP TABLE {}", source.qualified()),
     ));
-    steps.extend(follow_steps(mapping));
+    steps.extend(follow_steps(mapping, &source.schema));
     // 7. Rename the new table into place.
     steps.push(PlanStep::new(
         StepKind::Rename,
@@ -206,7 +209,12 @@ pub(crate) fn copy(
             steps.push(
                 PlanStep::new(
                     StepKind::RestoreChildRows,
-                    restore_child_sql(schema, &c.child, &c.quarantine, &c.columns, c.rowid),
+                    restore_child_sql(
+                        &qualified(schema, &c.child),
+                        &qualified(schema, &c.quarantine),
+                        &c.columns,
+                        c.rowid,
+                    ),
                 )
                 .on(Payload::RestoreChild {
                     child: c.child.clone(),
@@ -247,8 +255,7 @@ pub(crate) fn copy(
 
 /// `INSERT` that puts a child's quarantined rows back, rowids included.
 pub(crate) fn restore_child_sql(
-    schema_name: &str,
-    child: &str,
+    into: &str,
     quarantine: &str,
     columns: &[String],
     rowid: bool,
@@ -258,11 +265,67 @@ pub(crate) fn restore_child_sql(
         cols.insert(0, "rowid".to_owned());
     }
     format!(
-        "INSERT OR ABORT INTO {0} ({1}) SELECT {1} FROM {2}",
-        qualified(schema_name, child),
+        "INSERT OR ABORT INTO {into} ({0}) SELECT {0} FROM {quarantine}",
         cols.join(", "),
-        qualified(schema_name, quarantine)
     )
+}
+
+/// A dry run's steps, which write only `temp`: the target created as a TEMP table, every
+/// row copied into it through the same expressions and rules (SQLite judges each as the
+/// copy would), the quarantined rows being restored, and the unique indexes recreated on
+/// it, since each can refuse rows.
+pub(crate) fn rehearsal(
+    conn: &Connection,
+    facts: &Facts,
+    mapping: &Mapping,
+) -> Result<Vec<PlanStep>> {
+    let source = &facts.source;
+    let probe = qualified("temp", &facts.probe_target);
+    let mut steps = vec![PlanStep::new(
+        StepKind::CreateTarget,
+        facts.target.create_probe.clone(),
+    )];
+    steps.push(
+        PlanStep::new(
+            StepKind::Copy,
+            mapping.copy_sql(&probe, &source.qualified(), &source.name, false),
+        )
+        .bind(mapping.params.clone()),
+    );
+    if let Some(r) = &facts.restore {
+        steps.push(
+            PlanStep::new(
+                StepKind::RestoreRows,
+                mapping::restore_sql(mapping, facts, &r.table, &probe),
+            )
+            .bind(mapping.params.clone())
+            .on(Payload::RestoreRows {
+                from: r.table.name.clone(),
+            }),
+        );
+    }
+    for d in facts.dependents.iter().filter(|d| d.is_unique_index()) {
+        let Some(index) = &d.index else { continue };
+        let name = catalog::free_name(
+            conn,
+            "temp",
+            &format!("{}__{}", facts.probe_target, d.def.name),
+        )?;
+        let sql = replace_span(
+            &replace_span(&d.def.sql, index.table_span, &ident(&facts.probe_target)),
+            index.name_span,
+            &qualified("temp", &name),
+        );
+        steps.push(
+            PlanStep::new(StepKind::CreateIndex, sql).on(Payload::Recreate {
+                name: d.def.name.clone(),
+                kind: DependentKind::Index,
+                build: true,
+                quotes_are_names: d.quotes_are_names,
+            }),
+        );
+    }
+    Ok(steps)
 }
 
 /// The steps of an in-place change: switch the definition, remap in place, children follow.
@@ -296,7 +359,7 @@ pub(crate) fn in_place(
             .bind(mapping.params.clone()),
         );
     }
-    steps.extend(follow_steps(mapping));
+    steps.extend(follow_steps(mapping, &source.schema));
     // A dry run is rolled back: rebuilding an index from content it cannot fail on is waste.
     if purpose != Purpose::DryRun {
         steps.extend(full_text_steps(facts, mapping));

@@ -17,6 +17,7 @@ mod full_text;
 mod in_place_parity;
 mod messages;
 mod quotes;
+mod read_only;
 mod regressions;
 mod rowids;
 mod schemas;
