@@ -218,23 +218,35 @@ fn render(context: &PlanContext) -> String {
             let _ = writeln!(s, "{line}");
         }
     }
-    let _ = writeln!(
-        s,
-        "\n-- Every view and trigger must still compile: SQLite re-parses the schema on a rename,"
-    );
-    let _ = writeln!(
-        s,
-        "-- which is undone at once. A failure here names the broken view or trigger."
-    );
-    let _ = writeln!(s, "SAVEPOINT sqlite_rebuild_probe;");
-    let _ = writeln!(
-        s,
-        "ALTER TABLE {} RENAME TO {};",
-        source.qualified(),
-        ident(&facts.probe_name)
-    );
-    let _ = writeln!(s, "ROLLBACK TO sqlite_rebuild_probe;");
-    let _ = writeln!(s, "RELEASE sqlite_rebuild_probe;");
+    if facts.temp_shadow {
+        // SQLite's rename check would resolve main's triggers against the TEMP table.
+        let _ = writeln!(
+            s,
+            "\n-- A TEMP table {t} hid this table when the script was rendered: the rename probe is left"
+        );
+        let _ = writeln!(
+            s,
+            "-- out (plan() compiled every view and trigger against the rebuilt schema)."
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "\n-- Every view and trigger must still compile: SQLite re-parses the schema on a rename,"
+        );
+        let _ = writeln!(
+            s,
+            "-- which is undone at once. A failure here names the broken view or trigger."
+        );
+        let _ = writeln!(s, "SAVEPOINT sqlite_rebuild_probe;");
+        let _ = writeln!(
+            s,
+            "ALTER TABLE {} RENAME TO {};",
+            source.qualified(),
+            ident(&facts.probe_name)
+        );
+        let _ = writeln!(s, "ROLLBACK TO sqlite_rebuild_probe;");
+        let _ = writeln!(s, "RELEASE sqlite_rebuild_probe;");
+    }
     let _ = writeln!(s, "\nDROP TABLE {};", qualified("temp", GUARD));
     let _ = writeln!(s, "RELEASE sqlite_rebuild;");
     s

@@ -323,3 +323,40 @@ impl Drop for TriggersSuspended<'_> {
         }
     }
 }
+
+/// An in-memory database attached under a free name for a while, detached when dropped.
+/// Attaching is possible only outside a transaction.
+pub(crate) struct AttachedMemory<'c> {
+    conn: &'c Connection,
+    name: String,
+}
+
+impl<'c> AttachedMemory<'c> {
+    pub(crate) fn attach(conn: &'c Connection, base: &str) -> Result<Self> {
+        let taken: Vec<String> = super::connection::database_list(conn)?
+            .into_iter()
+            .map(|(name, _)| name.to_ascii_lowercase())
+            .collect();
+        let mut name = base.to_owned();
+        while taken.contains(&name.to_ascii_lowercase()) {
+            name.push('_');
+        }
+        conn.execute("ATTACH ':memory:' AS ?1", [&name])
+            .map_err(Error::sqlite(
+                "attaching an in-memory database for a dry run",
+            ))?;
+        Ok(AttachedMemory { conn, name })
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for AttachedMemory<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.conn.execute("DETACH ?1", [&self.name]) {
+            log::error!("could not detach the dry run's database {}: {e}", self.name);
+        }
+    }
+}

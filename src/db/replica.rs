@@ -6,7 +6,7 @@
 
 use super::connection;
 use crate::error::{Error, Result};
-use crate::sql::ident;
+use crate::sql::{self, ident};
 use rusqlite::config::DbConfig;
 use rusqlite::functions::FunctionFlags;
 use rusqlite::types::Value;
@@ -114,41 +114,33 @@ fn stand_ins(conn: &Connection, replica: &Connection) -> Result<()> {
 /// A virtual table whose module only the connection has could not be compiled in the
 /// replica: refused, so that nothing is judged on a schema that is not the real one.
 fn check_modules(conn: &Connection, replica: &Connection) -> Result<()> {
-    let modules = |c: &Connection| -> Result<Vec<String>> {
-        c.prepare("SELECT name FROM pragma_module_list")
-            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-            .map_err(Error::sqlite("listing virtual table modules for a dry run"))
-    };
-    let known = modules(replica)?;
-    let missing: Vec<String> = modules(conn)?
-        .into_iter()
-        .filter(|m| !known.iter().any(|k| k.eq_ignore_ascii_case(m)))
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
+    let known: Vec<String> = replica
+        .prepare("SELECT name FROM pragma_module_list")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .map_err(Error::sqlite("listing virtual table modules for a dry run"))?;
     for (schema, _) in connection::database_list(conn)? {
-        let used: i64 = conn
-            .query_row(
-                &format!(
-                    "SELECT count(*) FROM {}.sqlite_schema WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%'",
-                    ident(&schema)
-                ),
-                [],
-                |r| r.get(0),
-            )
+        let statements: Vec<String> = conn
+            .prepare(&format!(
+                "SELECT sql FROM {}.sqlite_schema WHERE type = 'table' AND rootpage = 0 AND sql IS NOT NULL",
+                ident(&schema)
+            ))
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
             .map_err(Error::sqlite("listing virtual tables for a dry run"))?;
-        if used > 0 {
-            return Err(Error::Sqlite {
-                context: format!(
-                    "replicating the schema for a dry run: the connection's own virtual table modules ({}) cannot be replicated",
-                    missing.join(", ")
-                ),
-                source: rusqlite::Error::SqliteFailure(
-                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISUSE),
-                    None,
-                ),
-            });
+        for sql in statements {
+            let Some(module) = sql::virtual_table_module(&sql) else {
+                continue;
+            };
+            if !known.iter().any(|k| k.eq_ignore_ascii_case(&module)) {
+                return Err(Error::Sqlite {
+                    context: format!(
+                        "replicating the schema for a dry run: the virtual table module \"{module}\" is the connection's own"
+                    ),
+                    source: rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISUSE),
+                        None,
+                    ),
+                });
+            }
         }
     }
     Ok(())

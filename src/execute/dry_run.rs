@@ -9,7 +9,7 @@ use super::checks::{self, count, fk_violations};
 use super::runtime::Runtime;
 use super::{explain, foreign_key_violation, steps, Stop, Tally};
 use crate::builder::TableRebuild;
-use crate::db::guards::{ForeignKeysOff, PragmaSet, Savepoint};
+use crate::db::guards::{AttachedMemory, ForeignKeysOff, Savepoint};
 use crate::db::replica::Replica;
 use crate::db::{catalog, usage};
 use crate::error::{Error, Result};
@@ -33,18 +33,39 @@ pub(crate) fn validate(conn: &Connection, rb: &TableRebuild) -> Result<Validatio
         source.qualified()
     );
     let rt = Runtime::new(conn, rb, &plan)?;
-    let report = match rehearse_rows(&rt, &plan) {
-        Ok(rows) => ValidationReport::clean(&source.name, rows),
+    // The children are mirrored into a database of the dry run's own, attached (which is
+    // possible only outside a transaction, and writable only on a writable connection),
+    // else into temp.
+    let mirror = match checks_children(ctx) && conn.is_autocommit() {
+        true => Some(AttachedMemory::attach(conn, "rebuild_dry_run")?)
+            .filter(|m| !conn.is_readonly(m.name()).unwrap_or(true)),
+        false => None,
+    };
+    let into = mirror.as_ref().map_or("temp", |m| m.name());
+    // In execute's order: the rows, the indexes and triggers recreated, the children, the
+    // views and triggers compiled.
+    let sp = Savepoint::begin(conn, "sqlite_rebuild_dry_run")?;
+    let outcome = (|| {
+        let rows = rows_into_temp(&rt, &plan)?;
+        let rehearsal = SchemaRehearsal::steps(conn, rb, &plan)?;
+        if checks_children(ctx) && ctx.choice != Choice::Unchanged {
+            rehearse_children(&rt, ctx, into)?;
+        }
+        Ok::<_, Stop>((rows, rehearsal))
+    })();
+    drop(sp);
+    drop(mirror);
+    let report = match outcome {
+        Ok((rows, rehearsal)) => {
+            rehearsal.checks()?;
+            ValidationReport::clean(&source.name, rows)
+        }
         Err(stop) => match explain(conn, ctx, rb.sample_size, stop) {
             Error::Violations(report) => report,
             e => return Err(e),
         },
     };
     drop(rt);
-    // A refused row comes first; then what a rebuild of fitting rows would break.
-    if report.is_ok() {
-        rehearse_schema(conn, rb, &plan)?;
-    }
     let report = report.with_columns(&ctx.mapping.dropped, &ctx.mapping.defaulted);
     log::info!(
         "validated {}: {} of {} rows violate the target",
@@ -56,8 +77,8 @@ pub(crate) fn validate(conn: &Connection, rb: &TableRebuild) -> Result<Validatio
 }
 
 /// The rows: into the TEMP target, through the same expressions and rules, with the
-/// unique indexes on it; then the target's foreign keys and the children. Rolled back.
-fn rehearse_rows(rt: &Runtime<'_>, plan: &RebuildPlan) -> std::result::Result<u64, Stop> {
+/// unique indexes on it; then the target's foreign keys. Inside the dry run's savepoint.
+fn rows_into_temp(rt: &Runtime<'_>, plan: &RebuildPlan) -> std::result::Result<u64, Stop> {
     let ctx = plan.context();
     let (conn, facts) = (rt.conn, &ctx.facts);
     let mut old_rows = count(conn, &facts.source.qualified())?;
@@ -68,24 +89,30 @@ fn rehearse_rows(rt: &Runtime<'_>, plan: &RebuildPlan) -> std::result::Result<u6
         return Ok(old_rows);
     }
     let steps = strategy::rehearsal_steps(conn, facts, &ctx.mapping)?;
-    let sp = Savepoint::begin(conn, "sqlite_rebuild_dry_run")?;
     let mut tally = Tally {
         old_rows,
         ..Tally::default()
     };
     for step in &steps {
-        steps::run(rt, ctx, step, &mut tally)?;
+        match steps::run(rt, ctx, step, &mut tally) {
+            // An index the target breaks is named by the schema's rehearsal, once the rows
+            // fit (execute finds a row that does not fit first, too).
+            Err(Stop::Error(Error::DependentBroken { .. }))
+                if step.kind() == StepKind::CreateIndex => {}
+            outcome => outcome?,
+        }
     }
     let probe = qualified("temp", &facts.probe_target);
     checks::check_strict_generated(conn, facts, &probe)?;
     if foreign_key_orphans(conn, facts, &probe)? > 0 {
         return Err(foreign_key_violation());
     }
-    if ctx.mapping.parent_keys_change(facts) || facts.restore.is_some() {
-        rehearse_children(rt, ctx)?;
-    }
-    drop(sp);
     Ok(tally.rows_copied)
+}
+
+/// Whether children's keys are checked against the new rows (as execute checks them).
+fn checks_children(ctx: &PlanContext) -> bool {
+    ctx.mapping.parent_keys_change(&ctx.facts) || ctx.facts.restore.is_some()
 }
 
 /// Rows of `table` (the target's rows) that break one of the target's foreign keys: the
@@ -115,11 +142,17 @@ fn foreign_key_orphans(conn: &Connection, facts: &Facts, table: &str) -> Result<
     Ok(orphans)
 }
 
-/// The children, against the rows the table would hold: the TEMP target takes the table's
-/// name in `temp`, each child (and each table whose keys follow) is mirrored beside it
-/// with its rows, keys follow and quarantined child rows come back as they would, and
-/// SQLite's `foreign_key_check` compares each child with how it is now.
-fn rehearse_children(rt: &Runtime<'_>, ctx: &PlanContext) -> std::result::Result<(), Stop> {
+/// The children, against the rows the table would hold: the target's rows are copied
+/// under the table's name into `into` (an attached in-memory database of the dry run's own,
+/// or `temp` inside the caller's transaction, where no database can be attached), each child
+/// (and each table whose keys follow) is mirrored beside them with its rows, keys follow and
+/// quarantined child rows come back as they would, and SQLite's `foreign_key_check`
+/// compares each child with how it is now.
+fn rehearse_children(
+    rt: &Runtime<'_>,
+    ctx: &PlanContext,
+    into: &str,
+) -> std::result::Result<(), Stop> {
     let (conn, facts) = (rt.conn, &ctx.facts);
     let source = &facts.source;
     let mut mirrored: Vec<&str> = facts.child_tables();
@@ -132,28 +165,48 @@ fn rehearse_children(rt: &Runtime<'_>, ctx: &PlanContext) -> std::result::Result
         return Ok(());
     }
     for name in std::iter::once(source.name.as_str()).chain(mirrored.iter().copied()) {
-        if catalog::free_name(conn, "temp", name)? != name {
+        if catalog::free_name(conn, into, name)? != name {
             log::warn!(
-                "a dry run cannot check the children of {}: temp already holds a table \"{name}\" (execute checks them)",
+                "a dry run inside a transaction cannot check the children of {}: temp already holds a table \"{name}\" (execute checks them)",
                 source.qualified()
             );
             return Ok(());
         }
     }
     let fail = |what: String| Error::sqlite(format!("{what} (validating \"{}\")", source.name));
-    let legacy = PragmaSet::legacy_alter_table(conn, true)?;
+    let rows = qualified(into, &source.name);
+    let columns: Vec<String> = facts
+        .target
+        .table
+        .columns
+        .iter()
+        .filter(|c| c.hidden == 0)
+        .map(|c| ident(&c.name))
+        .collect();
     conn.execute_batch(&format!(
-        "ALTER TABLE {} RENAME TO {}",
-        qualified("temp", &facts.probe_target),
-        ident(&source.name)
+        "CREATE TABLE {rows}{body}; INSERT INTO {rows} ({columns}) SELECT {columns} FROM {probe};",
+        body = facts.target.body,
+        columns = columns.join(", "),
+        probe = qualified("temp", &facts.probe_target),
     ))
-    .map_err(fail("naming the TEMP target".into()))?;
-    legacy.restore()?;
+    .map_err(fail("copying the target's rows beside its children".into()))?;
+    // The unique indexes recreated after the swap may be the children's parent keys.
+    for d in facts.dependents.iter().filter(|d| d.is_unique_index()) {
+        let name = catalog::free_name(conn, into, &format!("{}__{}", source.name, d.def.name))?;
+        let Some(sql) = d.index_as(&qualified(into, &name), &source.name) else {
+            continue;
+        };
+        match conn.execute_batch(&sql) {
+            Err(e) if super::is_violation(&e) => return Err(Stop::Violations(e)),
+            // One the target breaks is the schema rehearsal's to name.
+            _ => {}
+        }
+    }
     for name in &mirrored {
-        mirror(conn, &source.schema, name)?;
+        mirror(conn, facts, name, into)?;
     }
     for u in &ctx.mapping.follow {
-        let sql = u.sql_in("temp");
+        let sql = u.sql_in(into);
         conn.prepare(&sql)
             .and_then(|mut s| {
                 let used = s.parameter_count();
@@ -164,7 +217,7 @@ fn rehearse_children(rt: &Runtime<'_>, ctx: &PlanContext) -> std::result::Result
     if let Some(r) = &facts.restore {
         for c in &r.children {
             conn.execute_batch(&strategy::restore_child_sql(
-                &qualified("temp", &c.child),
+                &qualified(into, &c.child),
                 &qualified(&source.schema, &c.quarantine),
                 &c.columns,
                 c.rowid,
@@ -175,7 +228,7 @@ fn rehearse_children(rt: &Runtime<'_>, ctx: &PlanContext) -> std::result::Result
     for child in facts.child_tables() {
         let before = fk_violations(conn, &source.schema, child, &source.name)
             .map_err(fail("checking child foreign keys".into()))?;
-        let after = fk_violations(conn, "temp", child, &source.name)
+        let after = fk_violations(conn, into, child, &source.name)
             .map_err(fail("checking child foreign keys".into()))?;
         let new: u64 = after
             .iter()
@@ -194,10 +247,15 @@ fn rehearse_children(rt: &Runtime<'_>, ctx: &PlanContext) -> std::result::Result
     Ok(())
 }
 
-/// `schema.name` as a TEMP table of the same definition and rows (rowids included).
-fn mirror(conn: &Connection, schema: &str, name: &str) -> Result<()> {
+/// A table below the rebuilt one as a TEMP table of the same definition (as it reads after
+/// the renames: its foreign keys name the target's columns) and rows, rowids included.
+fn mirror(conn: &Connection, facts: &Facts, name: &str, into: &str) -> Result<()> {
     let fail = |e| Error::sqlite(format!("mirroring \"{name}\" into temp for a dry run"))(e);
-    let table = catalog::resolve_table(conn, schema, name)?;
+    let schema = &facts.source.schema;
+    let table = match facts.descendant(name) {
+        Some(d) => d.table.clone(),
+        None => catalog::resolve_table(conn, schema, name)?,
+    };
     let Some(body) = sql::parse_create_table(&table.sql)
         .ok()
         .and_then(|def| table.sql.get(def.name_span.1..def.end).map(str::to_owned))
@@ -205,7 +263,7 @@ fn mirror(conn: &Connection, schema: &str, name: &str) -> Result<()> {
         log::warn!("a dry run cannot mirror \"{name}\": its definition does not parse");
         return Ok(());
     };
-    conn.execute_batch(&format!("CREATE TABLE {}{body}", qualified("temp", name)))
+    conn.execute_batch(&format!("CREATE TABLE {}{body}", qualified(into, name)))
         .map_err(fail)?;
     let mut columns: Vec<String> = table
         .columns
@@ -218,7 +276,7 @@ fn mirror(conn: &Connection, schema: &str, name: &str) -> Result<()> {
     }
     conn.execute_batch(&format!(
         "INSERT INTO {} ({1}) SELECT {1} FROM {2}",
-        qualified("temp", name),
+        qualified(into, name),
         columns.join(", "),
         qualified(schema, name)
     ))
@@ -236,61 +294,99 @@ pub(crate) fn rehearse_schema(
     rb: &TableRebuild,
     plan: &RebuildPlan,
 ) -> Result<()> {
-    let ctx = plan.context();
-    let facts = &ctx.facts;
-    if ctx.choice == Choice::Unchanged {
-        return Ok(());
+    SchemaRehearsal::steps(conn, rb, plan)
+        .map_err(|stop| match stop {
+            Stop::Error(e) => e,
+            Stop::Violations(e) => Error::sqlite("rehearsing the schema")(e),
+        })?
+        .checks()
+}
+
+/// The schema's rehearsal, in execute's two halves: the steps, then the checks before
+/// commit. `None` when the replica could not be made or the rehearsal could not go on
+/// (logged): execute then judges alone.
+pub(crate) struct SchemaRehearsal<'p> {
+    state: Option<(Replica, Vec<usage::Compiled>, bool)>,
+    plan: &'p RebuildPlan,
+}
+
+impl<'p> SchemaRehearsal<'p> {
+    fn steps(
+        conn: &Connection,
+        rb: &TableRebuild,
+        plan: &'p RebuildPlan,
+    ) -> std::result::Result<Self, Stop> {
+        let ctx = plan.context();
+        let facts = &ctx.facts;
+        let nothing = SchemaRehearsal { state: None, plan };
+        if ctx.choice == Choice::Unchanged {
+            return Ok(nothing);
+        }
+        let replica = match Replica::of(conn) {
+            Ok(r) => r,
+            Err(e) => {
+                log::warn!(
+                    "the dry run cannot rehearse the schema of {} ({e}); execute checks its dependents",
+                    facts.source.qualified()
+                );
+                return Ok(nothing);
+            }
+        };
+        let rep = &replica.conn;
+        let before = usage::compile(rep, &usage::usages(rep, &facts.source.schema)?)?;
+        let schema_ok = checks::schema_probe(rep, facts)?.is_ok();
+        let rt = Runtime::new(rep, rb, plan)?;
+        let mut tally = Tally::default();
+        for step in plan.steps().iter().filter(|s| is_schema_step(s.kind())) {
+            match steps::run(&rt, ctx, step, &mut tally) {
+                Ok(()) => {}
+                Err(Stop::Error(e @ Error::DependentBroken { .. })) => return Err(e.into()),
+                Err(Stop::Error(e)) => {
+                    log::warn!(
+                        "the dry run's rehearsal of the schema of {} stopped ({e}); execute checks its dependents",
+                        facts.source.qualified()
+                    );
+                    return Ok(nothing);
+                }
+                Err(Stop::Violations(e)) => {
+                    log::warn!(
+                        "the dry run's rehearsal of the schema of {} stopped ({e})",
+                        facts.source.qualified()
+                    );
+                    return Ok(nothing);
+                }
+            }
+        }
+        drop(rt);
+        Ok(SchemaRehearsal {
+            state: Some((replica, before, schema_ok)),
+            plan,
+        })
     }
-    let replica = match Replica::of(conn) {
-        Ok(r) => r,
-        Err(e) => {
-            log::warn!(
-                "the dry run cannot rehearse the schema of {} ({e}); execute checks its dependents",
-                facts.source.qualified()
-            );
+
+    fn checks(self) -> Result<()> {
+        let Some((replica, before, schema_ok)) = self.state else {
             return Ok(());
-        }
-    };
-    let rep = &replica.conn;
-    let before = usage::compile(rep, &usage::usages(rep, &facts.source.schema)?)?;
-    let schema_ok = checks::schema_probe(rep, facts)?.is_ok();
-    let rt = Runtime::new(rep, rb, plan)?;
-    let mut tally = Tally::default();
-    for step in plan.steps().iter().filter(|s| is_schema_step(s.kind())) {
-        match steps::run(&rt, ctx, step, &mut tally) {
-            Ok(()) => {}
-            Err(Stop::Error(e @ Error::DependentBroken { .. })) => return Err(e),
-            Err(Stop::Error(e)) => {
-                log::warn!(
-                    "the dry run's rehearsal of the schema of {} stopped ({e}); execute checks its dependents",
-                    facts.source.qualified()
-                );
-                return Ok(());
+        };
+        let (rep, facts) = (&replica.conn, &self.plan.context().facts);
+        match checks::still_working(rep, facts, &before) {
+            Ok(not_checked) => {
+                for (name, why) in not_checked {
+                    log::debug!(
+                        "{name} does not compile in the dry run's replica ({why}); not judged"
+                    );
+                }
             }
-            Err(Stop::Violations(e)) => {
-                log::warn!(
-                    "the dry run's rehearsal of the schema of {} stopped ({e})",
-                    facts.source.qualified()
-                );
-                return Ok(());
+            Err(Stop::Error(e)) => return Err(e),
+            Err(Stop::Violations(_)) => {}
+        }
+        if schema_ok {
+            if let Err(msg) = checks::schema_probe(rep, facts)? {
+                return Err(Error::dependent_broken(&facts.source.name, msg));
             }
         }
+        Ok(())
     }
-    match checks::still_working(rep, facts, &before) {
-        Ok(not_checked) => {
-            for (name, why) in not_checked {
-                log::debug!("{name} does not compile in the dry run's replica ({why}); not judged");
-            }
-        }
-        Err(Stop::Error(e)) => return Err(e),
-        Err(Stop::Violations(_)) => {}
-    }
-    if schema_ok {
-        if let Err(msg) = checks::schema_probe(rep, facts)? {
-            return Err(Error::dependent_broken(&facts.source.name, msg));
-        }
-    }
-    Ok(())
 }
 
 /// The steps that change the schema, not rows.

@@ -385,7 +385,9 @@ fn explain(conn: &Connection, ctx: &PlanContext, sample_size: usize, stop: Stop)
         Stop::Error(e) => e,
         Stop::Violations(engine_error) => {
             match diagnose(conn, &ctx.facts, &ctx.mapping, sample_size) {
-                Ok(report) if !report.is_ok() => Error::Violations(report),
+                Ok(report) if !report.is_ok() => Error::Violations(
+                    report.with_columns(&ctx.mapping.dropped, &ctx.mapping.defaulted),
+                ),
                 // A foreign key SQLite finds broken, which the report's comparison does not
                 // model exactly: still a refusal naming the table.
                 Ok(_) if engine_error.sqlite_extended_error_code() == Some(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => {

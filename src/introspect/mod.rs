@@ -39,6 +39,9 @@ pub(crate) struct Facts {
     pub probe_name: String,
     /// The TEMP table's name in `create_probe` (free in `temp`).
     pub probe_target: String,
+    /// A TEMP table of the table's name hides it from unqualified names: SQLite's rename
+    /// check then resolves main's triggers against the TEMP table and fails.
+    pub temp_shadow: bool,
     /// Columns the target renames: (old name, new name).
     pub renames: Vec<(String, String)>,
     /// Indexes and triggers to recreate after the swap, as they read after the renames.
@@ -129,6 +132,17 @@ impl DependentFacts {
     /// A `CREATE UNIQUE INDEX`.
     pub(crate) fn is_unique_index(&self) -> bool {
         self.index.as_ref().is_some_and(|ix| ix.unique)
+    }
+
+    /// The index's statement as `name` (qualified, which says the schema) on `table`.
+    pub(crate) fn index_as(&self, name: &str, table: &str) -> Option<String> {
+        let index = self.index.as_ref()?;
+        // The table's span comes after the name's: replaced first.
+        Some(sql::replace_span(
+            &sql::replace_span(&self.def.sql, index.table_span, &ident(table)),
+            index.name_span,
+            name,
+        ))
     }
 }
 
@@ -334,6 +348,8 @@ pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) 
             Some(def) => def.autoincrement,
             None => sql::mentions_identifier(&source.sql, "AUTOINCREMENT"),
         };
+    let temp_shadow = !source.schema.eq_ignore_ascii_case("temp")
+        && catalog::free_name(conn, "temp", &source.name)? != source.name;
     Ok(Facts {
         fingerprint,
         full_text: catalog::full_text_indexes(conn, &source.schema)?,
@@ -354,6 +370,7 @@ pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) 
         },
         scratch,
         probe_name,
+        temp_shadow,
         probe_target,
         renames,
         dependents,

@@ -8,7 +8,7 @@ use super::DependentFacts;
 use crate::db::guards::QuotesAsStrings;
 use crate::db::{catalog, Table};
 use crate::error::{sqlite_message, DependentKind, Error, Result};
-use crate::sql::{ident, qualified, replace_span};
+use crate::sql::qualified;
 use rusqlite::Connection;
 
 /// Sets each index's `quotes_are_names`, and `names_become_strings` for one whose
@@ -26,18 +26,10 @@ pub(super) fn check_indexes(
     };
     let spare_temp = catalog::free_name(conn, "temp", &format!("{}__probe", source.name))?;
     for d in dependents.iter_mut() {
-        let Some(index) = &d.index else { continue };
-        if d.def.temp {
+        if d.index.is_none() || d.def.temp {
             continue;
         }
-        // The table span comes after the name's: replace it first.
-        let on = |table: &str, name: String| {
-            replace_span(
-                &replace_span(&d.def.sql, index.table_span, &ident(table)),
-                index.name_span,
-                &name,
-            )
-        };
+        let on = |table: &str, name: String| d.index_as(&name, table).unwrap_or_default();
         let on_target = on(probe_target, qualified("temp", &spare_temp));
         let Some(strict_error) = strict(conn, &on_target)? else {
             d.quotes_are_names = true;

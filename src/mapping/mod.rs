@@ -148,6 +148,25 @@ impl Mapping {
         })
     }
 
+    /// Whether the copy may give rows other rowids than they have: the target's INTEGER
+    /// PRIMARY KEY takes its values from anything but the old rowid (an old column that was
+    /// no rowid alias, say), or the target has no rowid. What is keyed by rowid (a
+    /// full-text index's external content) must then follow.
+    pub(crate) fn renumbers(&self, facts: &Facts) -> bool {
+        let (source, target) = (&facts.source, &facts.target.table);
+        if source.without_rowid {
+            return false;
+        }
+        if target.without_rowid {
+            return true;
+        }
+        match (&target.ipk, &source.ipk) {
+            (Some(new), Some(old)) => !self.copies_unchanged(new, old),
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+    }
+
     /// Whether value rules are counted as the copy runs.
     pub(crate) fn counts_in_copy(&self) -> bool {
         !self.hits.is_empty()

@@ -196,6 +196,17 @@ pub(crate) fn with_temp_keyword(sql: &str) -> String {
     sql.to_owned()
 }
 
+/// The module a `CREATE VIRTUAL TABLE` uses.
+pub(crate) fn virtual_table_module(sql: &str) -> Option<String> {
+    let tokens = tokenize(sql).ok()?;
+    let toks = significant(&tokens);
+    let using = toks.iter().position(|t| {
+        t.kind == TokenKind::Word && sql[t.start..t.end].eq_ignore_ascii_case("USING")
+    })?;
+    let module = toks.get(using + 1)?;
+    Some(identifier_value(&sql[module.start..module.end]))
+}
+
 /// The module name and the top-level arguments (as written) of a `CREATE VIRTUAL TABLE`.
 pub(crate) fn virtual_table_args(sql: &str) -> Option<(String, Vec<String>)> {
     let tokens = tokenize(sql).ok()?;

@@ -9,7 +9,7 @@ use crate::db::catalog;
 use crate::error::{DependentKind, Result};
 use crate::introspect::{rename_column_sql, Facts, Statistics};
 use crate::mapping::{self, Mapping};
-use crate::sql::{ident, literal, qualified, replace_span};
+use crate::sql::{ident, literal, qualified};
 use rusqlite::types::Value;
 use rusqlite::Connection;
 
@@ -34,11 +34,11 @@ fn follow_steps<'a>(mapping: &'a Mapping, schema: &'a str) -> impl Iterator<Item
 }
 
 /// The full-text indexes whose external content the rebuild rewrites: the rebuilt table's
-/// when the mapping changes values, and each child's whose keys follow a remap. Their
-/// rows keep their rowids, so rebuilding from the content table makes them whole again.
+/// when the mapping changes values or rowids, and each child's whose keys follow a remap.
+/// Rebuilding from the content table makes them whole again.
 fn full_text_steps(facts: &Facts, mapping: &Mapping) -> Vec<PlanStep> {
     let mut rewritten: Vec<&str> = mapping.follow.iter().map(|u| u.child.as_str()).collect();
-    if mapping.rewrites_values(facts) {
+    if mapping.rewrites_values(facts) || mapping.renumbers(facts) {
         rewritten.insert(0, &facts.source.name);
     }
     facts
@@ -142,11 +142,12 @@ pub(crate) fn copy(
         format!("ALTER TABLE {scratch} RENAME TO {}", ident(&source.name)),
     ));
     // The caller's own qualifiers (`CHECK (t.v > 0)`) back in the stored text, where a
-    // defensive connection allows it; the meaning is the same either way.
+    // defensive connection allows it and a script can (plain SQL cannot bump the schema
+    // version); the meaning is the same either way.
     if facts.target.self_qualified {
-        if facts.defensive {
+        if facts.defensive || purpose == Purpose::Script {
             log::warn!(
-                "{} is stored without the qualifiers naming the table in its own expressions (a defensive connection cannot switch the text)",
+                "{} is stored without the qualifiers naming the table in its own expressions (the text cannot be switched on a defensive connection or in a script)",
                 source.qualified()
             );
         } else {
@@ -305,17 +306,14 @@ pub(crate) fn rehearsal(
         );
     }
     for d in facts.dependents.iter().filter(|d| d.is_unique_index()) {
-        let Some(index) = &d.index else { continue };
         let name = catalog::free_name(
             conn,
             "temp",
             &format!("{}__{}", facts.probe_target, d.def.name),
         )?;
-        let sql = replace_span(
-            &replace_span(&d.def.sql, index.table_span, &ident(&facts.probe_target)),
-            index.name_span,
-            &qualified("temp", &name),
-        );
+        let Some(sql) = d.index_as(&qualified("temp", &name), &facts.probe_target) else {
+            continue;
+        };
         steps.push(
             PlanStep::new(StepKind::CreateIndex, sql).on(Payload::Recreate {
                 name: d.def.name.clone(),

@@ -77,6 +77,14 @@ pub(crate) const CHECKS: &[&str] = &[
     "{c} IN (0, 1, 2, 'a', 'b')",
 ];
 
+/// CHECKs only a target gets: SQLite refuses to write any row under them.
+pub(crate) const NONDETERMINISTIC_CHECKS: &[&str] =
+    &["{c} IS NOT random()", "julianday('now') > 0"];
+
+/// The conflict clauses a table's UNIQUE and NOT NULL constraints may carry: statements that
+/// do not override them would let them delete, skip or default rows.
+pub(crate) const CONFLICTS: &[&str] = &["REPLACE", "IGNORE", "FAIL", "ROLLBACK", "ABORT"];
+
 /// Table CHECKs over two columns `{a}` and `{b}`.
 pub(crate) const TABLE_CHECKS: &[&str] =
     &["{a} IS NOT {b}", "coalesce({a}, 0) <= coalesce({b}, 9)"];
@@ -95,11 +103,18 @@ pub(crate) const DEFAULTS: &[&str] = &[
 pub(crate) const TEXTS: &[&str] = &["a", "A", "b", "1", "2.0", "", " x", "it's"];
 pub(crate) const BLOBS: &[&[u8]] = &[b"\x00", b"ab"];
 
-/// An identifier as SQL: bare when it can be, quoted otherwise.
+thread_local! {
+    /// Every identifier double-quoted, as sqlite-utils and Django write them (set while a
+    /// case is built).
+    static QUOTE_ALL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// An identifier as SQL: bare when it can be, quoted otherwise (or always, in a case that
+/// quotes every identifier).
 pub(crate) fn q(name: &str) -> String {
     let bare = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && name.starts_with(|c: char| c.is_ascii_alphabetic());
-    if bare {
+    if bare && !QUOTE_ALL.with(|q| q.get()) {
         name.to_owned()
     } else {
         format!("\"{}\"", name.replace('"', "\"\""))
@@ -168,6 +183,8 @@ pub(crate) struct Table {
     pub(crate) checks: Vec<(&'static str, usize, usize)>,
     pub(crate) strict: bool,
     pub(crate) without_rowid: bool,
+    /// `ON CONFLICT <clause>` on every UNIQUE and NOT NULL constraint.
+    pub(crate) conflict: Option<&'static str>,
 }
 
 impl Table {
@@ -203,8 +220,13 @@ impl Table {
                 s += " AUTOINCREMENT";
             }
         }
+        let on_conflict = self
+            .conflict
+            .map(|c| format!(" ON CONFLICT {c}"))
+            .unwrap_or_default();
         if c.not_null {
             s += " NOT NULL";
+            s += &on_conflict;
         }
         if let Some(d) = c.default {
             s += " DEFAULT ";
@@ -216,6 +238,7 @@ impl Table {
         }
         if c.unique {
             s += " UNIQUE";
+            s += &on_conflict;
         }
         if c.nocase {
             s += " COLLATE NOCASE";
@@ -408,6 +431,8 @@ pub(crate) fn change() -> impl Strategy<Value = Change> {
         3 => (any::<Index>(), ty()).prop_map(|(i, t)| Change::Retype(i, t)),
         3 => (any::<Index>(), proptest::option::of(select(CHECKS.to_vec())))
             .prop_map(|(i, c)| Change::SetCheck(i, c)),
+        1 => (any::<Index>(), select(NONDETERMINISTIC_CHECKS.to_vec()))
+            .prop_map(|(i, c)| Change::SetCheck(i, Some(c))),
         2 => (any::<Index>(), any::<bool>()).prop_map(|(i, b)| Change::SetNotNull(i, b)),
         1 => (any::<Index>(), proptest::option::of(default()))
             .prop_map(|(i, d)| Change::SetDefault(i, d)),
@@ -454,6 +479,65 @@ pub(crate) struct Gen {
     /// Rowid tables get explicit, gapped rowids.
     pub(crate) gaps: bool,
     pub(crate) changes: Vec<Change>,
+    pub(crate) extras: Extras,
+}
+
+/// What adversarial and framework-made schemas add around the table.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Extras {
+    /// Every identifier double-quoted.
+    pub(crate) quote_all: bool,
+    /// An `ON CONFLICT` clause (index into [`CONFLICTS`]) on the UNIQUE and NOT NULL
+    /// constraints of the table and the target.
+    pub(crate) conflict: Option<u8>,
+    /// A TEMP table named `t`, and an attached database's `aux.t`.
+    pub(crate) temp_t: bool,
+    pub(crate) aux_t: bool,
+    /// A trigger on `r` inserting into `t` positionally (`VALUES` with one value per column).
+    pub(crate) positional: bool,
+    /// A trigger on `t` copying `SELECT * FROM t` into a history table of its columns.
+    pub(crate) history: bool,
+    /// A view with a column list over `SELECT * FROM t`.
+    pub(crate) view_columns: bool,
+    /// An FTS5 index whose external content is `t`, over one of its columns.
+    pub(crate) full_text: Option<Index>,
+    /// Columns named `rowid`, `oid`, `_rowid_` (this many of them) in a rowid table.
+    pub(crate) rowid_names: u8,
+}
+
+pub(crate) fn extras() -> impl Strategy<Value = Extras> {
+    (
+        prop::bool::weighted(0.25),
+        proptest::option::weighted(0.2, 0u8..CONFLICTS.len() as u8),
+        (prop::bool::weighted(0.15), prop::bool::weighted(0.1)),
+        (
+            prop::bool::weighted(0.15),
+            prop::bool::weighted(0.15),
+            prop::bool::weighted(0.15),
+        ),
+        proptest::option::weighted(0.15, any::<Index>()),
+        prop_oneof![8 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8), 1 => Just(3u8)],
+    )
+        .prop_map(
+            |(
+                quote_all,
+                conflict,
+                (temp_t, aux_t),
+                (positional, history, view_columns),
+                full_text,
+                rowid_names,
+            )| Extras {
+                quote_all,
+                conflict,
+                temp_t,
+                aux_t,
+                positional,
+                history,
+                view_columns,
+                full_text,
+                rowid_names,
+            },
+        )
 }
 
 pub(crate) fn gen() -> impl Strategy<Value = Gen> {
@@ -483,16 +567,17 @@ pub(crate) fn gen() -> impl Strategy<Value = Gen> {
     );
     let data = (
         prop::collection::vec(
-            prop::collection::vec(proptest::option::weighted(0.85, val()), 6),
+            prop::collection::vec(proptest::option::weighted(0.85, val()), 9),
             0..=30,
         ),
         any::<bool>(),
         prop::collection::vec(change(), 1..=3),
+        extras(),
     );
     (schema, data).prop_map(
         |(
             (cols, key, strict, (self_ref, generated), indexes, trigger, log_trigger, view, child),
-            (rows, gaps, changes),
+            (rows, gaps, changes, extras),
         )| Gen {
             cols,
             key,
@@ -507,6 +592,7 @@ pub(crate) fn gen() -> impl Strategy<Value = Gen> {
             rows,
             gaps,
             changes,
+            extras,
         },
     )
 }
@@ -533,6 +619,11 @@ pub(crate) struct Case {
     pub(crate) missing: Vec<String>,
     /// Old columns the target drops: `.drop_column(name)` lets their values go.
     pub(crate) drops: Vec<String>,
+    /// Columns hide every name of the old rowid: the procedure's copy renumbers the rows.
+    pub(crate) rowids_unreachable: bool,
+    /// An FTS5 index whose external content is `t`: a careful hand rebuilds it after the
+    /// swap, and its integrity check must pass.
+    pub(crate) full_text: Option<String>,
 }
 
 impl fmt::Debug for Case {
@@ -639,16 +730,41 @@ pub(crate) fn source_table(g: &Gen) -> Table {
         gen.generated = Some((from, *stored));
         cols.push(gen);
     }
+    // Columns that hide the implicit rowid's names, in a table that has one.
+    if matches!(g.key, KeyForm::Rowid | KeyForm::CompositePk) {
+        for name in ["rowid", "oid", "_rowid_"]
+            .iter()
+            .take(g.extras.rowid_names as usize)
+        {
+            let ty = if g.strict { Ty::Any } else { Ty::Untyped };
+            cols.push(Col::plain(cols.len(), (*name).to_owned(), ty));
+        }
+    }
     Table {
         cols,
         pk,
         checks: vec![],
         strict: g.strict,
         without_rowid,
+        conflict: g.extras.conflict.map(|i| CONFLICTS[i as usize]),
     }
 }
 
+/// The first of the implicit rowid's names that no column of `t` hides.
+pub(crate) fn rowid_alias(t: &Table) -> Option<&'static str> {
+    ["rowid", "_rowid_", "oid"]
+        .into_iter()
+        .find(|n| !t.cols.iter().any(|c| c.name.eq_ignore_ascii_case(n)))
+}
+
 pub(crate) fn build(g: &Gen) -> Case {
+    QUOTE_ALL.with(|q| q.set(g.extras.quote_all));
+    let case = build_quoted(g);
+    QUOTE_ALL.with(|q| q.set(false));
+    case
+}
+
+fn build_quoted(g: &Gen) -> Case {
     let source = source_table(g);
     let name = |i: &Index| q(&source.cols[i.index(source.cols.len())].name);
 
@@ -681,12 +797,19 @@ pub(crate) fn build(g: &Gen) -> Case {
         } else {
             "CREATE TRIGGER"
         };
+        // A TEMP trigger's unqualified table is looked up in temp first: with a TEMP table
+        // `t` (created last), SQLite would move it there on the next schema load.
+        let on = if *temp && g.extras.temp_t {
+            "main.t"
+        } else {
+            "t"
+        };
         setup.push(match kind {
-            0 => format!("{create} t_tr AFTER INSERT ON t BEGIN INSERT INTO log (x) VALUES (new.{c}); END"),
-            1 => format!("{create} t_tr AFTER UPDATE OF {c} ON t BEGIN INSERT INTO log (x) VALUES (old.{c}); END"),
-            2 => format!("{create} t_tr AFTER INSERT ON t WHEN new.{c} IS NOT NULL BEGIN INSERT INTO log (x) VALUES ('w'); END"),
-            3 => format!("{create} t_tr AFTER INSERT ON t BEGIN INSERT INTO log (x) VALUES ('i'); END"),
-            _ => format!("{create} t_tr BEFORE DELETE ON t BEGIN INSERT INTO log (x) VALUES (old.{c}); END"),
+            0 => format!("{create} t_tr AFTER INSERT ON {on} BEGIN INSERT INTO log (x) VALUES (new.{c}); END"),
+            1 => format!("{create} t_tr AFTER UPDATE OF {c} ON {on} BEGIN INSERT INTO log (x) VALUES (old.{c}); END"),
+            2 => format!("{create} t_tr AFTER INSERT ON {on} WHEN new.{c} IS NOT NULL BEGIN INSERT INTO log (x) VALUES ('w'); END"),
+            3 => format!("{create} t_tr AFTER INSERT ON {on} BEGIN INSERT INTO log (x) VALUES ('i'); END"),
+            _ => format!("{create} t_tr BEFORE DELETE ON {on} BEGIN INSERT INTO log (x) VALUES (old.{c}); END"),
         });
     }
     if let Some(c) = &g.log_trigger {
@@ -704,12 +827,39 @@ pub(crate) fn build(g: &Gen) -> Case {
             _ => format!("CREATE VIEW v AS SELECT {c} AS x FROM t WHERE {c} IS NOT NULL"),
         });
     }
+    // What SELECT * reads: every column but the hidden ones (generated columns are read).
+    let star: Vec<&Col> = source.cols.iter().collect();
+    let written: Vec<&Col> = source
+        .cols
+        .iter()
+        .filter(|c| c.generated.is_none())
+        .collect();
+    if g.extras.history {
+        setup.push("CREATE TABLE hist AS SELECT * FROM t WHERE 0".to_owned());
+        setup.push(
+            "CREATE TRIGGER t_hist AFTER DELETE ON t BEGIN INSERT INTO hist SELECT * FROM t WHERE 0; END"
+                .to_owned(),
+        );
+    }
+    if g.extras.positional {
+        let nulls = vec!["NULL"; written.len()].join(", ");
+        setup.push(format!(
+            "CREATE TRIGGER r_ins AFTER INSERT ON r BEGIN INSERT INTO t VALUES ({nulls}); END"
+        ));
+    }
+    if g.extras.view_columns {
+        let names: Vec<String> = (0..star.len()).map(|i| format!("x{i}")).collect();
+        setup.push(format!(
+            "CREATE VIEW v_cols ({}) AS SELECT * FROM t",
+            names.join(", ")
+        ));
+    }
     let rowid_form = matches!(g.key, KeyForm::Rowid | KeyForm::CompositePk);
     for (i, row) in g.rows.iter().enumerate() {
         let mut names = Vec::new();
         let mut values = Vec::new();
-        if rowid_form && g.gaps {
-            names.push("rowid".to_owned());
+        if let (true, true, Some(alias)) = (rowid_form, g.gaps, rowid_alias(&source)) {
+            names.push(alias.to_owned());
             values.push((3 * i + 2).to_string());
         }
         for (col, cell) in source.cols.iter().zip(row) {
@@ -806,9 +956,16 @@ pub(crate) fn build(g: &Gen) -> Case {
     let target = target_table(&source, &g.changes);
     let mut copy_into = Vec::new();
     let mut copy_from = Vec::new();
+    let mut rowids_unreachable = false;
     if !target.without_rowid && !target.ipk() {
-        copy_into.push("rowid".to_owned());
-        copy_from.push("t.rowid".to_owned());
+        match (rowid_alias(&source), rowid_alias(&target)) {
+            (Some(from), Some(into)) if !source.without_rowid => {
+                copy_into.push(into.to_owned());
+                copy_from.push(format!("t.{from}"));
+            }
+            // Every name of the old rowid is a column: the procedure renumbers the rows.
+            _ => rowids_unreachable = !source.without_rowid,
+        }
     }
     let mut columns = Vec::new();
     let mut renames = Vec::new();
@@ -842,6 +999,44 @@ pub(crate) fn build(g: &Gen) -> Case {
         })
         .map(|s| s.name.clone())
         .collect();
+    // An FTS5 index over a column the target keeps by name, its content the table's rows.
+    let mut full_text = None;
+    if let Some(i) = &g.extras.full_text {
+        let candidates: Vec<&Col> = source
+            .cols
+            .iter()
+            .filter(|c| c.generated.is_none() && c.references.is_none() && !c.pk_inline)
+            .filter(|c| c.name.chars().all(|ch| ch.is_ascii_alphanumeric()))
+            .filter(|c| {
+                target
+                    .cols
+                    .iter()
+                    .any(|t| t.name == c.name && t.origin.as_ref() == Some(&c.name))
+            })
+            .collect();
+        if !source.without_rowid
+            && !target.without_rowid
+            && g.extras.rowid_names == 0
+            && !candidates.is_empty()
+        {
+            let c = &candidates[i.index(candidates.len())].name;
+            setup.push(format!(
+                "CREATE VIRTUAL TABLE ft USING fts5({c}, content='t', content_rowid='rowid')"
+            ));
+            setup.push("INSERT INTO ft (ft) VALUES ('rebuild')".to_owned());
+            full_text = Some("ft".to_owned());
+        }
+    }
+    // Tables of the same name elsewhere, last: unqualified, `t` now means the TEMP one.
+    if g.extras.aux_t {
+        setup.push("ATTACH ':memory:' AS aux".to_owned());
+        setup.push("CREATE TABLE aux.t (x, y)".to_owned());
+        setup.push("INSERT INTO aux.t VALUES (1, 'aux')".to_owned());
+    }
+    if g.extras.temp_t {
+        setup.push("CREATE TEMP TABLE t (x, y)".to_owned());
+        setup.push("INSERT INTO temp.t VALUES (2, 'temp')".to_owned());
+    }
     let mut setup: String = setup.iter().map(|s| format!("{s};\n")).collect();
     setup.pop();
     Case {
@@ -854,6 +1049,8 @@ pub(crate) fn build(g: &Gen) -> Case {
         autoincrement: target.autoincrement(),
         missing,
         drops,
+        rowids_unreachable,
+        full_text,
     }
 }
 

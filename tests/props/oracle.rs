@@ -50,12 +50,12 @@ pub(crate) fn uses_compile(conn: &Connection) -> Vec<(String, bool)> {
             continue;
         };
         let statements = if kind == "view" {
-            vec![format!("SELECT * FROM {}", qq(name))]
+            vec![format!("SELECT * FROM main.{}", qq(name))]
         } else {
             let columns: Vec<String> = query_all(
                 conn,
                 &format!(
-                    "SELECT name FROM pragma_table_xinfo('{}') WHERE hidden = 0",
+                    "SELECT name FROM pragma_table_xinfo('{}', 'main') WHERE hidden = 0",
                     name.replace('\'', "''")
                 ),
             )
@@ -66,14 +66,38 @@ pub(crate) fn uses_compile(conn: &Connection) -> Vec<(String, bool)> {
             })
             .collect();
             vec![
-                format!("INSERT INTO {} DEFAULT VALUES", qq(name)),
-                format!("UPDATE {} SET {}", qq(name), columns.join(", ")),
-                format!("DELETE FROM {}", qq(name)),
+                format!("INSERT INTO main.{} DEFAULT VALUES", qq(name)),
+                format!("UPDATE main.{} SET {}", qq(name), columns.join(", ")),
+                format!("DELETE FROM main.{}", qq(name)),
             ]
         };
         for (i, s) in statements.iter().enumerate() {
             out.push((format!("{kind} {name} {i}"), conn.prepare(s).is_ok()));
         }
+    }
+    // An `UPDATE OF c` trigger fires on an UPDATE setting c (the generated ones name one
+    // column, as `UPDATE OF {c} ON`).
+    for row in query_all(
+        conn,
+        "SELECT name, tbl_name, sql FROM sqlite_schema WHERE type = 'trigger'
+         UNION ALL SELECT name, tbl_name, sql FROM temp.sqlite_schema WHERE type = 'trigger'",
+    ) {
+        let (Value::Text(name), Value::Text(table), Value::Text(sql)) = (&row[0], &row[1], &row[2])
+        else {
+            continue;
+        };
+        let Some(of) = sql
+            .split_once("UPDATE OF ")
+            .and_then(|(_, rest)| rest.split_once(" ON "))
+            .map(|(c, _)| c.to_owned())
+        else {
+            continue;
+        };
+        let statement = format!("UPDATE main.{} SET {of} = {of}", qq(table));
+        out.push((
+            format!("update-of {name}"),
+            conn.prepare(&statement).is_ok(),
+        ));
     }
     set(true);
     out
@@ -124,7 +148,7 @@ pub(crate) fn procedure(conn: &Connection, case: &Case, keep_going: bool) -> Vec
     let fk_before = fk_check(conn).unwrap();
     let sequence: Option<i64> = conn
         .query_row(
-            "SELECT seq FROM sqlite_sequence WHERE name = 't'",
+            "SELECT seq FROM main.sqlite_sequence WHERE name = 't'",
             [],
             |r| r.get(0),
         )
@@ -133,6 +157,16 @@ pub(crate) fn procedure(conn: &Connection, case: &Case, keep_going: bool) -> Vec
     let mut failures: Vec<Failure> = Vec::new();
     conn.execute_batch("BEGIN").unwrap();
     let uses_before = uses_compile(conn);
+    // The rename probe judges only a schema that passed it before (a TEMP table `t` makes
+    // SQLite's rename check fail on main's own triggers).
+    let probe = |conn: &Connection| {
+        conn.execute_batch("SAVEPOINT probe").unwrap();
+        let r = conn.execute_batch("ALTER TABLE main.t RENAME TO t_probe");
+        conn.execute_batch("ROLLBACK TO probe; RELEASE probe")
+            .unwrap();
+        r
+    };
+    let probe_before = probe(conn).is_ok();
     // `false` when the procedure must stop here.
     let step = |stage: Stage, sql: &str, failures: &mut Vec<Failure>| match conn.execute_batch(sql)
     {
@@ -150,43 +184,57 @@ pub(crate) fn procedure(conn: &Connection, case: &Case, keep_going: bool) -> Vec
     // the indexes, triggers, views and children's foreign keys that name it, which a plain
     // copy would leave pointing at a column that is gone.
     for (old, new) in &case.renames {
-        let sql = format!("ALTER TABLE t RENAME COLUMN {} TO {}", qq(old), qq(new));
+        let sql = format!(
+            "ALTER TABLE main.t RENAME COLUMN {} TO {}",
+            qq(old),
+            qq(new)
+        );
         if !step(Stage::RenameColumn, &sql, &mut failures) {
             break;
         }
     }
     // Indexes and triggers, TEMP triggers on the table included: `DROP TABLE` drops those
     // too, and SQLite stores them without the TEMP that puts them back where they were.
+    // Main's are recreated under main's prefix: with a TEMP table `t`, an unqualified
+    // `CREATE INDEX ... ON t` would land on it.
     let saved: Vec<String> = query_all(
         conn,
-        "SELECT 'main', type, sql FROM main.sqlite_schema
+        "SELECT 'main', type, sql, name FROM main.sqlite_schema
              WHERE tbl_name = 't' AND type IN ('index', 'trigger') AND sql IS NOT NULL
          UNION ALL
-         SELECT 'temp', type, sql FROM temp.sqlite_schema WHERE tbl_name = 't' AND type = 'trigger'
+         SELECT 'temp', type, sql, name FROM temp.sqlite_schema WHERE tbl_name = 't' AND type = 'trigger'
          ORDER BY 2, 3",
     )
     .into_iter()
-    .map(|r| match (&r[0], &r[2]) {
-        (Value::Text(db), Value::Text(sql)) if db == "temp" => {
+    .map(|r| match (&r[0], &r[2], &r[3]) {
+        (Value::Text(db), Value::Text(sql), _) if db == "temp" => {
             sql.replacen("CREATE TRIGGER", "CREATE TEMP TRIGGER", 1)
         }
-        (_, Value::Text(sql)) => sql.clone(),
+        (_, Value::Text(sql), Value::Text(name)) => {
+            sql.replacen(&format!("{name} "), &format!("main.{name} "), 1)
+        }
         v => panic!("{v:?}"),
     })
     .collect();
     'procedure: {
         if !failures.is_empty() {
+            // A rename that failed: whether the target compiles is a reason of its own.
+            if keep_going {
+                if let Err(e) = conn.execute_batch(&format!("CREATE TABLE main.new_t {body}")) {
+                    failures.push((Stage::Create, e.to_string()));
+                }
+            }
             break 'procedure;
         }
         if !step(
             Stage::Create,
-            &format!("CREATE TABLE new_t {body}"),
+            &format!("CREATE TABLE main.new_t {body}"),
             &mut failures,
         ) {
             break 'procedure;
         }
         let copy = format!(
-            "INSERT INTO new_t ({}) SELECT {} FROM t",
+            "INSERT OR ABORT INTO main.new_t ({}) SELECT {} FROM main.t AS t",
             case.copy_into.join(", "),
             case.copy_from.join(", ")
         );
@@ -195,10 +243,10 @@ pub(crate) fn procedure(conn: &Connection, case: &Case, keep_going: bool) -> Vec
         }
         // After a failed copy the new table is empty: its rows' foreign keys say nothing.
         let copied = failures.is_empty();
-        if !step(Stage::Swap, "DROP TABLE t", &mut failures)
+        if !step(Stage::Swap, "DROP TABLE main.t", &mut failures)
             || !step(
                 Stage::Swap,
-                "PRAGMA legacy_alter_table = ON; ALTER TABLE new_t RENAME TO t; PRAGMA legacy_alter_table = OFF",
+                "PRAGMA legacy_alter_table = ON; ALTER TABLE main.new_t RENAME TO t; PRAGMA legacy_alter_table = OFF",
                 &mut failures,
             )
         {
@@ -209,9 +257,9 @@ pub(crate) fn procedure(conn: &Connection, case: &Case, keep_going: bool) -> Vec
         // breakages the crate exists to avoid. A careful hand-written procedure puts it back.
         if let (true, Some(seq)) = (case.autoincrement, sequence) {
             let restore = format!(
-                "UPDATE sqlite_sequence SET seq = max(seq, {seq}) WHERE name = 't';
-                 INSERT INTO sqlite_sequence (name, seq) SELECT 't', {seq}
-                     WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 't')"
+                "UPDATE main.sqlite_sequence SET seq = max(seq, {seq}) WHERE name = 't';
+                 INSERT INTO main.sqlite_sequence (name, seq) SELECT 't', {seq}
+                     WHERE NOT EXISTS (SELECT 1 FROM main.sqlite_sequence WHERE name = 't')"
             );
             if !step(Stage::Swap, &restore, &mut failures) {
                 break 'procedure;
@@ -228,6 +276,16 @@ pub(crate) fn procedure(conn: &Connection, case: &Case, keep_going: bool) -> Vec
             }
         }
         set_quotes_as_strings(conn, true);
+        // A careful hand rebuilds a full-text index whose external content was rebuilt.
+        if let Some(ft) = &case.full_text {
+            if !step(
+                Stage::Dependent,
+                &format!("INSERT INTO {ft} ({ft}) VALUES ('rebuild')"),
+                &mut failures,
+            ) {
+                break 'procedure;
+            }
+        }
         // The documented procedure says to recreate the views "affected by the schema
         // change" and leaves finding them to the reader: with legacy_alter_table=ON neither
         // the drop nor the rename re-checks views, and CREATE TRIGGER does not resolve the
@@ -235,16 +293,13 @@ pub(crate) fn procedure(conn: &Connection, case: &Case, keep_going: bool) -> Vec
         // would survive here and only fail when used. SQLite checks the whole schema on a
         // rename with legacy_alter_table=OFF: done in a savepoint that is rolled back, it
         // tells whether every view and trigger still compiles.
-        conn.execute_batch("SAVEPOINT probe").unwrap();
-        let probed = step(
-            Stage::Probe,
-            "ALTER TABLE t RENAME TO t_probe",
-            &mut failures,
-        );
-        conn.execute_batch("ROLLBACK TO probe; RELEASE probe")
-            .unwrap();
-        if !probed {
-            break 'procedure;
+        if probe_before {
+            if let Err(e) = probe(conn) {
+                failures.push((Stage::Probe, e.to_string()));
+                if !keep_going {
+                    break 'procedure;
+                }
+            }
         }
         let uses_after = uses_compile(conn);
         for (what, compiled) in &uses_before {
