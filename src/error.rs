@@ -14,18 +14,22 @@ pub enum DependentKind {
     Trigger,
     /// A view.
     View,
+    /// A full-text index (FTS4/FTS5) whose external content is the table.
+    FullText,
     /// SQLite named no single object: the schema as a whole fails to re-parse.
     Schema,
 }
 
 impl DependentKind {
     /// The kind as SQLite's `sqlite_schema.type` and its messages spell it: `index`,
-    /// `trigger`, `view` (`schema` for [`DependentKind::Schema`]).
+    /// `trigger`, `view` (`full-text index` for [`DependentKind::FullText`], a virtual
+    /// table, and `schema` for [`DependentKind::Schema`]).
     pub fn as_str(self) -> &'static str {
         match self {
             DependentKind::Index => "index",
             DependentKind::Trigger => "trigger",
             DependentKind::View => "view",
+            DependentKind::FullText => "full-text index",
             DependentKind::Schema => "schema",
         }
     }

@@ -529,7 +529,16 @@ pub(crate) fn droppable(
         );
         return Ok(Some((stored, drop)));
     }
-    Ok(None)
+    // A full-text index over the table's rows (DROP TABLE drops its shadow tables too).
+    Ok(full_text_indexes(conn, &table.schema)?
+        .into_iter()
+        .find(|ix| {
+            ix.name.eq_ignore_ascii_case(name) && ix.content.eq_ignore_ascii_case(&table.name)
+        })
+        .map(|ix| {
+            let drop = format!("DROP TABLE {}", qualified(&table.schema, &ix.name));
+            (ix.name, drop)
+        }))
 }
 
 /// A query whose one value describes `table` of `schema` as a rebuild depends on it: the
@@ -570,6 +579,10 @@ pub(crate) struct FullTextIndex {
     pub name: String,
     /// Its external content table.
     pub content: String,
+    /// The content table's columns it reads: its own columns, by name, and the
+    /// `content_rowid` option (FTS5; `None`: the rowid).
+    pub columns: Vec<String>,
+    pub content_rowid: Option<String>,
 }
 
 /// Every FTS4/FTS5 table in `schema` with external content.
@@ -591,13 +604,27 @@ pub(crate) fn full_text_indexes(conn: &Connection, schema: &str) -> Result<Vec<F
             {
                 return None;
             }
-            let content = args.iter().find_map(|arg| {
-                let (key, value) = arg.split_once('=')?;
-                key.trim()
-                    .eq_ignore_ascii_case("content")
-                    .then(|| sql::literal_or_name(value))
-            })?;
-            (!content.is_empty()).then_some(FullTextIndex { name, content })
+            let option = |wanted: &str| {
+                args.iter().find_map(|arg| {
+                    let (key, value) = arg.split_once('=')?;
+                    key.trim()
+                        .eq_ignore_ascii_case(wanted)
+                        .then(|| sql::literal_or_name(value))
+                })
+            };
+            let content = option("content")?;
+            // Every argument but the `key=value` options is a column, named first.
+            let columns = args
+                .iter()
+                .filter(|arg| !arg.contains('='))
+                .filter_map(|arg| sql::first_name(arg))
+                .collect();
+            (!content.is_empty()).then(|| FullTextIndex {
+                name,
+                content,
+                columns,
+                content_rowid: option("content_rowid").filter(|c| !c.is_empty()),
+            })
         })
         .collect())
 }

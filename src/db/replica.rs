@@ -1,6 +1,7 @@
 //! A schema-only replica of a connection's databases, in memory: every `sqlite_schema` row
 //! of `main`, `temp` and each attached database, with no row of any table, and stand-ins for
-//! the connection's own functions and collations. A dry run rehearses there what would
+//! the connection's own functions and collations, and for each virtual table a plain table
+//! of its columns (its module needs rows, or may be the connection's own). A dry run rehearses there what would
 //! change the schema (renaming columns, the swap, recreating indexes and triggers) and
 //! compiles what uses each view and trigger, without writing, or locking, the database.
 
@@ -30,7 +31,7 @@ struct SchemaRow {
 
 impl Replica {
     /// Replicates the schema of every database of `conn`. Fails when a schema cannot be
-    /// replicated (a virtual table of a module only `conn` has, say): SQLite's error.
+    /// replicated: SQLite's error.
     pub(crate) fn of(conn: &Connection) -> Result<Replica> {
         let fail = |e| Error::sqlite("replicating the schema for a dry run")(e);
         let replica = Connection::open_in_memory().map_err(fail)?;
@@ -46,7 +47,6 @@ impl Replica {
             replica.set_db_config(flag, on).map_err(fail)?;
         }
         stand_ins(conn, &replica)?;
-        check_modules(conn, &replica)?;
         let mut schemas: Vec<String> = connection::database_list(conn)?
             .into_iter()
             .map(|(name, _)| name)
@@ -111,41 +111,6 @@ fn stand_ins(conn: &Connection, replica: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// A virtual table whose module only the connection has could not be compiled in the
-/// replica: refused, so that nothing is judged on a schema that is not the real one.
-fn check_modules(conn: &Connection, replica: &Connection) -> Result<()> {
-    let known: Vec<String> = replica
-        .prepare("SELECT name FROM pragma_module_list")
-        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-        .map_err(Error::sqlite("listing virtual table modules for a dry run"))?;
-    for (schema, _) in connection::database_list(conn)? {
-        let statements: Vec<String> = conn
-            .prepare(&format!(
-                "SELECT sql FROM {}.sqlite_schema WHERE type = 'table' AND rootpage = 0 AND sql IS NOT NULL",
-                ident(&schema)
-            ))
-            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-            .map_err(Error::sqlite("listing virtual tables for a dry run"))?;
-        for sql in statements {
-            let Some(module) = sql::virtual_table_module(&sql) else {
-                continue;
-            };
-            if !known.iter().any(|k| k.eq_ignore_ascii_case(&module)) {
-                return Err(Error::Sqlite {
-                    context: format!(
-                        "replicating the schema for a dry run: the virtual table module \"{module}\" is the connection's own"
-                    ),
-                    source: rusqlite::Error::SqliteFailure(
-                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISUSE),
-                        None,
-                    ),
-                });
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Copies `schema`'s rows of `sqlite_schema`, in their order, each table and index with a
 /// b-tree of its own kind (empty), and has SQLite load them.
 fn copy_schema(conn: &Connection, replica: &Connection, schema: &str) -> Result<()> {
@@ -176,6 +141,41 @@ fn copy_schema(conn: &Connection, replica: &Connection, schema: &str) -> Result<
     if rows.is_empty() {
         return Ok(());
     }
+    // A virtual table stands in as a plain table of its columns, hidden ones included
+    // (`INSERT INTO fts (fts, rank) ...`).
+    let rows: Vec<SchemaRow> = rows
+        .into_iter()
+        .map(|row| {
+            let is_virtual = row.kind == "table"
+                && row.rootpage == 0
+                && row
+                    .sql
+                    .as_deref()
+                    .is_some_and(|s| sql::virtual_table_module(s).is_some());
+            if !is_virtual {
+                return row;
+            }
+            let columns: Vec<String> = conn
+                .prepare("SELECT name FROM pragma_table_xinfo(?1, ?2)")
+                .and_then(|mut st| st.query_map([&row.name, schema], |r| r.get(0))?.collect())
+                .unwrap_or_default();
+            let columns: Vec<String> = if columns.is_empty() {
+                vec!["x".to_owned()]
+            } else {
+                columns.iter().map(|c| ident(c)).collect()
+            };
+            SchemaRow {
+                sql: Some(format!(
+                    "CREATE TABLE {} ({})",
+                    ident(&row.name),
+                    columns.join(", ")
+                )),
+                rootpage: 1,
+                index_tree: false,
+                ..row
+            }
+        })
+        .collect();
     // A b-tree for each table and index: placeholders, whose schema rows then go.
     let mut roots = Vec::with_capacity(rows.len());
     for (i, row) in rows.iter().enumerate() {

@@ -688,6 +688,52 @@ pub(crate) fn check_child_keys(facts: &Facts) -> Result<()> {
 
 /// Every foreign key of the target must find a PRIMARY KEY or UNIQUE index in its parent
 /// (the target itself, for a reference to its own table).
+/// A full-text index whose external content is the table reads its columns by name (and
+/// its rowid): each must still be there, or the index is refused by its name (it would fail
+/// on its next read or rebuild). `drop_dependent` lets it go.
+pub(crate) fn check_full_text(facts: &Facts) -> Result<()> {
+    let (source, target) = (&facts.source, &facts.target.table);
+    for ix in &facts.full_text {
+        if !ix.content.eq_ignore_ascii_case(&source.name)
+            || facts
+                .dropped
+                .iter()
+                .any(|d| d.name.eq_ignore_ascii_case(&ix.name))
+        {
+            continue;
+        }
+        let rowid_reachable = |name: &str| {
+            !target.without_rowid
+                && ["rowid", "oid", "_rowid_"]
+                    .iter()
+                    .any(|r| r.eq_ignore_ascii_case(name))
+        };
+        let missing = ix
+            .columns
+            .iter()
+            .find(|c| target.column(c).is_none())
+            .map(|c| format!("it reads column \"{c}\", which the target does not have"))
+            .or_else(|| match &ix.content_rowid {
+                Some(c) if target.column(c).is_none() && !rowid_reachable(c) => Some(format!(
+                    "its content_rowid \"{c}\" is not a column of the target"
+                )),
+                None if target.without_rowid => Some(
+                    "it is keyed by the rowid, which the target (WITHOUT ROWID) has not".to_owned(),
+                ),
+                _ => None,
+            });
+        if let Some(reason) = missing {
+            return Err(Error::DependentBroken {
+                table: source.name.clone(),
+                kind: DependentKind::FullText,
+                name: ix.name.clone(),
+                reason,
+            });
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn check_parent_keys(facts: &Facts) -> Result<()> {
     for parent in facts.target_parents.iter().filter(|p| p.parent_exists) {
         let found = match &parent.table {

@@ -196,6 +196,17 @@ pub(crate) fn with_temp_keyword(sql: &str) -> String {
     sql.to_owned()
 }
 
+/// The first name in `text` (a virtual table's column definition: `body UNINDEXED`).
+pub(crate) fn first_name(text: &str) -> Option<String> {
+    let tokens = tokenize(text).ok()?;
+    let first = *significant(&tokens).first()?;
+    matches!(
+        first.kind,
+        TokenKind::Word | TokenKind::QuotedIdent | TokenKind::String
+    )
+    .then(|| identifier_value(&text[first.start..first.end]))
+}
+
 /// The module a `CREATE VIRTUAL TABLE` uses.
 pub(crate) fn virtual_table_module(sql: &str) -> Option<String> {
     let tokens = tokenize(sql).ok()?;

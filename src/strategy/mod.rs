@@ -34,6 +34,7 @@ pub(crate) fn plan(
     introspect::check_child_keys(&facts)?;
     introspect::check_parent_keys(&facts)?;
     introspect::check_quoted_names(&facts)?;
+    introspect::check_full_text(&facts)?;
     check_restore_compiles(conn, &facts, &mapping)?;
     let strategy = choice::choose(conn, rb, &facts, &mapping)?;
     if strategy != Choice::Unchanged && mapping.chains.is_empty() && has_rows(conn, &facts)? {

@@ -48,6 +48,10 @@ fn full_text_steps(facts: &Facts, mapping: &Mapping) -> Vec<PlanStep> {
             rewritten
                 .iter()
                 .any(|t| t.eq_ignore_ascii_case(&ix.content))
+                && !facts
+                    .dropped
+                    .iter()
+                    .any(|d| d.name.eq_ignore_ascii_case(&ix.name))
         })
         .map(|ix| {
             let name = ident(&ix.name);

@@ -137,3 +137,81 @@ fn an_unchanged_copy_leaves_the_index_alone() {
     rebuild_main(&mut conn, "docs", target);
     fts_integrity(&conn, "docs_fts");
 }
+
+/// A full-text index reads its content table's columns by name: a target without one (a
+/// drop, a rename) would leave the index failing on its next read or rebuild. Refused by
+/// its name on every verb; `drop_dependent` lets it go with its shadow tables.
+#[test]
+fn an_index_reading_a_column_the_target_drops_or_renames_is_refused_by_name() {
+    let dropped = TableRebuild::new("docs")
+        .create_sql("CREATE TABLE docs (id INTEGER PRIMARY KEY, title TEXT)")
+        .drop_column("body");
+    let renamed = TableRebuild::new("docs")
+        .create_sql("CREATE TABLE docs (id INTEGER PRIMARY KEY, title TEXT, text TEXT)")
+        .column("text", "body");
+    for rb in [dropped.clone(), renamed] {
+        let mut conn = docs();
+        let err = refused_by_every_verb(&mut conn, rb);
+        assert!(
+            matches!(&err, Error::DependentBroken { kind: sqlite_rebuild::DependentKind::FullText, name, reason, .. }
+                if (name == "docs_fts" || name == "docs_fts4") && reason.contains("body")),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("drop_dependent"), "{err}");
+    }
+    let mut conn = docs();
+    let before = normalized(snapshot(&conn));
+    let report = dropped
+        .drop_dependent("docs_fts")
+        .drop_dependent("docs_fts4")
+        .drop_dependent("docs_ai")
+        .drop_dependent("docs_au")
+        .execute(&mut conn)
+        .unwrap();
+    assert_eq!(report.dropped().len(), 4);
+    let mut expected = without(before, "main", "docs");
+    expected
+        .schema
+        .retain(|(_, name, _, _)| !name.contains("docs_"));
+    expected
+        .rows
+        .retain(|name, _| !name.starts_with("main.docs_"));
+    assert_same(
+        &without(normalized(snapshot(&conn)), "main", "docs"),
+        &expected,
+    );
+}
+
+/// Rows that get other rowids (an `id INTEGER PRIMARY KEY DESC` is no rowid alias; the
+/// target's `id INTEGER PRIMARY KEY` is) leave an index keyed by rowid pointing at other
+/// rows: it is rebuilt too.
+#[test]
+fn an_index_follows_rows_that_get_other_rowids() {
+    let mut conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY DESC, body TEXT);
+         INSERT INTO notes VALUES (10, 'first'), (20, 'second');
+         CREATE VIRTUAL TABLE notes_fts USING fts5(body, content='notes');
+         INSERT INTO notes_fts (notes_fts) VALUES ('rebuild');",
+    )
+    .unwrap();
+    assert_eq!(
+        values(
+            &conn,
+            "SELECT rowid FROM notes_fts WHERE notes_fts MATCH 'second'"
+        ),
+        vec![vec![int_v(2)]]
+    );
+    TableRebuild::new("notes")
+        .create_sql("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+        .execute(&mut conn)
+        .unwrap();
+    assert_eq!(
+        values(
+            &conn,
+            "SELECT rowid FROM notes_fts WHERE notes_fts MATCH 'second'"
+        ),
+        vec![vec![int_v(20)]]
+    );
+    fts_integrity(&conn, "notes_fts");
+}
