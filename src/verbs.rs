@@ -16,13 +16,20 @@ impl TableRebuild {
     /// Dry run: checks every existing row against the target, changing nothing.
     ///
     /// An empty report ([`ValidationReport::is_ok`]) means [`execute`](Self::execute)
-    /// would copy every row.
+    /// would copy every row. The rows are copied into a TEMP table of the target's, where
+    /// SQLite judges each one as the copy would; the children are checked against them when
+    /// parent keys change; the schema steps are rehearsed on a schema-only copy of the
+    /// database, where what uses each view and trigger must still compile. Nothing but
+    /// `temp` is written and no write lock is taken: it works on a connection opened with
+    /// `SQLITE_OPEN_READ_ONLY`, and other connections see no commit.
     ///
     /// # Errors
     ///
     /// Bad input (unknown table, invalid target SQL, rules naming unknown columns, ...) as
-    /// the matching [`Error`](crate::Error) variant; violations are not an error here but
-    /// the report's content.
+    /// the matching [`Error`](crate::Error) variant; a dependent the rebuild would break
+    /// ([`Error::DependentBroken`](crate::Error::DependentBroken)) or children it would
+    /// orphan ([`Error::CheckFailed`](crate::Error::CheckFailed)), as `execute` refuses
+    /// them; violations are not an error here but the report's content.
     pub fn validate(&self, conn: &Connection) -> Result<ValidationReport> {
         execute::validate(conn, self)
     }
@@ -51,9 +58,14 @@ impl TableRebuild {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
+    /// Rows are not checked (that is [`validate`](Self::validate)'s work, and the script's
+    /// guards'); the schema steps are rehearsed as `validate` rehearses them, so a dependent
+    /// the rebuild would break is refused here too. Read-only, as `validate` is.
+    ///
     /// # Errors
     ///
-    /// The same input errors as [`validate`](Self::validate).
+    /// The same input errors as [`validate`](Self::validate), and a dependent the rebuild
+    /// would break.
     pub fn plan(&self, conn: &Connection) -> Result<RebuildPlan> {
         let pre = preflight(conn, self, Verb::Plan)?;
         let _foreign_keys = ForeignKeysOff::engage(conn, &self.table)?;

@@ -225,3 +225,29 @@ fn a_target_naming_the_table_in_its_own_checks_is_taken_on_both_paths() {
         "{err:?}"
     );
 }
+
+/// The caller's `writable_schema = ON` is theirs: the in-place switch sets it for its own
+/// write and puts it back as it was, on success and on refusal.
+#[test]
+fn an_in_place_rebuild_leaves_the_callers_writable_schema_as_it_was() {
+    let writable = |conn: &Connection| int(conn, "PRAGMA writable_schema");
+    for on in [true, false] {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER); INSERT INTO t VALUES (1, 5);",
+        )
+        .unwrap();
+        conn.pragma_update(None, "writable_schema", on).unwrap();
+        let fits = TableRebuild::new("t")
+            .create_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER CHECK (v > 0))");
+        assert_eq!(
+            fits.execute(&mut conn).unwrap().strategy(),
+            sqlite_rebuild::Strategy::InPlace
+        );
+        assert_eq!(writable(&conn), i64::from(on), "after a rebuild");
+        let refused_target = TableRebuild::new("t")
+            .create_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER CHECK (v > 9))");
+        refused(&mut conn, refused_target);
+        assert_eq!(writable(&conn), i64::from(on), "after a refusal");
+    }
+}

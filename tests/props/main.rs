@@ -13,21 +13,33 @@
 //! that reads `t`, sometimes a view, sometimes a child table whose `ON DELETE CASCADE`
 //! foreign key references the table's key (some of its keys match the parent's only under
 //! the parent's affinity or collation), and 0-30 random rows, inserted with
-//! `INSERT OR IGNORE` so that rows breaking the source's constraints are skipped.
+//! `INSERT OR IGNORE` so that rows breaking the source's constraints are skipped. And what
+//! framework-made and adversarial schemas add: `ON CONFLICT` clauses on every UNIQUE and NOT
+//! NULL, every identifier double-quoted, a TEMP table and an attached table named `t`, a
+//! trigger on another table inserting into `t` positionally, a trigger copying `SELECT *`
+//! into a history table, a view with a column list over `SELECT *`, an FTS5 index whose
+//! external content is `t`, columns named `rowid`, `oid` and `_rowid_`.
 //!
 //! The target makes one to three changes: add a column (nullable, with DEFAULT, NOT NULL with
 //! DEFAULT, NOT NULL without), drop one (perhaps one an index, trigger or view uses), rename
 //! one (mapped with `.column("new", "\"old\"")`), retype one, tighten or loosen a CHECK, NOT
-//! NULL, UNIQUE, a collation, a DEFAULT, a table CHECK, a foreign key to a table `r`, STRICT,
+//! NULL, UNIQUE, a collation, a DEFAULT, a table CHECK (sometimes a non-deterministic one,
+//! which SQLite refuses to write under), a foreign key to a table `r`, STRICT,
 //! AUTOINCREMENT or the key's DESC.
 //!
 //! The oracle is SQLite: a second database from the same setup runs the documented procedure
 //! by hand (`foreign_keys=OFF`; `BEGIN`; create `new_t`; copy, rowids included; drop; rename
 //! with `legacy_alter_table=ON`; recreate the saved indexes and triggers; `foreign_key_check`;
-//! `COMMIT`, else `ROLLBACK`), with three additions the crate documents and a careful hand
-//! would make: renamed columns are first renamed in the old table with SQLite's own
-//! `ALTER TABLE ... RENAME COLUMN` (so what names them follows), the AUTOINCREMENT counter is
-//! put back, and a rename probe checks that every view and trigger still compiles.
+//! `COMMIT`, else `ROLLBACK`), every statement qualified with `main`, with the additions the
+//! crate documents and a careful hand would make: renamed columns are first renamed in the
+//! old table with SQLite's own `ALTER TABLE ... RENAME COLUMN` (so what names them follows),
+//! the copy overrides conflict clauses (`INSERT OR ABORT`), indexes are recreated with the
+//! double-quoted string fallback off (what named a column must name one), the
+//! AUTOINCREMENT counter is put back, the full-text index is rebuilt, and what uses each
+//! view and trigger (a SELECT, the statements that fire them) must compile as before, as
+//! must the schema on a rename probe (when it did before). When columns hide every name of
+//! the rowid the procedure cannot keep the rowids: the crate must refuse the copy
+//! (`RowidUnreachable`) or leave the rows in place.
 //!
 //! - The oracle succeeds: the crate must succeed, through `execute` (which may switch a
 //!   constraint-only change in place), through `execute` on a connection in
@@ -43,6 +55,10 @@
 //! - A target column that is `NOT NULL` without `DEFAULT` and has no source is refused with
 //!   `Error::MissingSource`, even when the table is empty (where the procedure would pass).
 //! - The three paths agree, down to the kind of refusal; nothing panics.
+//! - `validate` and `plan` change nothing and say what `execute` finds (`validate`'s report
+//!   is `execute`'s refusal; `plan` refuses only what `execute` refuses), and the plan's
+//!   script, run as plain SQL with foreign keys off, produces the procedure's database or
+//!   refuses and changes nothing.
 //!
 //! 256 cases by default (a few seconds); set `PROPTEST_CASES` for more, e.g.
 //! `PROPTEST_CASES=5000 cargo test --test props`. A failure prints the shrunk case
