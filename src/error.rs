@@ -148,6 +148,20 @@ pub enum Error {
         table: String,
     },
 
+    /// An operation ([`add_column`](crate::TableRebuild::add_column),
+    /// [`rename_column`](crate::TableRebuild::rename_column), ...) cannot apply to the
+    /// table's definition: it names a column or constraint the table lacks, contradicts
+    /// another operation, or comes with [`create_sql`](crate::TableRebuild::create_sql).
+    #[error("{operation} on \"{table}\": {reason}")]
+    Operation {
+        /// The table being rebuilt.
+        table: String,
+        /// The operation, as called: `rename_column("a", "b")`.
+        operation: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// A rule names a column the target table does not have (or cannot be written to).
     #[error("{rule} rule names column \"{column}\" of \"{table}\", which {problem}")]
     UnknownColumn {

@@ -3,10 +3,12 @@
 //! (`validate`, `plan`, `execute`, `execute_in`) live in `verbs.rs`, above every layer they
 //! drive; nothing here reads a database.
 
+mod operations;
 pub(crate) mod quarantine;
 mod rules;
 mod snapshot;
 
+pub(crate) use operations::Operation;
 pub(crate) use rules::{Remap, RemapFn, Rule};
 pub(crate) use snapshot::Dependent;
 pub use snapshot::TableSnapshot;
@@ -110,6 +112,10 @@ pub struct TableRebuild {
     pub(crate) drop_dependents: Vec<String>,
     /// Old columns the caller lets go with their data.
     pub(crate) drop_columns: Vec<String>,
+    /// The change, described operation by operation (instead of `create_sql`).
+    pub(crate) operations: Vec<Operation>,
+    /// Copy the rows even where `ALTER TABLE` or the in-place switch would do.
+    pub(crate) copy_always: bool,
 }
 
 impl TableRebuild {
@@ -130,6 +136,8 @@ impl TableRebuild {
             invalid_value: None,
             drop_dependents: Vec::new(),
             drop_columns: Vec::new(),
+            operations: Vec::new(),
+            copy_always: false,
         }
     }
 
@@ -389,6 +397,14 @@ impl TableRebuild {
     /// ```
     pub fn drop_dependent(mut self, name: impl Into<String>) -> Self {
         self.drop_dependents.push(name.into());
+        self
+    }
+
+    /// Rebuild by copying the rows ([`Strategy::Copy`](crate::Strategy::Copy)) even where
+    /// SQLite's `ALTER TABLE` or the in-place switch of the definition would do: every row
+    /// and index is written anew (the table's pages end up together, as after `VACUUM`).
+    pub fn force_copy(mut self, copy: bool) -> Self {
+        self.copy_always = copy;
         self
     }
 

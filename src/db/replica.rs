@@ -68,6 +68,29 @@ impl Replica {
     }
 }
 
+impl Replica {
+    /// A replica of one table alone, from its `CREATE TABLE` text, with the connection's
+    /// stand-ins: where the operations have SQLite edit the table's text (renaming columns
+    /// as `ALTER TABLE ... RENAME COLUMN` does) without any other object in the way.
+    pub(crate) fn of_table(conn: &Connection, create_table: &str) -> Result<Replica> {
+        let fail = |e| Error::sqlite("replicating the table to edit its definition")(e);
+        let replica = Connection::open_in_memory().map_err(fail)?;
+        replica
+            .execute_batch("PRAGMA foreign_keys = OFF")
+            .map_err(fail)?;
+        for flag in [
+            DbConfig::SQLITE_DBCONFIG_DQS_DDL,
+            DbConfig::SQLITE_DBCONFIG_DQS_DML,
+        ] {
+            let on = conn.db_config(flag).map_err(fail)?;
+            replica.set_db_config(flag, on).map_err(fail)?;
+        }
+        stand_ins(conn, &replica)?;
+        replica.execute_batch(create_table).map_err(fail)?;
+        Ok(Replica { conn: replica })
+    }
+}
+
 /// The connection's own scalar, aggregate and window functions, and its collations, as
 /// stand-ins: a function returns NULL, a collation compares bytes. What compiles with the
 /// real ones compiles with them (names, argument counts and determinism are the same).

@@ -48,11 +48,16 @@ impl Baseline {
             }
         };
         let uses = usage::compile(conn, &usage::usages(conn, &source.schema)?)?;
-        let mut old_rows = count(conn, &source.qualified())?;
+        // ALTER TABLE keeps every row where it is: nothing to count.
+        let mut old_rows = match ctx.alters() {
+            true => 0,
+            false => count(conn, &source.qualified())?,
+        };
         if let Some(r) = &facts.restore {
             old_rows += count(conn, &r.table.qualified())?;
         }
-        let check_children = ctx.mapping.parent_keys_change(facts) || facts.restore.is_some();
+        let check_children =
+            !ctx.alters() && (ctx.mapping.parent_keys_change(facts) || facts.restore.is_some());
         let mut children = Vec::new();
         for child in facts.child_tables() {
             let violations = if check_children {
@@ -99,7 +104,9 @@ pub(super) fn before_commit(
     let (conn, facts) = (rt.conn, &ctx.facts);
     let source = &facts.source;
     let table = &source.name;
-    if ctx.in_place() {
+    if ctx.alters() {
+        // ALTER TABLE adds no row, loses none, and checked what it added.
+    } else if ctx.in_place() {
         tally.rows_copied = baseline.old_rows;
         check_in_place(conn, facts)?;
     } else {
@@ -107,9 +114,13 @@ pub(super) fn before_commit(
     }
     let checks_total = baseline.children.len() as u64 + 2;
     rt.progress(Phase::Checks, 0, checks_total);
-    let new_rows = count(conn, &source.qualified())?;
+    let new_rows = if ctx.alters() {
+        baseline.old_rows
+    } else {
+        count(conn, &source.qualified())?
+    };
     let old_rows = baseline.old_rows;
-    if new_rows != old_rows || tally.rows_copied != old_rows {
+    if !ctx.alters() && (new_rows != old_rows || tally.rows_copied != old_rows) {
         return Err(Error::CheckFailed {
             table: table.clone(),
             reason: format!(

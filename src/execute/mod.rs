@@ -343,7 +343,7 @@ fn report(
         already_broken: tally.already_broken,
         dropped_columns: ctx.mapping.dropped.clone(),
         defaulted_columns: ctx.mapping.defaulted.clone(),
-        in_place: ctx.in_place(),
+        in_place: ctx.in_place() || ctx.alters(),
         strategy: ctx.strategy(),
     }
 }

@@ -31,9 +31,13 @@ pub(super) fn run(
             restore_rows(rt, ctx, step, from, tally)
         }
         (StepKind::DropOld, _) => drop_old(rt, ctx, step, tally),
-        (StepKind::RenameColumn, _) => exec(rt.conn, step).map(drop).map_err(|e| {
-            Error::dependent_broken(&ctx.facts.source.name, sqlite_message(&e)).into()
-        }),
+        (StepKind::RenameColumn | StepKind::AlterTable, _) => {
+            // A rename rewrites what names the column only with legacy_alter_table off.
+            let _legacy = PragmaSet::legacy_alter_table(rt.conn, false)?;
+            exec(rt.conn, step).map(drop).map_err(|e| {
+                Error::dependent_broken(&ctx.facts.source.name, sqlite_message(&e)).into()
+            })
+        }
         (StepKind::SwitchDefinition, _) => switch_definition(rt.conn, ctx, step),
         (StepKind::RemapInPlace, _) => remap_in_place(rt, ctx, step),
         (StepKind::FollowChildKeys, Payload::Follow { child }) => {

@@ -4,11 +4,13 @@
 //! renames are renamed, inside a savepoint that is always rolled back, so the catalog is
 //! read as it will be after the rebuild.
 
+mod edit;
 mod preflight;
 mod quotes;
 mod restore;
 mod target;
 
+pub(crate) use edit::described_by_operations;
 pub(crate) use preflight::{preflight, Preflight, Verb};
 pub(crate) use quotes::check_quoted_names;
 pub(crate) use restore::Restore;
@@ -77,6 +79,10 @@ pub(crate) struct Facts {
 /// The target table, as the caller wrote it and as SQLite describes it.
 #[derive(Debug)]
 pub(crate) struct Target {
+    /// The target `CREATE TABLE`: `create_sql`, or what the operations describe.
+    pub sql: String,
+    /// It was described by operations, not given whole.
+    pub by_operations: bool,
     pub def: CreateTable,
     /// SQLite's description of it, created under the scratch name.
     pub table: Table,
@@ -228,7 +234,13 @@ pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) 
         _ => None,
     };
     let source_def = sql::parse_create_table(&source.sql).ok();
-    let create_sql = rb.create_sql.as_deref().unwrap_or_default();
+    // The operations describe the target on the table's own text; else create_sql gives it.
+    let edited = edit::apply(conn, rb, &source)?;
+    let (target_sql, explicit_renames) = match edited {
+        Some(e) => (e.create_sql, e.renames),
+        None => (rb.create_sql.clone().unwrap_or_default(), Vec::new()),
+    };
+    let create_sql = target_sql.as_str();
     let target_def = target::parse(&source, create_sql)?;
     let scratch = catalog::free_name(conn, &source.schema, &format!("{}__rebuild", source.name))?;
     let probe_name = catalog::free_name(conn, &source.schema, &format!("{}__probe", source.name))?;
@@ -255,7 +267,15 @@ pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) 
     let target_table = catalog::resolve_table(conn, "temp", &probe_target)?;
     let target_fks = catalog::foreign_keys(conn, "temp", &probe_target)?;
     target::compile_expressions(conn, rb, &source)?;
-    let renames = renamed_columns(rb, &source, &target_table);
+    let mut renames = explicit_renames;
+    for inferred in renamed_columns(rb, &source, &target_table) {
+        if !renames
+            .iter()
+            .any(|(o, _)| o.eq_ignore_ascii_case(&inferred.0))
+        {
+            renames.push(inferred);
+        }
+    }
     // The catalog as it reads after the renames: renamed in the probe by a verb that
     // writes anyway, else in a schema-only replica.
     let replica = match (renames.is_empty(), pre.verb) {
@@ -263,9 +283,9 @@ pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) 
         (false, Verb::Validate | Verb::Plan) => Some(Replica::of(conn)?),
     };
     let renamed = replica.as_ref().map_or(conn, |r| &r.conn);
-    for (old, new) in &renames {
+    for (old, new) in rename_sequence(&source, &renames) {
         renamed
-            .execute_batch(&rename_column_sql(&source, old, new))
+            .execute_batch(&rename_column_sql(&source, &old, &new))
             .map_err(|e| Error::dependent_broken(&source.name, sqlite_message(&e)))?;
     }
     let mut dependents = catalog::dependents(renamed, &source)?;
@@ -358,6 +378,8 @@ pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) 
         source,
         source_def,
         target: Target {
+            by_operations: edit::described_by_operations(rb),
+            sql: target_sql.clone(),
             def: target_def,
             table: target_table,
             foreign_keys: target_fks,
@@ -394,6 +416,43 @@ pub(crate) fn rename_column_sql(table: &Table, old: &str, new: &str) -> String {
         ident(old),
         ident(new)
     )
+}
+
+/// The renames as statements can run them, one column at a time: when a new name is an
+/// old column's (a swap, a cycle), every renamed column first moves to a name of its own.
+pub(crate) fn rename_sequence(
+    source: &Table,
+    renames: &[(String, String)],
+) -> Vec<(String, String)> {
+    let collides = renames.iter().any(|(_, new)| source.column(new).is_some());
+    if !collides {
+        return renames.to_vec();
+    }
+    let mut parked = Vec::new();
+    let mut n = 0;
+    for _ in renames {
+        loop {
+            n += 1;
+            let name = format!("sqlite_rebuild_renaming_{n}");
+            if source.column(&name).is_none()
+                && renames
+                    .iter()
+                    .all(|(_, new)| !new.eq_ignore_ascii_case(&name))
+            {
+                parked.push(name);
+                break;
+            }
+        }
+    }
+    let away = renames
+        .iter()
+        .zip(&parked)
+        .map(|((old, _), p)| (old.clone(), p.clone()));
+    let back = renames
+        .iter()
+        .zip(&parked)
+        .map(|((_, new), p)| (p.clone(), new.clone()));
+    away.chain(back).collect()
 }
 
 /// The columns the target renames: `.column("new", "old")` whose expression is only the

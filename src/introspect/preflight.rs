@@ -77,7 +77,7 @@ pub(crate) fn preflight(conn: &Connection, rb: &TableRebuild, verb: Verb) -> Res
             behavior = TransactionBehavior::Deferred;
         }
     }
-    if rb.create_sql.is_none() {
+    if rb.create_sql.is_none() && !super::described_by_operations(rb) {
         return Err(Error::MissingTargetSql {
             table: rb.table.clone(),
         });

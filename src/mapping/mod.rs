@@ -210,9 +210,25 @@ pub(crate) fn map(rb: &TableRebuild, facts: &Facts) -> Result<Mapping> {
             .iter()
             .rev()
             .find(|(c, _)| c.eq_ignore_ascii_case(&col.name));
+        // A renamed column's value comes from its old name; a name renamed away is free
+        // for a new column (which takes its DEFAULT).
+        let renamed_from = facts
+            .renames
+            .iter()
+            .find(|(_, new)| new.eq_ignore_ascii_case(&col.name))
+            .map(|(old, _)| old.as_str());
+        let renamed_away = facts
+            .renames
+            .iter()
+            .any(|(old, _)| old.eq_ignore_ascii_case(&col.name));
+        let from = match renamed_from {
+            Some(old) => source.column(old),
+            None if renamed_away => None,
+            None => source.column(&col.name),
+        };
         let (value_source, base) = match explicit {
             Some((_, expr)) => (ValueSource::Expression(expr.clone()), format!("({expr})")),
-            None => match source.column(&col.name) {
+            None => match from {
                 Some(src) => (
                     ValueSource::Column(src.name.clone()),
                     qualified_column(&source.name, &src.name),
@@ -320,7 +336,15 @@ fn dropped_columns(rb: &TableRebuild, facts: &Facts) -> Result<Vec<String>> {
     for named in &rb.drop_columns {
         let problem = match source.column(named) {
             None => "does not exist in the old table",
-            Some(_) if target.column(named).is_some() => "is still a column of the target",
+            Some(_)
+                if target.column(named).is_some()
+                    && !facts
+                        .renames
+                        .iter()
+                        .any(|(_, new)| new.eq_ignore_ascii_case(named)) =>
+            {
+                "is still a column of the target"
+            }
             Some(_) if taken_along(named) => "is renamed or read by a .column() expression",
             Some(_) => continue,
         };
@@ -329,7 +353,14 @@ fn dropped_columns(rb: &TableRebuild, facts: &Facts) -> Result<Vec<String>> {
     Ok(source
         .columns
         .iter()
-        .filter(|c| !c.is_generated() && target.column(&c.name).is_none() && !taken_along(&c.name))
+        .filter(|c| {
+            let kept = target.column(&c.name).is_some()
+                && !facts
+                    .renames
+                    .iter()
+                    .any(|(_, new)| new.eq_ignore_ascii_case(&c.name));
+            !c.is_generated() && !kept && !taken_along(&c.name)
+        })
         .map(|c| c.name.clone())
         .collect())
 }

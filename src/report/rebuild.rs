@@ -77,9 +77,10 @@ impl RebuildReport {
         self.rows_copied
     }
 
-    /// Whether only constraints changed, so the stored definition was switched in place and
-    /// no row was copied (indexes and triggers stayed as they were). A connection in
-    /// `SQLITE_DBCONFIG_DEFENSIVE` mode always copies.
+    /// Whether no row was copied: only constraints changed, so the stored definition was
+    /// switched in place, or SQLite's `ALTER TABLE` did it ([`Strategy::Alter`]); indexes
+    /// and triggers stayed as they were. A connection in `SQLITE_DBCONFIG_DEFENSIVE` mode
+    /// never switches definitions in place.
     pub fn in_place(&self) -> bool {
         self.in_place
     }
@@ -239,6 +240,9 @@ pub enum Strategy {
     Copy,
     /// Only constraints change: the stored definition switched in place, no row copied.
     InPlace,
+    /// SQLite's own `ALTER TABLE` (`ADD COLUMN`, `RENAME COLUMN`, `DROP COLUMN`) was
+    /// enough: no row copied, no index rebuilt.
+    Alter,
     /// The target is the table's current definition and nothing else was asked: nothing
     /// was done (no schema change, no row read).
     Unchanged,

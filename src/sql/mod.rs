@@ -12,6 +12,7 @@ mod create_trigger;
 mod fragment;
 mod lex;
 mod quote;
+mod table_layout;
 
 pub(crate) use create_index::{parse_create_index, CreateIndex};
 pub(crate) use create_table::{parse_create_table, CreateTable};
@@ -23,5 +24,6 @@ pub(crate) use fragment::{
 };
 pub(crate) use lex::identifier_value;
 pub(crate) use quote::{ident, literal, qualified, with_literals};
+pub(crate) use table_layout::{layout_create_table, Clause, ClauseKind, ElementKind, TableLayout};
 #[cfg(test)]
 mod differential;

@@ -1,13 +1,18 @@
-//! The first decision of every plan: in place or copy. A change that keeps the stored
-//! format (the same columns, types, collations, defaults, keys and automatic indexes, only
-//! CHECK / NOT NULL / FOREIGN KEY clauses differing) can switch the stored definition
-//! instead of copying; everything else, and anything SQLite forbids, copies.
+//! The first decision of every plan: SQLite's own `ALTER TABLE`, in place, or copy.
+//! Operations that `ALTER TABLE ... ADD / RENAME / DROP COLUMN` can do, and nothing else,
+//! run as those statements when SQLite takes them on a replica of the schema. A change that
+//! keeps the stored format (the same columns, types, collations, defaults, keys and
+//! automatic indexes, only CHECK / NOT NULL / FOREIGN KEY clauses differing) can switch the
+//! stored definition instead of copying; everything else, and anything SQLite forbids,
+//! copies.
 
 use super::context::Choice;
-use crate::builder::TableRebuild;
+use crate::builder::{Operation, TableRebuild};
+use crate::db::replica::Replica;
 use crate::error::Result;
 use crate::introspect::{automatic_indexes, Facts};
 use crate::mapping::Mapping;
+use crate::sql::{self, ident, ClauseKind, ElementKind};
 use rusqlite::Connection;
 
 /// Rows rewritten in place cost several times a copied row (their index entries move one
@@ -30,6 +35,9 @@ pub(crate) fn in_place_blocker(
     mapping: &Mapping,
 ) -> Option<&'static str> {
     let (source, target) = (&facts.source, &facts.target.table);
+    if rb.copy_always {
+        return Some("force_copy(true) asks for the copy");
+    }
     if !rb.columns.is_empty() {
         return Some("column expressions compute values");
     }
@@ -104,14 +112,15 @@ pub(crate) fn unchanged(rb: &TableRebuild, facts: &Facts, mapping: &Mapping) -> 
         .sql
         .get(old.name_span.1..old.end)
         .unwrap_or_default();
-    let new_body = rb
-        .create_sql
-        .as_deref()
-        .and_then(|sql| sql.get(new.name_span.1..new.end))
+    let new_body = facts
+        .target
+        .sql
+        .get(new.name_span.1..new.end)
         .unwrap_or_default();
     rb.columns.is_empty()
         && mapping.rules.is_empty()
         && mapping.dropped.is_empty()
+        && facts.renames.is_empty()
         && rb.drop_dependents.is_empty()
         && facts.restore.is_none()
         && !facts.dependents_replaced
@@ -162,6 +171,16 @@ pub(crate) fn choose(
         );
         return Ok(Choice::Unchanged);
     }
+    if let Some((statements, stored_sql)) = alter_statements(conn, rb, facts, mapping)? {
+        log::debug!(
+            "{} changes with ALTER TABLE alone: {statements:?}",
+            facts.source.qualified()
+        );
+        return Ok(Choice::Alter {
+            statements,
+            stored_sql,
+        });
+    }
     if let Some(why) = in_place_blocker(rb, facts, mapping) {
         log::debug!("copying {}: {why}", facts.source.qualified());
         return Ok(Choice::Copy);
@@ -190,6 +209,109 @@ pub(crate) fn choose(
     // When the sample was the whole table, these are the counts.
     let known_counts = (sampled < REMAP_SAMPLE_ROWS).then_some(counts);
     Ok(Choice::InPlace { known_counts })
+}
+
+/// The `ALTER TABLE` statements that do what the operations ask, when they are all
+/// `add_column`, `rename_column` and `drop_column`, nothing else is asked (but dependents
+/// to drop, which go first), and SQLite takes the statements on a replica of the schema (its own restrictions: a dropped column no
+/// index, view, trigger or constraint uses; an added one that needs no row checked). The
+/// table's text as SQLite stores it after them comes along.
+fn alter_statements(
+    conn: &Connection,
+    rb: &TableRebuild,
+    facts: &Facts,
+    mapping: &Mapping,
+) -> Result<Option<(Vec<String>, String)>> {
+    let only_columns = rb
+        .operations
+        .iter()
+        .all(|op| matches!(op, Operation::AddColumn(_) | Operation::RenameColumn { .. }));
+    if !facts.target.by_operations
+        || rb.copy_always
+        || !only_columns
+        || !rb.columns.is_empty()
+        || !mapping.rules.is_empty()
+        || !rb.snapshot_dependents.is_empty()
+        || facts.restore.is_some()
+        || facts.temp_shadow
+    {
+        return Ok(None);
+    }
+    let source = &facts.source;
+    let table = source.qualified();
+    let mut statements: Vec<String> = rb
+        .drop_columns
+        .iter()
+        .map(|c| format!("ALTER TABLE {table} DROP COLUMN {}", ident(c)))
+        .collect();
+    statements.extend(
+        crate::introspect::rename_sequence(source, &facts.renames)
+            .iter()
+            .map(|(old, new)| crate::introspect::rename_column_sql(source, old, new)),
+    );
+    for op in &rb.operations {
+        if let Operation::AddColumn(definition) = op {
+            if !added_needs_no_check(definition, source.strict) {
+                return Ok(None);
+            }
+            statements.push(format!(
+                "ALTER TABLE {table} ADD COLUMN {}",
+                definition.trim()
+            ));
+        }
+    }
+    // SQLite judges them on the schema alone (no row, no lock); where it refuses, the copy
+    // does what the operations ask and says what breaks.
+    let replica = match Replica::of(conn) {
+        Ok(r) => r,
+        Err(e) => {
+            log::debug!("no replica to judge ALTER TABLE on ({e}): copying");
+            return Ok(None);
+        }
+    };
+    let drops = facts.dropped.iter().filter_map(|d| d.drop_sql.as_ref());
+    for statement in drops.chain(&statements) {
+        if let Err(e) = replica.conn.execute_batch(statement) {
+            log::debug!("SQLite refuses {statement} ({e}): copying");
+            return Ok(None);
+        }
+    }
+    let stored_sql: String = replica
+        .conn
+        .query_row(
+            &format!(
+                "SELECT sql FROM {}.sqlite_schema WHERE type = 'table' AND name = ?1",
+                ident(&source.schema)
+            ),
+            [&source.name],
+            |r| r.get(0),
+        )
+        .map_err(crate::error::Error::sqlite(
+            "reading the altered definition",
+        ))?;
+    Ok(Some((statements, stored_sql)))
+}
+
+/// Whether a column added by `ALTER TABLE ... ADD COLUMN` leaves nothing to check in the
+/// existing rows: they all read its constant DEFAULT, and no CHECK, key or generated
+/// expression is involved (SQLite itself refuses a NOT NULL column whose DEFAULT is NULL).
+/// On a STRICT table a DEFAULT must also be of the column's type: the copy checks that.
+fn added_needs_no_check(definition: &str, strict: bool) -> bool {
+    let sql = format!("CREATE TABLE t ({definition})");
+    let Ok(layout) = sql::layout_create_table(&sql) else {
+        return false;
+    };
+    let [element] = layout.elements.as_slice() else {
+        return false;
+    };
+    let ElementKind::Column { constraints, .. } = &element.kind else {
+        return false;
+    };
+    constraints.iter().all(|c| match c.kind {
+        ClauseKind::NotNull | ClauseKind::Null | ClauseKind::Collate => true,
+        ClauseKind::Default => !strict,
+        _ => false,
+    })
 }
 
 /// Whether rewriting `changed` of `sampled` rows in place beats a copy.

@@ -13,6 +13,13 @@ pub(crate) enum Choice {
     /// The target is the table's current definition and nothing else is asked: nothing to
     /// do, and nothing is done.
     Unchanged,
+    /// SQLite's own `ALTER TABLE` statements do it, as judged on a replica of the schema.
+    Alter {
+        /// The statements, in order.
+        statements: Vec<String>,
+        /// The table's `CREATE TABLE` as SQLite stores it after them.
+        stored_sql: String,
+    },
     /// Only constraints change: switch the stored definition, remap in place.
     InPlace {
         /// Rows each rule changes, when the sample that chose this way was the whole
@@ -49,11 +56,17 @@ impl PlanContext {
         matches!(self.choice, Choice::InPlace { .. })
     }
 
+    /// SQLite's `ALTER TABLE` does it: no row is copied or rewritten by the crate.
+    pub(crate) fn alters(&self) -> bool {
+        matches!(self.choice, Choice::Alter { .. })
+    }
+
     /// The way taken, as the caller sees it.
     pub(crate) fn strategy(&self) -> Strategy {
         match self.choice {
             Choice::Copy => Strategy::Copy,
             Choice::InPlace { .. } => Strategy::InPlace,
+            Choice::Alter { .. } => Strategy::Alter,
             Choice::Unchanged => Strategy::Unchanged,
         }
     }

@@ -37,7 +37,8 @@ pub(crate) fn plan(
     introspect::check_full_text(&facts)?;
     check_restore_compiles(conn, &facts, &mapping)?;
     let strategy = choice::choose(conn, rb, &facts, &mapping)?;
-    if strategy != Choice::Unchanged && mapping.chains.is_empty() && has_rows(conn, &facts)? {
+    let writes_rows = !matches!(strategy, Choice::Unchanged | Choice::Alter { .. });
+    if writes_rows && mapping.chains.is_empty() && has_rows(conn, &facts)? {
         trial_row(conn, &facts, &mapping)?;
     }
     // A copy that cannot carry the rowids over renumbers the rows: refused, unless there
@@ -55,6 +56,7 @@ pub(crate) fn plan(
     let (steps, checks) = match strategy {
         Choice::Unchanged => (Vec::new(), Vec::new()),
         Choice::InPlace { .. } => steps::in_place(&facts, &mapping, purpose),
+        Choice::Alter { ref statements, .. } => steps::alter(&facts, statements),
         Choice::Copy => steps::copy(&facts, &mapping, purpose),
     };
     let not_renderable = not_renderable(rb, &mapping).or_else(|| {

@@ -58,6 +58,9 @@ pub enum StepKind {
     /// Rebuild a full-text index (FTS4/FTS5) from its external content table, whose values
     /// the rebuild rewrote without firing the triggers that keep the index in step.
     RebuildFullText,
+    /// SQLite's own `ALTER TABLE ... ADD COLUMN / RENAME COLUMN / DROP COLUMN`, where it
+    /// does all that was asked ([`Strategy::Alter`](crate::Strategy::Alter)): no copy.
+    AlterTable,
 }
 
 impl StepKind {
@@ -81,6 +84,7 @@ impl StepKind {
             StepKind::SwitchDefinition => "switch the stored definition in place (only constraints change; no copy)",
             StepKind::RemapInPlace => "apply the remapping rules in place, triggers suspended",
             StepKind::RebuildFullText => "rebuild a full-text index from the content the rebuild rewrote",
+            StepKind::AlterTable => "SQLite's own ALTER TABLE does it: no row is copied",
         }
     }
 }
@@ -236,6 +240,16 @@ impl RebuildPlan {
         self.context.strategy()
     }
 
+    /// The target `CREATE TABLE`: the one given to
+    /// [`create_sql`](crate::TableRebuild::create_sql), or the table's definition as the
+    /// operations ([`add_column`](crate::TableRebuild::add_column), ...) edit it.
+    pub fn target_sql(&self) -> &str {
+        match &self.context.choice {
+            super::Choice::Alter { stored_sql, .. } => stored_sql,
+            _ => &self.context.facts.target.sql,
+        }
+    }
+
     /// Old columns the target has no place for: their values go.
     pub fn dropped_columns(&self) -> &[String] {
         &self.context.mapping.dropped
@@ -259,6 +273,13 @@ impl fmt::Display for RebuildPlan {
             "-- sqlite-rebuild plan: rebuild {}",
             qualified(&self.schema, &self.table)
         )?;
+        if self.context.facts.target.by_operations {
+            writeln!(
+                f,
+                "-- target: {}",
+                self.target_sql().replace('\n', "\n--   ")
+            )?;
+        }
         writeln!(f, "-- Runs with foreign key enforcement off, inside one transaction (execute() does both).")?;
         writeln!(
             f,

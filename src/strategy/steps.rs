@@ -7,7 +7,7 @@ use super::context::Purpose;
 use super::plan::{Payload, PlanStep, StepKind};
 use crate::db::catalog;
 use crate::error::{DependentKind, Result};
-use crate::introspect::{rename_column_sql, Facts, Statistics};
+use crate::introspect::{rename_column_sql, rename_sequence, Facts, Statistics};
 use crate::mapping::{self, Mapping};
 use crate::sql::{ident, literal, qualified};
 use rusqlite::types::Value;
@@ -129,9 +129,13 @@ pub(crate) fn copy(
             }),
         );
     }
-    steps.extend(facts.renames.iter().map(|(old, new)| {
-        PlanStep::new(StepKind::RenameColumn, rename_column_sql(source, old, new))
-    }));
+    steps.extend(
+        rename_sequence(source, &facts.renames)
+            .iter()
+            .map(|(old, new)| {
+                PlanStep::new(StepKind::RenameColumn, rename_column_sql(source, old, new))
+            }),
+    );
     let (keep_statistics, restore_statistics) = statistics_steps(facts);
     steps.extend(keep_statistics);
     // 6. Drop the old table.
@@ -368,6 +372,23 @@ pub(crate) fn in_place(
     }
     let checks = vec![
         format!("every row of {table} satisfies the new CHECK and NOT NULL constraints"),
+        "PRAGMA foreign_key_check finds no new violation in the tables involved".to_owned(),
+        "every view and trigger in the schema still compiles".to_owned(),
+    ];
+    (steps, checks)
+}
+
+/// SQLite's own `ALTER TABLE` statements, which the choice judged on a replica: nothing is
+/// copied, and what names a renamed column follows it.
+pub(crate) fn alter(facts: &Facts, statements: &[String]) -> (Vec<PlanStep>, Vec<String>) {
+    let steps = drop_steps(facts)
+        .chain(
+            statements
+                .iter()
+                .map(|sql| PlanStep::new(StepKind::AlterTable, sql.clone())),
+        )
+        .collect();
+    let checks = vec![
         "PRAGMA foreign_key_check finds no new violation in the tables involved".to_owned(),
         "every view and trigger in the schema still compiles".to_owned(),
     ];

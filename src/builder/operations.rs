@@ -1,0 +1,168 @@
+//! Describing the change instead of the whole table: the operations (`.add_column`,
+//! `.rename_column`, `.add_check`, ...) a [`TableRebuild`] records. Introspection applies
+//! them to the table's current definition text (`introspect::edit`); nothing here reads a
+//! database.
+
+use super::TableRebuild;
+
+/// One recorded operation, in the order given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Operation {
+    AddColumn(String),
+    RenameColumn { from: String, to: String },
+    AlterColumn { name: String, definition: String },
+    AddCheck { name: String, expr: String },
+    DropConstraint(String),
+    AddForeignKey(String),
+    DropForeignKey(Vec<String>),
+    PrimaryKey(Vec<String>),
+    ColumnOrder(Vec<String>),
+    Strict(bool),
+    WithoutRowid(bool),
+}
+
+fn names<I, S>(columns: I) -> Vec<String>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    columns.into_iter().map(Into::into).collect()
+}
+
+/// The operations: each edits the table's current `CREATE TABLE` text, keeping the
+/// caller's text wherever it does not change; [`plan`](TableRebuild::plan) shows the result
+/// ([`RebuildPlan::target_sql`](crate::RebuildPlan::target_sql)). They are an alternative to
+/// [`create_sql`](TableRebuild::create_sql): giving both is refused with
+/// [`Error::Operation`](crate::Error::Operation), as is an operation naming a column or
+/// constraint the table lacks, or contradicting another.
+///
+/// Columns are named as they are after the renames, except by
+/// [`drop_column`](TableRebuild::drop_column) and [`rename_column`](TableRebuild::rename_column)'s
+/// `from`, which name the table's current columns.
+///
+/// ```
+/// use sqlite_rebuild::{rusqlite::Connection, Strategy, TableRebuild};
+///
+/// let mut conn = Connection::open_in_memory()?;
+/// conn.execute_batch(
+///     "CREATE TABLE item (id INTEGER PRIMARY KEY, qty TEXT, note TEXT);
+///      CREATE INDEX item_qty ON item (qty);
+///      INSERT INTO item VALUES (1, '5', 'a'), (2, '7', NULL);",
+/// )?;
+/// let report = TableRebuild::new("item")
+///     .alter_column("qty", "INTEGER NOT NULL CHECK (qty >= 0)")
+///     .rename_column("note", "remark")
+///     .add_column("priority INTEGER NOT NULL DEFAULT 0")
+///     .execute(&mut conn)?;
+/// assert_eq!(report.strategy(), Strategy::Copy);
+/// let sql: String = conn.query_row("SELECT sql FROM sqlite_schema WHERE name = 'item'", [], |r| r.get(0))?;
+/// assert_eq!(
+///     sql,
+///     "CREATE TABLE \"item\" (id INTEGER PRIMARY KEY, qty INTEGER NOT NULL CHECK (qty >= 0), \"remark\" TEXT, priority INTEGER NOT NULL DEFAULT 0)"
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+impl TableRebuild {
+    /// Adds a column at the end of the column list: `definition` is its name, type and
+    /// constraints, as in `CREATE TABLE` (`"priority INTEGER NOT NULL DEFAULT 0"`). Existing
+    /// rows take its `DEFAULT`. Where SQLite's `ALTER TABLE ... ADD COLUMN` allows it and
+    /// nothing else changes, that is what runs: no row is copied.
+    pub fn add_column(mut self, definition: impl Into<String>) -> Self {
+        self.operations
+            .push(Operation::AddColumn(definition.into()));
+        self
+    }
+
+    /// Renames the table's column `from` to `to`. The renames given to one rebuild apply
+    /// together, so swaps and cycles (`a -> b`, `b -> a`) work; the data, and the indexes,
+    /// views, triggers and child keys that name a column, follow it (as `ALTER TABLE ...
+    /// RENAME COLUMN` does; that is what runs when nothing else changes).
+    pub fn rename_column(mut self, from: impl Into<String>, to: impl Into<String>) -> Self {
+        self.operations.push(Operation::RenameColumn {
+            from: from.into(),
+            to: to.into(),
+        });
+        self
+    }
+
+    /// Gives column `name` a new type and column constraints: `definition` is everything
+    /// after the name (`"INTEGER NOT NULL CHECK (qty >= 0)"`). Values are copied under the
+    /// new type's affinity and checked against the new constraints first.
+    pub fn alter_column(mut self, name: impl Into<String>, definition: impl Into<String>) -> Self {
+        self.operations.push(Operation::AlterColumn {
+            name: name.into(),
+            definition: definition.into(),
+        });
+        self
+    }
+
+    /// Adds the table constraint `CONSTRAINT name CHECK (expr)`.
+    pub fn add_check(mut self, name: impl Into<String>, expr: impl Into<String>) -> Self {
+        self.operations.push(Operation::AddCheck {
+            name: name.into(),
+            expr: expr.into(),
+        });
+        self
+    }
+
+    /// Drops the constraint named `name` (`CONSTRAINT name ...`): a CHECK, UNIQUE, PRIMARY
+    /// KEY, FOREIGN KEY or NOT NULL, of a column or of the table.
+    pub fn drop_constraint(mut self, name: impl Into<String>) -> Self {
+        self.operations.push(Operation::DropConstraint(name.into()));
+        self
+    }
+
+    /// Adds a table foreign key: `clause` is what follows `FOREIGN KEY`
+    /// (`"(owner_id) REFERENCES users(id) ON DELETE CASCADE"`). Existing rows are checked
+    /// against the parent first.
+    pub fn add_foreign_key(mut self, clause: impl Into<String>) -> Self {
+        self.operations
+            .push(Operation::AddForeignKey(clause.into()));
+        self
+    }
+
+    /// Drops the foreign key on exactly these columns (a table `FOREIGN KEY (...)` or a
+    /// column's `REFERENCES`).
+    pub fn drop_foreign_key<I, S>(mut self, columns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.operations
+            .push(Operation::DropForeignKey(names(columns)));
+        self
+    }
+
+    /// Makes these columns the primary key, in place of the current one (a column's
+    /// `PRIMARY KEY` or the table's).
+    pub fn primary_key<I, S>(mut self, columns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.operations.push(Operation::PrimaryKey(names(columns)));
+        self
+    }
+
+    /// Puts the columns in this order: every column of the result, each once.
+    pub fn column_order<I, S>(mut self, columns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.operations.push(Operation::ColumnOrder(names(columns)));
+        self
+    }
+
+    /// Makes the table `STRICT`, or not.
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.operations.push(Operation::Strict(strict));
+        self
+    }
+
+    /// Makes the table `WITHOUT ROWID`, or not.
+    pub fn without_rowid(mut self, without_rowid: bool) -> Self {
+        self.operations.push(Operation::WithoutRowid(without_rowid));
+        self
+    }
+}
