@@ -460,3 +460,128 @@ proptest! {
         }
     }
 }
+
+/// Indexes change in the same rebuild: one dropped, one replaced under its name, a unique
+/// one added; a unique index the rows break is refused before anything is written, by its
+/// name.
+#[test]
+fn indexes_change_in_the_same_rebuild() {
+    let mut conn = item_db();
+    let report = run(
+        &mut conn,
+        &TableRebuild::new("item")
+            .alter_column("qty", "INTEGER")
+            .drop_index("item_qty")
+            .drop_index("item_b")
+            .create_index("CREATE INDEX item_b ON item (b DESC, qty)")
+            .create_index(
+                "CREATE UNIQUE INDEX main.item_note ON item (note) WHERE note IS NOT NULL",
+            ),
+    );
+    assert_eq!(report.strategy(), Strategy::Copy);
+    let indexes = query_all(
+        &conn,
+        "SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL ORDER BY name",
+    );
+    assert_eq!(
+        indexes,
+        [
+            vec![
+                text("item_b"),
+                text("CREATE INDEX item_b ON item (b DESC, qty)")
+            ],
+            vec![
+                text("item_note"),
+                text("CREATE UNIQUE INDEX item_note ON item (note) WHERE note IS NOT NULL")
+            ],
+        ]
+    );
+    // A unique index the rows break: refused by name, nothing changed.
+    conn.execute_batch("UPDATE item SET note = 'x'")
+        .unwrap_err();
+    let mut conn = item_db();
+    conn.execute_batch("UPDATE item SET note = 'same'").unwrap();
+    let rb = TableRebuild::new("item").create_index("CREATE UNIQUE INDEX item_note ON item (note)");
+    assert!(!rb.validate(&conn).unwrap().is_ok());
+    let err = refused(&mut conn, rb);
+    assert!(err.to_string().contains("item_note"), "{err}");
+    // Creating an index under a taken name, or on another table, is a typed error.
+    for (rb, needle) in [
+        (
+            TableRebuild::new("item").create_index("CREATE INDEX item_b ON item (a)"),
+            "exists; drop it first",
+        ),
+        (
+            TableRebuild::new("item").create_index("CREATE INDEX c_x ON child (item_a)"),
+            "not on this table",
+        ),
+        (
+            TableRebuild::new("item").drop_index("nope"),
+            "no index of that name",
+        ),
+        (
+            TableRebuild::new("item").drop_index("sqlite_autoindex_item_1"),
+            "no index of that name",
+        ),
+    ] {
+        let mut conn = item_db();
+        let err = refused_by_every_verb(&mut conn, rb);
+        assert!(matches!(err, Error::Operation { .. }), "{err}");
+        assert!(err.to_string().contains(needle), "{err}");
+    }
+}
+
+/// keep_old_as: the old table stays under its new name with its definition and rows
+/// (rowids too), without the indexes and triggers; the child references the rebuilt table.
+#[test]
+fn keep_old_as_keeps_the_old_table_as_a_backup() {
+    let mut conn = item_db();
+    let before = rows_with_rowid(&conn, "item");
+    run(
+        &mut conn,
+        &TableRebuild::new("item")
+            .rename_column("note", "remark")
+            .drop_column("qty")
+            .drop_index("item_qty")
+            .keep_old_as("item_v1"),
+    );
+    assert_eq!(rows_with_rowid(&conn, "item_v1"), before);
+    assert_eq!(
+        stored_sql(&conn, "item_v1"),
+        ITEM.split(";")
+            .next()
+            .unwrap()
+            .replacen("item", "\"item_v1\"", 1)
+    );
+    assert_eq!(
+        int(&conn, "SELECT count(*) FROM sqlite_schema WHERE tbl_name = 'item_v1' AND sql IS NOT NULL AND type <> 'table'"),
+        0
+    );
+    assert!(stored_sql(&conn, "child").contains("REFERENCES item (a, b)"));
+    assert_eq!(
+        query_all(&conn, "SELECT remark FROM item ORDER BY id"),
+        [vec![text("x")], vec![Value::Null], vec![text("z")]]
+    );
+    let err = refused_by_every_verb(
+        &mut conn,
+        TableRebuild::new("item")
+            .add_column("x")
+            .keep_old_as("child"),
+    );
+    assert!(err.to_string().contains("\"child\" is taken"), "{err}");
+}
+
+/// A snapshot whose indexes differ from the table's, with the same definition, gets them
+/// back (the in-place switch would leave the indexes as they are, so it copies).
+#[test]
+fn a_snapshots_indexes_come_back_when_only_they_differ() {
+    let mut conn = item_db();
+    let snap = sqlite_rebuild::TableSnapshot::capture(&conn, "item").unwrap();
+    conn.execute_batch("DROP INDEX item_qty").unwrap();
+    let report = run(&mut conn, &TableRebuild::from_snapshot(&snap));
+    assert_eq!(report.strategy(), Strategy::Copy);
+    assert_eq!(
+        stored_sql(&conn, "item_qty"),
+        "CREATE INDEX item_qty ON item (qty)"
+    );
+}

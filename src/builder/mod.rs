@@ -116,6 +116,12 @@ pub struct TableRebuild {
     pub(crate) operations: Vec<Operation>,
     /// Copy the rows even where `ALTER TABLE` or the in-place switch would do.
     pub(crate) copy_always: bool,
+    /// `CREATE INDEX` statements for the rebuilt table.
+    pub(crate) create_indexes: Vec<String>,
+    /// Indexes of the table to drop.
+    pub(crate) drop_indexes: Vec<String>,
+    /// Keep the old table, with its rows, under this name.
+    pub(crate) keep_old_as: Option<String>,
 }
 
 impl TableRebuild {
@@ -138,6 +144,9 @@ impl TableRebuild {
             drop_columns: Vec::new(),
             operations: Vec::new(),
             copy_always: false,
+            create_indexes: Vec::new(),
+            drop_indexes: Vec::new(),
+            keep_old_as: None,
         }
     }
 

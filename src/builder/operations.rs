@@ -160,6 +160,32 @@ impl TableRebuild {
         self
     }
 
+    /// Creates an index on the rebuilt table: `sql` is a `CREATE [UNIQUE] INDEX ... ON
+    /// <table> (...)` statement. A unique one is checked against the rows before anything
+    /// is written, like the target's own keys. To change an index, drop it with
+    /// [`drop_index`](TableRebuild::drop_index) and create it again under its name.
+    pub fn create_index(mut self, sql: impl Into<String>) -> Self {
+        self.create_indexes.push(sql.into());
+        self
+    }
+
+    /// Drops the table's index `name` (one created by `CREATE INDEX`; the automatic
+    /// indexes of UNIQUE and PRIMARY KEY constraints go with
+    /// [`drop_constraint`](TableRebuild::drop_constraint)).
+    pub fn drop_index(mut self, name: impl Into<String>) -> Self {
+        self.drop_indexes.push(name.into());
+        self
+    }
+
+    /// Keeps the old table, with its definition and every row (rowids included), under the
+    /// name `name` in the same schema, as a backup. Its indexes and triggers do not come
+    /// along (the rebuilt table has them), and child tables keep referencing the rebuilt
+    /// table. The name must be free.
+    pub fn keep_old_as(mut self, name: impl Into<String>) -> Self {
+        self.keep_old_as = Some(name.into());
+        self
+    }
+
     /// Makes the table `WITHOUT ROWID`, or not.
     pub fn without_rowid(mut self, without_rowid: bool) -> Self {
         self.operations.push(Operation::WithoutRowid(without_rowid));

@@ -4,7 +4,7 @@
 //! COLUMN` on a replica of the table alone, which rewrites every CHECK, generated column and
 //! key that names the column). The result is judged like any target: SQLite prepares it.
 
-use crate::builder::{Operation, TableRebuild};
+use crate::builder::{Dependent, Operation, TableRebuild};
 use crate::db::replica::Replica;
 use crate::db::Table;
 use crate::error::{Error, Result};
@@ -55,7 +55,161 @@ fn called(op: &Operation) -> String {
 
 /// Whether the rebuild is described by operations rather than a whole `create_sql`.
 pub(crate) fn described_by_operations(rb: &TableRebuild) -> bool {
-    rb.create_sql.is_none() && (!rb.operations.is_empty() || !rb.drop_columns.is_empty())
+    rb.create_sql.is_none()
+        && (!rb.operations.is_empty()
+            || !rb.drop_columns.is_empty()
+            || !rb.create_indexes.is_empty()
+            || !rb.drop_indexes.is_empty()
+            || rb.keep_old_as.is_some())
+}
+
+/// The indexes `create_index` asks for, as dependents to build after the swap: each on
+/// this table, under a name no other index takes (unless that one is dropped).
+pub(crate) fn created_indexes(
+    rb: &TableRebuild,
+    source: &Table,
+    existing: &[Dependent],
+) -> Result<Vec<Dependent>> {
+    let mut out: Vec<Dependent> = Vec::new();
+    for sql_text in &rb.create_indexes {
+        let operation = format!("create_index({sql_text:?})");
+        let ix = sql::parse_create_index(sql_text).map_err(|e| refuse(source, &operation, e.0))?;
+        if !ix.table.eq_ignore_ascii_case(&source.name) {
+            return Err(refuse(
+                source,
+                &operation,
+                format!("the index is on {:?}, not on this table", ix.table),
+            ));
+        }
+        let named = &sql_text[ix.name_span.0..ix.name_span.1];
+        let bare = sql::without_schema_prefix(named);
+        if let Some(schema) = sql::schema_prefix(named) {
+            if !schema.eq_ignore_ascii_case(&source.schema) {
+                return Err(refuse(
+                    source,
+                    &operation,
+                    format!(
+                        "the index names schema {schema:?}, the table is in {:?}",
+                        source.schema
+                    ),
+                ));
+            }
+        }
+        let dropped = rb
+            .drop_indexes
+            .iter()
+            .chain(&rb.drop_dependents)
+            .any(|d| d.eq_ignore_ascii_case(&ix.name));
+        let taken = existing
+            .iter()
+            .any(|d| d.name.eq_ignore_ascii_case(&ix.name))
+            || out.iter().any(|d| d.name.eq_ignore_ascii_case(&ix.name));
+        if taken && !dropped {
+            return Err(refuse(
+                source,
+                &operation,
+                format!(
+                    "an index named {:?} exists; drop it first with drop_index",
+                    ix.name
+                ),
+            ));
+        }
+        out.push(Dependent {
+            kind: crate::error::DependentKind::Index,
+            name: ix.name.clone(),
+            sql: sql::replace_span(
+                sql_text.trim_end_matches([';', ' ', '\n']),
+                ix.name_span,
+                bare,
+            ),
+            temp: false,
+        });
+    }
+    Ok(out)
+}
+
+/// `drop_index`: each names an index of the table (not an automatic one).
+pub(crate) fn check_dropped_indexes(
+    rb: &TableRebuild,
+    source: &Table,
+    existing: &[Dependent],
+) -> Result<()> {
+    for name in &rb.drop_indexes {
+        let is_index = existing.iter().any(|d| {
+            d.kind == crate::error::DependentKind::Index && d.name.eq_ignore_ascii_case(name)
+        });
+        if !is_index {
+            return Err(refuse(
+                source,
+                &format!("drop_index({name:?})"),
+                "the table has no index of that name (automatic indexes go with their constraint: drop_constraint)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What `keep_old_as` keeps: the old table under its new name, and the statements that
+/// create and fill it (every column SQLite stores, and the rowid where it has one).
+pub(crate) fn kept_old(
+    conn: &rusqlite::Connection,
+    rb: &TableRebuild,
+    source: &Table,
+    source_def: Option<&sql::CreateTable>,
+) -> Result<Option<KeptOld>> {
+    let Some(name) = &rb.keep_old_as else {
+        return Ok(None);
+    };
+    let operation = format!("keep_old_as({name:?})");
+    if crate::db::catalog::free_name(conn, &source.schema, name)? != *name {
+        return Err(refuse(
+            source,
+            &operation,
+            format!("{name:?} is taken in schema {:?}", source.schema),
+        ));
+    }
+    let Some(def) = source_def else {
+        return Err(refuse(
+            source,
+            &operation,
+            "the table's definition could not be read",
+        ));
+    };
+    let create = sql::replace_span(
+        &source.sql[..def.end],
+        def.name_span,
+        &sql::qualified(&source.schema, name),
+    );
+    let mut columns: Vec<String> = source
+        .columns
+        .iter()
+        .filter(|c| !c.is_generated())
+        .map(|c| ident(&c.name))
+        .collect();
+    if source.ipk.is_none() {
+        if let Some(rowid) = source.rowid_name() {
+            columns.insert(0, rowid.to_owned());
+        }
+    }
+    let list = columns.join(", ");
+    let fill = format!(
+        "INSERT INTO {} ({list}) SELECT {list} FROM {}",
+        sql::qualified(&source.schema, name),
+        source.qualified()
+    );
+    Ok(Some(KeptOld {
+        name: name.clone(),
+        create,
+        fill,
+    }))
+}
+
+/// The old table kept as a backup.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct KeptOld {
+    pub name: String,
+    pub create: String,
+    pub fill: String,
 }
 
 /// The target the operations describe, or `None` when `create_sql` gives it.

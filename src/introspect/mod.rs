@@ -50,8 +50,11 @@ pub(crate) struct Facts {
     pub dependents: Vec<DependentFacts>,
     /// Dependents dropped on request.
     pub dropped: Vec<Dropped>,
-    /// A snapshot's dependents differ from the table's own (by name or statement).
+    /// A snapshot's dependents differ from the table's own (by name or statement), or
+    /// `create_index` adds some.
     pub dependents_replaced: bool,
+    /// The old table to keep as a backup (`keep_old_as`).
+    pub kept_old: Option<edit::KeptOld>,
     /// Every foreign key of the schema, as after the renames (the scratch table's aside).
     pub keys: Vec<ForeignKey>,
     /// Foreign keys of other tables that reference the rebuilt table.
@@ -289,6 +292,8 @@ pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) 
             .map_err(|e| Error::dependent_broken(&source.name, sqlite_message(&e)))?;
     }
     let mut dependents = catalog::dependents(renamed, &source)?;
+    edit::check_dropped_indexes(rb, &source, &dependents)?;
+    let created = edit::created_indexes(rb, &source, &dependents)?;
     let mut dependents_replaced = false;
     for wanted in &rb.snapshot_dependents {
         match dependents
@@ -306,6 +311,8 @@ pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) 
         }
     }
     let dropped = requested_drops(renamed, rb, &source, &mut dependents)?;
+    dependents_replaced |= !created.is_empty();
+    dependents.extend(created);
     let keys: Vec<ForeignKey> = all_foreign_keys(renamed, &source.schema)?
         .into_iter()
         .filter(|fk| {
@@ -368,6 +375,7 @@ pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) 
             Some(def) => def.autoincrement,
             None => sql::mentions_identifier(&source.sql, "AUTOINCREMENT"),
         };
+    let kept_old = edit::kept_old(conn, rb, &source, source_def.as_ref())?;
     let temp_shadow = !source.schema.eq_ignore_ascii_case("temp")
         && catalog::free_name(conn, "temp", &source.name)? != source.name;
     Ok(Facts {
@@ -398,6 +406,7 @@ pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) 
         dependents,
         dropped,
         dependents_replaced,
+        kept_old,
         keys,
         children,
         descendants,
@@ -498,7 +507,7 @@ fn requested_drops(
     dependents: &mut Vec<Dependent>,
 ) -> Result<Vec<Dropped>> {
     let mut out: Vec<Dropped> = Vec::new();
-    for wanted in &rb.drop_dependents {
+    for wanted in rb.drop_dependents.iter().chain(&rb.drop_indexes) {
         let found = catalog::droppable(conn, source, wanted)?;
         let planned = dependents
             .iter()

@@ -207,6 +207,28 @@ pub(crate) fn first_name(text: &str) -> Option<String> {
     .then(|| identifier_value(&text[first.start..first.end]))
 }
 
+/// The schema of a `schema.name` text (unquoted), if it names one.
+pub(crate) fn schema_prefix(text: &str) -> Option<String> {
+    let tokens = tokenize(text).ok()?;
+    match significant(&tokens).as_slice() {
+        [first, dot, _] if dot.kind == TokenKind::Dot => {
+            Some(identifier_value(&text[first.start..first.end]))
+        }
+        _ => None,
+    }
+}
+
+/// The name of a `[schema.]name` text as written, without the schema.
+pub(crate) fn without_schema_prefix(text: &str) -> &str {
+    let Ok(tokens) = tokenize(text) else {
+        return text;
+    };
+    match significant(&tokens).as_slice() {
+        [_, dot, name] if dot.kind == TokenKind::Dot => &text[name.start..name.end],
+        _ => text,
+    }
+}
+
 /// The module a `CREATE VIRTUAL TABLE` uses.
 pub(crate) fn virtual_table_module(sql: &str) -> Option<String> {
     let tokens = tokenize(sql).ok()?;

@@ -47,6 +47,14 @@ pub(crate) fn in_place_blocker(
     if facts.restore.is_some() {
         return Some("rows come back from quarantine");
     }
+    // The switch keeps the indexes and triggers where they are: new or changed ones are
+    // built by the copy's recreate steps.
+    if facts.dependents_replaced {
+        return Some("indexes or triggers are created or replaced");
+    }
+    if facts.kept_old.is_some() {
+        return Some("keep_old_as keeps the old table's rows as they are");
+    }
     if source.schema.eq_ignore_ascii_case("temp") {
         return Some("TEMP tables are copied");
     }
@@ -121,6 +129,7 @@ pub(crate) fn unchanged(rb: &TableRebuild, facts: &Facts, mapping: &Mapping) -> 
         && mapping.rules.is_empty()
         && mapping.dropped.is_empty()
         && facts.renames.is_empty()
+        && facts.kept_old.is_none()
         && rb.drop_dependents.is_empty()
         && facts.restore.is_none()
         && !facts.dependents_replaced
@@ -232,6 +241,8 @@ fn alter_statements(
         || !rb.columns.is_empty()
         || !mapping.rules.is_empty()
         || !rb.snapshot_dependents.is_empty()
+        || !rb.create_indexes.is_empty()
+        || rb.keep_old_as.is_some()
         || facts.restore.is_some()
         || facts.temp_shadow
     {

@@ -129,6 +129,21 @@ pub(crate) fn copy(
             }),
         );
     }
+    // The backup keeps the old table as it is: before its columns are renamed.
+    if let Some(kept) = &facts.kept_old {
+        steps.push(
+            PlanStep::new(StepKind::KeepOld, kept.create.clone()).titled(format!(
+                "keep the old table as {}: create it",
+                ident(&kept.name)
+            )),
+        );
+        steps.push(
+            PlanStep::new(StepKind::KeepOld, kept.fill.clone()).titled(format!(
+                "keep the old table as {}: its rows",
+                ident(&kept.name)
+            )),
+        );
+    }
     steps.extend(
         rename_sequence(source, &facts.renames)
             .iter()
