@@ -35,6 +35,10 @@ pub(super) fn run(
             // A rename rewrites what names the column only with legacy_alter_table off.
             let _legacy = PragmaSet::legacy_alter_table(rt.conn, false)?;
             exec(rt.conn, step).map(drop).map_err(|e| {
+                // ADD CONSTRAINT checks the rows: a failure is theirs, diagnosed in full.
+                if step.kind() == StepKind::AlterTable && is_violation(&e) {
+                    return Stop::Violations(e);
+                }
                 Error::dependent_broken(&ctx.facts.source.name, sqlite_message(&e)).into()
             })
         }

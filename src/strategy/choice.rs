@@ -221,7 +221,8 @@ pub(crate) fn choose(
 }
 
 /// The `ALTER TABLE` statements that do what the operations ask, when they are all
-/// `add_column`, `rename_column` and `drop_column`, nothing else is asked (but dependents
+/// `add_column`, `rename_column`, `drop_column`, `add_check` and `drop_constraint` (the last
+/// two on SQLite 3.53 and later, which checks the rows itself), nothing else is asked (but dependents
 /// to drop, which go first), and SQLite takes the statements on a replica of the schema (its own restrictions: a dropped column no
 /// index, view, trigger or constraint uses; an added one that needs no row checked). The
 /// table's text as SQLite stores it after them comes along.
@@ -231,10 +232,15 @@ fn alter_statements(
     facts: &Facts,
     mapping: &Mapping,
 ) -> Result<Option<(Vec<String>, String)>> {
-    let only_columns = rb
-        .operations
-        .iter()
-        .all(|op| matches!(op, Operation::AddColumn(_) | Operation::RenameColumn { .. }));
+    let only_columns = rb.operations.iter().all(|op| {
+        matches!(
+            op,
+            Operation::AddColumn(_)
+                | Operation::RenameColumn { .. }
+                | Operation::AddCheck { .. }
+                | Operation::DropConstraint(_)
+        )
+    });
     if !facts.target.by_operations
         || rb.copy_always
         || !only_columns
@@ -260,6 +266,16 @@ fn alter_statements(
             .iter()
             .map(|(old, new)| crate::introspect::rename_column_sql(source, old, new)),
     );
+    // SQLite 3.53 and later add and drop constraints themselves, checking the rows (an
+    // older one refuses the syntax on the replica, and the switch or the copy does it).
+    for op in &rb.operations {
+        if let Operation::DropConstraint(name) = op {
+            statements.push(format!(
+                "ALTER TABLE {table} DROP CONSTRAINT {}",
+                ident(name)
+            ));
+        }
+    }
     for op in &rb.operations {
         if let Operation::AddColumn(definition) = op {
             if !added_needs_no_check(definition, source.strict) {
@@ -268,6 +284,15 @@ fn alter_statements(
             statements.push(format!(
                 "ALTER TABLE {table} ADD COLUMN {}",
                 definition.trim()
+            ));
+        }
+    }
+    for op in &rb.operations {
+        if let Operation::AddCheck { name, expr } = op {
+            statements.push(format!(
+                "ALTER TABLE {table} ADD CONSTRAINT {} CHECK ({})",
+                ident(name),
+                expr.trim()
             ));
         }
     }
