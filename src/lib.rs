@@ -406,7 +406,7 @@ pub use db::MIN_SQLITE_VERSION;
 pub use error::{DependentKind, Error, Result, RuleKind};
 pub use report::{
     ConstraintKind, ConstraintViolations, MovedRows, Phase, Progress, RebuildReport, RuleReport,
-    SampleRow, Strategy, ValidationReport,
+    SampleRow, Strategy, ValidationReport, ValueCount,
 };
 pub use strategy::{PlanStep, RebuildPlan, StepKind};
 

@@ -73,8 +73,43 @@ fn assert_refusal(err: Error) {
         shown.contains(&format!("{either} of {PLANS} rows")),
         "{shown}"
     );
+    // The rowid alias is not shown twice: `rowid 1: "phase"='action'`.
+    assert!(shown.contains("rowid 1: \"phase\"='action'"), "{shown}");
     assert!(
-        shown.contains("rowid 1: \"id\"=1, \"phase\"='action'"),
+        first.values().contains(&(
+            "id".to_owned(),
+            sqlite_rebuild::rusqlite::types::Value::Integer(1)
+        )),
+        "{first}"
+    );
+    // The distinct offending values with their counts, most frequent first, and the rules
+    // that would resolve them, the admitted values listed.
+    let values: Vec<(String, u64)> = state_c
+        .distinct_values()
+        .iter()
+        .map(|v| (format!("{:?}", v.values()[0].1), v.rows()))
+        .collect();
+    let applied = (1..=PLANS).filter(|i| state(*i) == "applied").count() as u64;
+    let constrained = (1..=PLANS).filter(|i| state(*i) == "constrained").count() as u64;
+    let mut expected = vec![
+        ("Text(\"applied\")".to_owned(), applied),
+        ("Text(\"constrained\")".to_owned(), constrained),
+    ];
+    expected.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    assert_eq!(values, expected);
+    assert_eq!(
+        phase_c.distinct_values()[0].to_string(),
+        format!("\"phase\" = 'action': {bad_phase} rows")
+    );
+    assert_eq!(
+        phase_c.suggested_remaps(),
+        [".remap(\"phase\", \"action\", ?) // one of 'strategize', 'execute', 'apply', 'applied'"]
+    );
+    assert_eq!(phase_c.allowed_values().unwrap().len(), 4);
+    assert!(
+        shown.contains(&format!(
+            "\"phase\" = 'action': {bad_phase} rows\n      fix: .remap(\"phase\", \"action\", ?)"
+        )),
         "{shown}"
     );
 }

@@ -308,3 +308,60 @@ fn sample_size_bounds_the_sample_not_the_count() {
     assert_eq!(c.samples().len(), 3);
     assert!(report.to_string().contains("... and 4997 more"), "{report}");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 48, ..Default::default() })]
+
+    /// Reports that help write the fix, on generated rows: the distinct offending values
+    /// add up to the count (when there are no more of them than the sample size), most
+    /// frequent first; a duplicate names the first row of its key under the key's own
+    /// collation; every offending value of an IN (...) CHECK gets a `.remap` line.
+    #[test]
+    fn reports_name_values_collisions_and_fixes(
+        rows in proptest::collection::vec((0usize..6, 0i64..5), 1..40),
+        sample_size in 1usize..8,
+    ) {
+        let keys = ["a", "A", "b", "B", "c", "d"];
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT, v INT)").unwrap();
+        for (i, (k, v)) in rows.iter().enumerate() {
+            conn.execute("INSERT INTO t VALUES (?1, ?2, ?3)", sqlite_rebuild::rusqlite::params![i as i64 + 1, keys[*k], v]).unwrap();
+        }
+        let report = TableRebuild::new("t")
+            .alter_column("k", "TEXT COLLATE NOCASE UNIQUE")
+            .add_check("v_known", "v IN (1, 2)")
+            .sample_size(sample_size)
+            .validate(&conn)
+            .unwrap();
+        let id_of = |rowid: i64| rows[(rowid - 1) as usize];
+        let lower: Vec<String> = rows.iter().map(|r| keys[r.0].to_lowercase()).collect();
+        let has_duplicate = (0..lower.len()).any(|i| lower[..i].contains(&lower[i]));
+        proptest::prop_assert_eq!(report.constraint("UNIQUE(k)").is_some(), has_duplicate);
+        let has_bad = rows.iter().any(|r| r.1 != 1 && r.1 != 2);
+        proptest::prop_assert_eq!(report.constraint("v_known").is_some(), has_bad);
+        if let Some(c) = report.constraint("v_known") {
+            let values = c.distinct_values();
+            proptest::prop_assert!(values.windows(2).all(|w| w[0].rows() >= w[1].rows()));
+            let distinct: std::collections::BTreeSet<i64> = rows.iter().map(|r| r.1).filter(|v| *v != 1 && *v != 2).collect();
+            proptest::prop_assert_eq!(values.len(), distinct.len().min(sample_size));
+            if distinct.len() <= sample_size {
+                proptest::prop_assert_eq!(values.iter().map(|v| v.rows()).sum::<u64>(), c.count());
+            }
+            proptest::prop_assert_eq!(c.suggested_remaps().len(), values.len());
+            for (line, v) in c.suggested_remaps().iter().zip(values) {
+                let Value::Integer(bad) = v.values()[0].1 else { panic!("{v}") };
+                proptest::prop_assert_eq!(line, &format!(".remap(\"v\", {bad}i64, ?) // one of 1, 2"));
+            }
+        }
+        if let Some(c) = report.constraint("UNIQUE(k)") {
+            for s in c.samples() {
+                let first = s.collides_with().expect("a duplicate collides with a row");
+                let me = s.rowid().unwrap();
+                proptest::prop_assert!(first < me);
+                proptest::prop_assert!(keys[id_of(first).0].eq_ignore_ascii_case(keys[id_of(me).0]));
+                // No earlier row holds the key: it is the first of its group.
+                proptest::prop_assert!((1..first).all(|r| !keys[id_of(r).0].eq_ignore_ascii_case(keys[id_of(me).0])));
+            }
+        }
+    }
+}

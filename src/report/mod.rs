@@ -8,4 +8,6 @@ mod validation;
 pub use progress::{Phase, Progress};
 pub use rebuild::{MovedRows, RebuildReport, RuleReport, Strategy};
 pub(crate) use validation::label;
-pub use validation::{ConstraintKind, ConstraintViolations, SampleRow, ValidationReport};
+pub use validation::{
+    ConstraintKind, ConstraintViolations, SampleRow, ValidationReport, ValueCount,
+};

@@ -53,11 +53,35 @@ pub(crate) fn label(kind: ConstraintKind, name: &str) -> String {
 pub struct SampleRow {
     rowid: Option<i64>,
     values: Vec<(String, Value)>,
+    /// The column that is the rowid (an INTEGER PRIMARY KEY), not shown twice.
+    rowid_alias: Option<String>,
+    collides_with: Option<i64>,
 }
 
 impl SampleRow {
     pub(crate) fn new(rowid: Option<i64>, values: Vec<(String, Value)>) -> Self {
-        SampleRow { rowid, values }
+        SampleRow {
+            rowid,
+            values,
+            rowid_alias: None,
+            collides_with: None,
+        }
+    }
+
+    pub(crate) fn with_rowid_alias(mut self, column: Option<&str>) -> Self {
+        self.rowid_alias = column.map(str::to_owned);
+        self
+    }
+
+    pub(crate) fn colliding_with(mut self, rowid: Option<i64>) -> Self {
+        self.collides_with = rowid;
+        self
+    }
+
+    /// For a UNIQUE or PRIMARY KEY violation: the rowid of the row (the first of its key)
+    /// that this one collides with.
+    pub fn collides_with(&self) -> Option<i64> {
+        self.collides_with
     }
 
     /// The row's rowid in the old table (`None` for WITHOUT ROWID tables).
@@ -78,19 +102,83 @@ impl fmt::Display for SampleRow {
             Some(id) => write!(f, "rowid {id}:")?,
             None => write!(f, "row:")?,
         }
-        for (i, (name, value)) in self.values.iter().enumerate() {
-            let mut text = literal(value);
-            if text.chars().count() > 60 {
-                text = text.chars().take(57).collect::<String>() + "...";
-            }
+        // `rowid 10: "id"=10` says it twice: the rowid alias is shown once.
+        let shown = self.values.iter().filter(|(name, value)| {
+            let is_alias = self
+                .rowid_alias
+                .as_deref()
+                .is_some_and(|a| a.eq_ignore_ascii_case(name));
+            !(is_alias && self.rowid.is_some() && *value == Value::Integer(self.rowid.unwrap_or(0)))
+        });
+        for (i, (name, value)) in shown.enumerate() {
             write!(
                 f,
-                "{} {}={text}",
+                "{} {}={}",
                 if i == 0 { "" } else { "," },
-                ident(name)
+                ident(name),
+                short(value)
             )?;
         }
+        if let Some(other) = self.collides_with {
+            write!(f, " (the same key as rowid {other})")?;
+        }
         Ok(())
+    }
+}
+
+/// A value as a report shows it: SQL, long ones cut short.
+fn short(value: &Value) -> String {
+    let text = literal(value);
+    if text.chars().count() > 60 {
+        text.chars().take(57).collect::<String>() + "..."
+    } else {
+        text
+    }
+}
+
+/// A value as Rust source for a `.remap` line, when it can be one.
+fn rust_literal(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => Some("None::<&str>".to_owned()),
+        Value::Integer(i) => Some(format!("{i}i64")),
+        Value::Real(r) if r.is_finite() => Some(format!("{r:?}")),
+        Value::Text(t) => Some(format!("{t:?}")),
+        _ => None,
+    }
+}
+
+/// One distinct combination of offending values and how many rows hold it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValueCount {
+    values: Vec<(String, Value)>,
+    rows: u64,
+}
+
+impl ValueCount {
+    pub(crate) fn new(values: Vec<(String, Value)>, rows: u64) -> Self {
+        ValueCount { values, rows }
+    }
+
+    /// The constraint's columns and their values, as the target would store them.
+    pub fn values(&self) -> &[(String, Value)] {
+        &self.values
+    }
+
+    /// How many violating rows hold exactly these values.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+}
+
+impl fmt::Display for ValueCount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self
+            .values
+            .iter()
+            .map(|(name, value)| format!("{} = {}", ident(name), short(value)))
+            .collect();
+        let rows = if self.rows == 1 { "row" } else { "rows" };
+        write!(f, "{}: {} {rows}", parts.join(", "), self.rows)
     }
 }
 
@@ -102,6 +190,9 @@ pub struct ConstraintViolations {
     expression: Option<String>,
     count: u64,
     samples: Vec<SampleRow>,
+    values: Vec<ValueCount>,
+    /// For a CHECK of the form `column IN (...)`: the column and the values it admits.
+    allowed: Option<(String, Vec<Value>)>,
 }
 
 impl ConstraintViolations {
@@ -118,7 +209,65 @@ impl ConstraintViolations {
             expression,
             count,
             samples,
+            values: Vec::new(),
+            allowed: None,
         }
+    }
+
+    pub(crate) fn with_values(
+        mut self,
+        values: Vec<ValueCount>,
+        allowed: Option<(String, Vec<Value>)>,
+    ) -> Self {
+        self.values = values;
+        self.allowed = allowed;
+        self
+    }
+
+    /// The distinct offending values of the constraint's columns, most frequent first,
+    /// with their row counts (at most the rebuild's sample size of them).
+    pub fn distinct_values(&self) -> &[ValueCount] {
+        &self.values
+    }
+
+    /// For a CHECK that admits a list of values (`phase IN ('a', 'b')`): the values it
+    /// admits.
+    pub fn allowed_values(&self) -> Option<&[Value]> {
+        self.allowed.as_ref().map(|(_, v)| v.as_slice())
+    }
+
+    /// The rules that would resolve the violations, as Rust lines to paste and complete:
+    /// `.remap("phase", "action", ?)` for each offending value of an `IN (...)` CHECK (the
+    /// admitted values listed beside it), `.remap_null("col", ?)` for a NOT NULL column.
+    pub fn suggested_remaps(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        match (&self.allowed, self.kind) {
+            (Some((column, allowed)), ConstraintKind::Check) => {
+                let choices: Vec<String> = allowed.iter().map(literal).collect();
+                for v in &self.values {
+                    let Some((_, value)) = v
+                        .values
+                        .iter()
+                        .find(|(c, _)| c.eq_ignore_ascii_case(column))
+                    else {
+                        continue;
+                    };
+                    if let Some(from) = rust_literal(value) {
+                        out.push(format!(
+                            ".remap({column:?}, {from}, ?) // one of {}",
+                            choices.join(", ")
+                        ));
+                    }
+                }
+            }
+            (_, ConstraintKind::NotNull) => {
+                if let Some((column, _)) = self.values.first().and_then(|v| v.values.first()) {
+                    out.push(format!(".remap_null({column:?}, ?)"));
+                }
+            }
+            _ => {}
+        }
+        out
     }
 
     /// How the report names it (see [`label`]).
@@ -157,26 +306,32 @@ impl ConstraintViolations {
 ///
 /// Returned by [`TableRebuild::validate`](crate::TableRebuild::validate) and carried by
 /// [`Error::Violations`](crate::Error::Violations). `Display` lists each violated constraint
-/// by name with its exact count and sample rows:
+/// by name with its exact count, the distinct offending values with their counts (when they
+/// say more than the rows), the `.remap` lines that would resolve a CHECK admitting a list
+/// of values, and sample rows; a duplicate names the row it collides with:
 ///
 /// ```
 /// use sqlite_rebuild::{rusqlite::Connection, TableRebuild};
 ///
 /// let conn = Connection::open_in_memory()?;
 /// conn.execute_batch(
-///     "CREATE TABLE item (id INTEGER PRIMARY KEY, qty INTEGER);
-///      INSERT INTO item VALUES (1, 5), (2, -1), (3, 0);",
+///     "CREATE TABLE task (id INTEGER PRIMARY KEY, state TEXT, email TEXT);
+///      INSERT INTO task VALUES (1, 'todo', 'a'), (2, 'wip', 'b'), (3, 'wip', 'a'), (4, 'done', 'c');",
 /// )?;
-/// let report = TableRebuild::new("item")
-///     .create_sql("CREATE TABLE item (id INTEGER PRIMARY KEY,
-///                                     qty INTEGER CONSTRAINT qty_positive CHECK (qty > 0))")
+/// let report = TableRebuild::new("task")
+///     .add_check("state_known", "state IN ('todo', 'done')")
+///     .alter_column("email", "TEXT UNIQUE")
 ///     .validate(&conn)?;
 /// assert_eq!(
 ///     report.to_string(),
-///     r#"2 of 3 rows of "item" would violate the target's constraints:
-///   CHECK qty_positive: 2 rows
-///       rowid 2: "id"=2, "qty"=-1
-///       rowid 3: "id"=3, "qty"=0
+///     r#"2 of 4 rows of "task" would violate the target's constraints:
+///   CHECK state_known: 2 rows
+///       "state" = 'wip': 2 rows
+///       fix: .remap("state", "wip", ?) // one of 'todo', 'done'
+///       rowid 2: "state"='wip'
+///       rowid 3: "state"='wip'
+///   UNIQUE(email): 1 row
+///       rowid 3: "email"='a' (the same key as rowid 1)
 /// Nothing was changed. Remap the offending values (.remap, .remap_null, .remap_with), move them aside (.on_violation(OnViolation::Quarantine)), or change the target."#
 /// );
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -293,6 +448,15 @@ impl fmt::Display for ValidationReport {
         for c in &self.constraints {
             let rows = if c.count == 1 { "row" } else { "rows" };
             writeln!(f, "  {}: {} {rows}", c.label(), c.count)?;
+            // The values first when they say more than the rows: fewer of them, or a key.
+            if c.values.len() > 1 || c.values.first().is_some_and(|v| v.rows > 1) {
+                for v in &c.values {
+                    writeln!(f, "      {v}")?;
+                }
+            }
+            for line in c.suggested_remaps() {
+                writeln!(f, "      fix: {line}")?;
+            }
             for s in &c.samples {
                 writeln!(f, "      {s}")?;
             }

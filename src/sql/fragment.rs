@@ -2,6 +2,7 @@
 //! names an expression mentions, byte-span edits, and the arguments of a virtual table.
 
 use super::lex::{err, identifier_value, significant, tokenize, SqlError, TokenKind};
+use rusqlite::types::Value;
 
 /// Ok when `expr` is one expression that can be spliced into a SELECT list.
 pub(crate) fn single_expression(expr: &str) -> Result<(), SqlError> {
@@ -205,6 +206,64 @@ pub(crate) fn first_name(text: &str) -> Option<String> {
         TokenKind::Word | TokenKind::QuotedIdent | TokenKind::String
     )
     .then(|| identifier_value(&text[first.start..first.end]))
+}
+
+/// For a CHECK that is, or has as one of its top-level `AND` terms, `column IN (literal,
+/// ...)`: the column and the literals' values.
+pub(crate) fn allowed_values(expr: &str) -> Option<(String, Vec<Value>)> {
+    let tokens = tokenize(expr).ok()?;
+    let toks = significant(&tokens);
+    let text = |t: &super::lex::Token| &expr[t.start..t.end];
+    let is_and =
+        |t: &super::lex::Token| t.kind == TokenKind::Word && text(t).eq_ignore_ascii_case("AND");
+    // Top-level AND terms.
+    let mut terms: Vec<&[super::lex::Token]> = Vec::new();
+    let (mut depth, mut start) = (0i32, 0usize);
+    for (i, t) in toks.iter().enumerate() {
+        match t.kind {
+            TokenKind::LParen => depth += 1,
+            TokenKind::RParen => depth -= 1,
+            _ if depth == 0 && is_and(t) => {
+                terms.push(&toks[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    terms.push(&toks[start..]);
+    terms.into_iter().find_map(|term| {
+        let [name, kw, open, rest @ ..] = term else {
+            return None;
+        };
+        let (close, items) = rest.split_last()?;
+        let ok = matches!(name.kind, TokenKind::Word | TokenKind::QuotedIdent)
+            && kw.kind == TokenKind::Word
+            && text(kw).eq_ignore_ascii_case("IN")
+            && open.kind == TokenKind::LParen
+            && close.kind == TokenKind::RParen;
+        if !ok || items.is_empty() {
+            return None;
+        }
+        let mut values = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            if i % 2 == 1 {
+                if item.kind != TokenKind::Comma {
+                    return None;
+                }
+                continue;
+            }
+            let t = text(item);
+            values.push(match item.kind {
+                TokenKind::String => Value::Text(identifier_value(t)),
+                TokenKind::Number => match t.parse::<i64>() {
+                    Ok(i) => Value::Integer(i),
+                    Err(_) => Value::Real(t.parse::<f64>().ok()?),
+                },
+                _ => return None,
+            });
+        }
+        Some((identifier_value(text(name)), values))
+    })
 }
 
 /// The schema of a `schema.name` text (unquoted), if it names one.

@@ -8,8 +8,8 @@ use crate::db::guards::{QuotesAsStrings, Savepoint};
 use crate::error::{Error, Result};
 use crate::introspect::Facts;
 use crate::mapping::Mapping;
-use crate::report::{ConstraintViolations, SampleRow, ValidationReport};
-use crate::sql::{balanced, ident};
+use crate::report::{ConstraintViolations, SampleRow, ValidationReport, ValueCount};
+use crate::sql::{self, balanced, ident};
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{params_from_iter, Connection};
 
@@ -23,6 +23,67 @@ fn sample_value(v: ValueRef<'_>) -> Value {
         ValueRef::Text(bytes) => Value::Text(String::from_utf8_lossy(bytes).into_owned()),
         ValueRef::Blob(bytes) => Value::Blob(bytes.to_vec()),
     }
+}
+
+/// The old rowid of the first staged row (in the old table's order) holding `key`: the row
+/// a duplicate collides with.
+fn first_of_key(
+    conn: &Connection,
+    (stage_q, alias, seq, src): (&str, &str, &str, &str),
+    terms: &[String],
+    conds: &str,
+    key: &[Value],
+) -> rusqlite::Result<Option<i64>> {
+    let eqs: Vec<String> = terms
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("{t} = ?{}", i + 1))
+        .collect();
+    conn.query_row(
+        &format!(
+            "SELECT {src} FROM {stage_q} AS {alias} WHERE {conds} AND {} ORDER BY {alias}.{seq} LIMIT 1",
+            eqs.join(" AND ")
+        ),
+        params_from_iter(key),
+        |r| r.get::<_, Option<i64>>(0),
+    )
+}
+
+/// The distinct values of a probe's columns among the rows that violate it, most frequent
+/// first (then in the old table's order), at most `limit` of them.
+fn distinct_values(
+    conn: &Connection,
+    (stage_q, alias, seq): (&str, &str, &str),
+    probe: &super::probes::Probe,
+    limit: usize,
+) -> rusqlite::Result<Vec<ValueCount>> {
+    if probe.show.is_empty() {
+        return Ok(Vec::new());
+    }
+    let columns: Vec<String> = probe
+        .show
+        .iter()
+        .map(|c| format!("{alias}.{}", ident(c)))
+        .collect();
+    let list = columns.join(", ");
+    let sql = format!(
+        "SELECT {list}, count(*) FROM {stage_q} AS {alias} WHERE {} GROUP BY {list} ORDER BY count(*) DESC, min({alias}.{seq}) LIMIT ?1",
+        probe.predicate
+    );
+    let mut statement = conn.prepare(&sql)?;
+    let rows = statement.query_map([limit as i64], |r| {
+        let values = probe
+            .show
+            .iter()
+            .enumerate()
+            .map(|(i, name)| Ok((name.clone(), sample_value(r.get_ref(i)?))))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(ValueCount::new(
+            values,
+            r.get::<_, i64>(probe.show.len())? as u64,
+        ))
+    })?;
+    rows.collect()
 }
 
 /// Counts every constraint's violations exactly; changes nothing.
@@ -101,16 +162,22 @@ fn diagnose_in(
                 .map(|c| c.name.clone())
                 .collect();
         }
-        let select: Vec<String> = show
+        let mut select: Vec<String> = show
             .iter()
             .map(|c| format!("{alias}.{}", ident(c)))
             .collect();
+        let key_terms = probe
+            .key
+            .as_ref()
+            .map_or(&[][..], |(terms, _)| terms.as_slice());
+        select.extend(key_terms.iter().cloned());
         let sample_sql = format!(
             "SELECT {src}, {} FROM {stage_q} AS {alias} WHERE {} ORDER BY {alias}.{seq} LIMIT ?1",
             select.join(", "),
             probe.predicate
         );
-        let samples = conn
+        let ipk = facts.target.table.ipk.as_deref();
+        let rows: Vec<(SampleRow, Vec<Value>)> = conn
             .prepare(&sample_sql)
             .and_then(|mut s| {
                 s.query_map([sample_size as i64], |r| {
@@ -118,18 +185,36 @@ fn diagnose_in(
                     for (i, name) in show.iter().enumerate() {
                         values.push((name.clone(), sample_value(r.get_ref(i + 1)?)));
                     }
-                    Ok(SampleRow::new(r.get(0)?, values))
+                    let key = (0..key_terms.len())
+                        .map(|k| r.get::<_, Value>(1 + show.len() + k))
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    Ok((SampleRow::new(r.get(0)?, values).with_rowid_alias(ipk), key))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()
             })
             .map_err(fail("sampling violating rows"))?;
-        constraints.push(ConstraintViolations::new(
-            probe.name,
-            probe.kind,
-            probe.expression,
-            count,
-            samples,
-        ));
+        let mut samples = Vec::with_capacity(rows.len());
+        for (sample, key) in rows {
+            let first = match &probe.key {
+                Some((terms, conds)) => {
+                    first_of_key(conn, (&stage_q, &alias, &seq, &src), terms, conds, &key)
+                        .map_err(fail("finding the row a duplicate collides with"))?
+                }
+                None => None,
+            };
+            samples.push(sample.colliding_with(first));
+        }
+        let values = distinct_values(conn, (&stage_q, &alias, &seq), &probe, sample_size)
+            .map_err(fail("counting the offending values"))?;
+        let allowed = match (&probe.kind, &probe.expression) {
+            (crate::report::ConstraintKind::Check, Some(expr)) => sql::allowed_values(expr)
+                .filter(|(column, _)| show.iter().any(|s| s.eq_ignore_ascii_case(column))),
+            _ => None,
+        };
+        constraints.push(
+            ConstraintViolations::new(probe.name, probe.kind, probe.expression, count, samples)
+                .with_values(values, allowed),
+        );
     }
     let violation_count = if constraints.is_empty() {
         0

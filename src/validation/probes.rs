@@ -16,6 +16,9 @@ pub(crate) struct Probe {
     pub predicate: String,
     /// Columns whose values a sample row shows.
     pub show: Vec<String>,
+    /// For a uniqueness probe: the key's terms (collation applied) and the condition a row
+    /// must meet to hold a key, so a sample can name the row it collides with.
+    pub key: Option<(Vec<String>, String)>,
 }
 
 impl Probe {
@@ -50,6 +53,7 @@ pub(crate) fn probes(facts: &Facts, stage_q: &str, seq: &str, alias: &str) -> Ve
                 expression: None,
                 predicate: format!("{alias}.{} IS NULL", ident(&c.name)),
                 show: vec![c.name.clone()],
+                key: None,
             });
         }
     }
@@ -63,6 +67,7 @@ pub(crate) fn probes(facts: &Facts, stage_q: &str, seq: &str, alias: &str) -> Ve
                 ident(ipk)
             ),
             show: vec![ipk.clone()],
+            key: None,
         });
     }
     if target.strict {
@@ -79,6 +84,7 @@ pub(crate) fn probes(facts: &Facts, stage_q: &str, seq: &str, alias: &str) -> Ve
                     ident(&c.name)
                 ),
                 show: vec![c.name.clone()],
+                key: None,
             });
         }
     }
@@ -106,6 +112,7 @@ pub(crate) fn probes(facts: &Facts, stage_q: &str, seq: &str, alias: &str) -> Ve
                 .unwrap_or(&check.expr)
             ),
             show,
+            key: None,
         });
     }
 
@@ -140,6 +147,7 @@ pub(crate) fn probes(facts: &Facts, stage_q: &str, seq: &str, alias: &str) -> Ve
             expression: None,
             predicate,
             show,
+            key: Some((partition, conds.join(" AND "))),
         });
     };
     if let Some(ipk) = &ipk {
@@ -269,6 +277,7 @@ pub(crate) fn probes(facts: &Facts, stage_q: &str, seq: &str, alias: &str) -> Ve
             expression: None,
             predicate,
             show: fk.from.clone(),
+            key: None,
         });
     }
     out
