@@ -12,6 +12,7 @@ pub(crate) enum Operation {
     RenameColumn { from: String, to: String },
     AlterColumn { name: String, definition: String },
     AddCheck { name: String, expr: String },
+    AddUnique { name: String, columns: Vec<String> },
     DropConstraint(String),
     AddForeignKey(String),
     DropForeignKey(Vec<String>),
@@ -105,6 +106,20 @@ impl TableRebuild {
         self
     }
 
+    /// Adds the table constraint `CONSTRAINT name UNIQUE (columns)`; existing rows are
+    /// checked for duplicates first.
+    pub fn add_unique<I, S>(mut self, name: impl Into<String>, columns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.operations.push(Operation::AddUnique {
+            name: name.into(),
+            columns: names(columns),
+        });
+        self
+    }
+
     /// Drops the constraint named `name` (`CONSTRAINT name ...`): a CHECK, UNIQUE, PRIMARY
     /// KEY, FOREIGN KEY or NOT NULL, of a column or of the table.
     pub fn drop_constraint(mut self, name: impl Into<String>) -> Self {
@@ -134,7 +149,8 @@ impl TableRebuild {
     }
 
     /// Makes these columns the primary key, in place of the current one (a column's
-    /// `PRIMARY KEY` or the table's).
+    /// `PRIMARY KEY` or the table's). No columns removes the key: the table keeps its
+    /// rowids as an ordinary rowid table.
     pub fn primary_key<I, S>(mut self, columns: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -144,7 +160,7 @@ impl TableRebuild {
         self
     }
 
-    /// Puts the columns in this order: every column of the result, each once.
+    /// Puts these columns first, in this order; the others follow in their current order.
     pub fn column_order<I, S>(mut self, columns: I) -> Self
     where
         I: IntoIterator<Item = S>,

@@ -43,6 +43,9 @@ fn called(op: &Operation) -> String {
             format!("alter_column({name:?}, {definition:?})")
         }
         Operation::AddCheck { name, expr } => format!("add_check({name:?}, {expr:?})"),
+        Operation::AddUnique { name, columns } => {
+            format!("add_unique({name:?}, [{}])", list(columns))
+        }
         Operation::DropConstraint(n) => format!("drop_constraint({n:?})"),
         Operation::AddForeignKey(c) => format!("add_foreign_key({c:?})"),
         Operation::DropForeignKey(c) => format!("drop_foreign_key([{}])", list(c)),
@@ -271,11 +274,15 @@ pub(crate) fn apply(
         };
         text = alter_column(source, &text, name, definition, &called(op))?;
     }
+    // Columns before the constraints that may name them.
+    for op in ops(|op| matches!(op, Operation::AddColumn(_))) {
+        text = add(source, &text, op)?;
+    }
     for op in ops(|op| {
         matches!(
             op,
-            Operation::AddColumn(_)
-                | Operation::AddCheck { .. }
+            Operation::AddCheck { .. }
+                | Operation::AddUnique { .. }
                 | Operation::AddForeignKey(_)
                 | Operation::PrimaryKey(_)
         )
@@ -607,17 +614,44 @@ fn add(source: &Table, text: &str, op: &Operation) -> Result<String> {
                 format!("CONSTRAINT {} CHECK ({})", ident(name), expr.trim()),
             )
         }
+        Operation::AddUnique { name, columns } => {
+            if has_constraint(name) {
+                return Err(refuse(
+                    source,
+                    &operation,
+                    format!("the table already has a constraint named {name:?}"),
+                ));
+            }
+            if columns.is_empty() {
+                return Err(refuse(
+                    source,
+                    &operation,
+                    "a UNIQUE constraint needs a column",
+                ));
+            }
+            for c in columns {
+                if !l.columns().any(|(_, n)| n.eq_ignore_ascii_case(c)) {
+                    return Err(refuse(
+                        source,
+                        &operation,
+                        format!("the table has no column {c:?}"),
+                    ));
+                }
+            }
+            let list: Vec<String> = columns.iter().map(|c| ident(c)).collect();
+            (
+                last_end,
+                format!("CONSTRAINT {} UNIQUE ({})", ident(name), list.join(", ")),
+            )
+        }
         Operation::AddForeignKey(clause) => {
             fragment(source, &operation, clause)?;
             (last_end, format!("FOREIGN KEY {}", clause.trim()))
         }
         Operation::PrimaryKey(columns) => {
+            // No columns: the key goes (a rowid table, its rowids kept).
             if columns.is_empty() {
-                return Err(refuse(
-                    source,
-                    &operation,
-                    "a primary key needs at least one column",
-                ));
+                return Ok(text.to_owned());
             }
             for c in columns {
                 if !l.columns().any(|(_, n)| n.eq_ignore_ascii_case(c)) {
@@ -657,20 +691,11 @@ fn column_order(source: &Table, text: &str, order: &[String], operation: &str) -
         }
         wanted.push(*i);
     }
-    if wanted.len() != current.len() {
-        let missing: Vec<&str> = current
-            .iter()
-            .filter(|(i, _)| !wanted.contains(i))
-            .map(|(_, n)| *n)
-            .collect();
-        return Err(refuse(
-            source,
-            operation,
-            format!(
-                "every column must be named once; missing: {}",
-                missing.join(", ")
-            ),
-        ));
+    // The columns not named follow, in their order.
+    for (i, _) in &current {
+        if !wanted.contains(i) {
+            wanted.push(*i);
+        }
     }
     // Each column slot, from the last, takes the text of the column the order puts there.
     let mut out = text.to_owned();

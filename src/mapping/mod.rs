@@ -221,9 +221,15 @@ pub(crate) fn map(rb: &TableRebuild, facts: &Facts) -> Result<Mapping> {
             .renames
             .iter()
             .any(|(old, _)| old.eq_ignore_ascii_case(&col.name));
+        // Dropped and added again by the operations: a new column, without the old values.
+        let readded = facts.target.by_operations
+            && rb
+                .drop_columns
+                .iter()
+                .any(|d| d.eq_ignore_ascii_case(&col.name));
         let from = match renamed_from {
             Some(old) => source.column(old),
-            None if renamed_away => None,
+            None if renamed_away || readded => None,
             None => source.column(&col.name),
         };
         let (value_source, base) = match explicit {
@@ -338,6 +344,7 @@ fn dropped_columns(rb: &TableRebuild, facts: &Facts) -> Result<Vec<String>> {
             None => "does not exist in the old table",
             Some(_)
                 if target.column(named).is_some()
+                    && !facts.target.by_operations
                     && !facts
                         .renames
                         .iter()
@@ -354,7 +361,13 @@ fn dropped_columns(rb: &TableRebuild, facts: &Facts) -> Result<Vec<String>> {
         .columns
         .iter()
         .filter(|c| {
+            let readded = facts.target.by_operations
+                && rb
+                    .drop_columns
+                    .iter()
+                    .any(|d| d.eq_ignore_ascii_case(&c.name));
             let kept = target.column(&c.name).is_some()
+                && !readded
                 && !facts
                     .renames
                     .iter()

@@ -266,6 +266,62 @@ pub(crate) fn allowed_values(expr: &str) -> Option<(String, Vec<Value>)> {
     })
 }
 
+/// The value of a `DEFAULT` clause that is a literal: a number (signed or not), a string, a
+/// blob (its bytes not kept), NULL, TRUE or FALSE, in parentheses or not. `None` for
+/// anything else (an expression, CURRENT_TIMESTAMP), whose value depends on when it is read.
+pub(crate) fn default_literal(clause: &str) -> Option<Value> {
+    let tokens = tokenize(clause).ok()?;
+    let toks = significant(&tokens);
+    let text = |t: &super::lex::Token| &clause[t.start..t.end];
+    let [kw, rest @ ..] = toks.as_slice() else {
+        return None;
+    };
+    if !text(kw).eq_ignore_ascii_case("DEFAULT") {
+        return None;
+    }
+    let mut inner = rest;
+    while let [open, middle @ .., close] = inner {
+        if open.kind == TokenKind::LParen && close.kind == TokenKind::RParen {
+            inner = middle;
+        } else {
+            break;
+        }
+    }
+    let number = |t: &str, negative: bool| -> Option<Value> {
+        let written = if negative {
+            format!("-{t}")
+        } else {
+            t.to_owned()
+        };
+        match written.parse::<i64>() {
+            Ok(i) => Some(Value::Integer(i)),
+            Err(_) => written.parse::<f64>().ok().map(Value::Real),
+        }
+    };
+    match inner {
+        [t] => match t.kind {
+            TokenKind::Number => number(text(t), false),
+            TokenKind::String => Some(Value::Text(identifier_value(text(t)))),
+            TokenKind::Blob => Some(Value::Blob(Vec::new())),
+            TokenKind::Word => match text(t).to_ascii_uppercase().as_str() {
+                "NULL" => Some(Value::Null),
+                "TRUE" => Some(Value::Integer(1)),
+                "FALSE" => Some(Value::Integer(0)),
+                _ => None,
+            },
+            _ => None,
+        },
+        [sign, t] if sign.kind == TokenKind::Operator && t.kind == TokenKind::Number => {
+            match text(sign) {
+                "-" => number(text(t), true),
+                "+" => number(text(t), false),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
 /// The schema of a `schema.name` text (unquoted), if it names one.
 pub(crate) fn schema_prefix(text: &str) -> Option<String> {
     let tokens = tokenize(text).ok()?;
@@ -451,5 +507,35 @@ mod tests {
             let _ = mentions_identifier(s, "x");
             let _ = with_temp_keyword(s);
         }
+    }
+
+    #[test]
+    fn literal_defaults_and_admitted_values() {
+        use rusqlite::types::Value as V;
+        for (clause, value) in [
+            ("DEFAULT 0", Some(V::Integer(0))),
+            ("DEFAULT -1.5", Some(V::Real(-1.5))),
+            ("DEFAULT ('hi')", Some(V::Text("hi".into()))),
+            ("DEFAULT NULL", Some(V::Null)),
+            ("DEFAULT TRUE", Some(V::Integer(1))),
+            ("DEFAULT CURRENT_TIMESTAMP", None),
+            ("DEFAULT (datetime('now'))", None),
+            ("DEFAULT (1 + 1)", None),
+        ] {
+            assert_eq!(default_literal(clause), value, "{clause}");
+        }
+        assert_eq!(
+            allowed_values("state IN ('a', 'b''c', 3) AND length(state) < 9"),
+            Some((
+                "state".into(),
+                vec![V::Text("a".into()), V::Text("b'c".into()), V::Integer(3)]
+            ))
+        );
+        assert_eq!(allowed_values("state NOT IN ('a')"), None);
+        assert_eq!(allowed_values("(state IN ('a')) OR state IS NULL"), None);
+        assert_eq!(
+            allowed_values("\"st\" IN (1)").map(|(c, _)| c),
+            Some("st".into())
+        );
     }
 }

@@ -126,11 +126,12 @@ pub(crate) fn unchanged(rb: &TableRebuild, facts: &Facts, mapping: &Mapping) -> 
         .get(new.name_span.1..new.end)
         .unwrap_or_default();
     rb.columns.is_empty()
+        && !rb.copy_always
         && mapping.rules.is_empty()
         && mapping.dropped.is_empty()
         && facts.renames.is_empty()
         && facts.kept_old.is_none()
-        && rb.drop_dependents.is_empty()
+        && facts.dropped.is_empty()
         && facts.restore.is_none()
         && !facts.dependents_replaced
         && crate::sql::same_tokens(old_body, new_body)
@@ -329,8 +330,9 @@ fn alter_statements(
 }
 
 /// Whether a column added by `ALTER TABLE ... ADD COLUMN` leaves nothing to check in the
-/// existing rows: they all read its constant DEFAULT, and no CHECK, key or generated
-/// expression is involved (SQLite itself refuses a NOT NULL column whose DEFAULT is NULL).
+/// existing rows: they all read its DEFAULT, a literal, and no CHECK, key or generated
+/// expression is involved; NOT NULL needs a DEFAULT that is not NULL. (SQLite checks what
+/// else ADD COLUMN restricts only when the table has rows, which the replica does not.)
 /// On a STRICT table a DEFAULT must also be of the column's type: the copy checks that.
 fn added_needs_no_check(definition: &str, strict: bool) -> bool {
     let sql = format!("CREATE TABLE t ({definition})");
@@ -343,11 +345,27 @@ fn added_needs_no_check(definition: &str, strict: bool) -> bool {
     let ElementKind::Column { constraints, .. } = &element.kind else {
         return false;
     };
-    constraints.iter().all(|c| match c.kind {
-        ClauseKind::NotNull | ClauseKind::Null | ClauseKind::Collate => true,
-        ClauseKind::Default => !strict,
-        _ => false,
-    })
+    let default = constraints
+        .iter()
+        .find(|c| c.kind == ClauseKind::Default)
+        .map(|c| &sql[c.span.0..c.span.1]);
+    let literal = default.and_then(sql::default_literal);
+    let not_null = constraints.iter().any(|c| c.kind == ClauseKind::NotNull);
+    let default_ok = match (default, &literal) {
+        (None, _) => !not_null,
+        (Some(_), None) => false,
+        (Some(_), Some(value)) => {
+            let null_into_not_null = not_null && *value == rusqlite::types::Value::Null;
+            !strict && !null_into_not_null
+        }
+    };
+    default_ok
+        && constraints.iter().all(|c| {
+            matches!(
+                c.kind,
+                ClauseKind::NotNull | ClauseKind::Null | ClauseKind::Collate | ClauseKind::Default
+            )
+        })
 }
 
 /// Whether rewriting `changed` of `sampled` rows in place beats a copy.
