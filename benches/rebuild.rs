@@ -411,5 +411,112 @@ fn benches(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(rebuild, benches);
+/// The fast paths, each paired with the hand-written ALTER TABLE that does the same and
+/// with the copy it avoids (`force_copy`): `(group, rebuild, hand-written SQL)`.
+fn fast_paths() -> Vec<(&'static str, TableRebuild, &'static str)> {
+    let mut paths = vec![
+        (
+            "alter-add-column",
+            TableRebuild::new("v3_plans").add_column("priority INTEGER"),
+            "ALTER TABLE v3_plans ADD COLUMN priority INTEGER",
+        ),
+        (
+            "alter-rename-column",
+            TableRebuild::new("v3_plans").rename_column("updated_at", "modified_at"),
+            "ALTER TABLE v3_plans RENAME COLUMN updated_at TO \"modified_at\"",
+        ),
+        (
+            "alter-drop-column",
+            TableRebuild::new("v3_plans").drop_column("updated_at"),
+            "ALTER TABLE v3_plans DROP COLUMN updated_at",
+        ),
+    ];
+    // ADD CONSTRAINT is SQLite 3.53's.
+    if sqlite_rebuild::rusqlite::version_number() >= 3_053_000 {
+        paths.push((
+            "alter-add-check",
+            TableRebuild::new("v3_plans").add_check("named", "name <> ''"),
+            "ALTER TABLE v3_plans ADD CONSTRAINT \"named\" CHECK (name <> '')",
+        ));
+    }
+    paths
+}
+
+/// Untimed: the fast path, the forced copy and the hand-written ALTER TABLE leave the same
+/// rows and the same table definition (the copy's rename quotes the table's name).
+fn check_fast_path(clean: &Path, rebuild: &TableRebuild, hand_sql: &str) {
+    let table_sql = |conn: &Connection| -> String {
+        conn.query_row(
+            "SELECT sql FROM sqlite_schema WHERE name = 'v3_plans'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let rows =
+        |conn: &Connection| -> i64 { int(conn, "SELECT count(*) FROM (SELECT * FROM v3_plans)") };
+    let (_a, mut fast) = fresh_copy(clean);
+    let report = rebuild.execute(&mut fast).unwrap();
+    assert_eq!(report.strategy(), sqlite_rebuild::Strategy::Alter);
+    let (_b, mut copied) = fresh_copy(clean);
+    let copy = rebuild
+        .clone()
+        .force_copy(true)
+        .execute(&mut copied)
+        .unwrap();
+    assert_eq!(copy.strategy(), sqlite_rebuild::Strategy::Copy);
+    let (_c, hand) = fresh_copy(clean);
+    hand.execute_batch(hand_sql).unwrap();
+    assert_eq!(table_sql(&fast), table_sql(&hand));
+    assert_eq!(
+        table_sql(&copied).replacen("CREATE TABLE \"v3_plans\"", "CREATE TABLE v3_plans", 1),
+        table_sql(&hand)
+    );
+    assert_eq!(rows(&fast), rows(&hand));
+    assert_eq!(rows(&copied), rows(&hand));
+}
+
+fn fast_path_benches(c: &mut Criterion) {
+    let m = mode();
+    let n = m.n;
+    let templates = tempfile::tempdir().unwrap();
+    let clean: PathBuf = templates.path().join(format!("clean-{n}.db"));
+    build_template(&clean, n, STORY_PHASE, STORY_STATE);
+    for (group, rebuild, hand_sql) in fast_paths() {
+        check_fast_path(&clean, &rebuild, hand_sql);
+        let mut g = c.benchmark_group(format!("{group}/{n}"));
+        g.sample_size(m.sample_size)
+            .warm_up_time(m.warm_up)
+            .measurement_time(m.measurement)
+            .sampling_mode(SamplingMode::Flat);
+        for (name, rb) in [
+            ("sqlite-rebuild (ALTER TABLE)", rebuild.clone()),
+            ("sqlite-rebuild (copy)", rebuild.clone().force_copy(true)),
+        ] {
+            g.bench_function(name, |b| {
+                b.iter_batched(
+                    || fresh_copy(&clean),
+                    |(dir, mut conn)| {
+                        rb.execute(&mut conn).unwrap();
+                        (dir, conn)
+                    },
+                    BatchSize::PerIteration,
+                )
+            });
+        }
+        g.bench_function("hand-written ALTER TABLE", |b| {
+            b.iter_batched(
+                || fresh_copy(&clean),
+                |(dir, conn)| {
+                    conn.execute_batch(hand_sql).unwrap();
+                    (dir, conn)
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(rebuild, benches, fast_path_benches);
 criterion_main!(rebuild);

@@ -417,21 +417,12 @@ fn renamed(
 
 /// Removes the element at `index` (a column or table constraint) with its comma.
 fn remove_element(text: &str, layout: &TableLayout, index: usize) -> String {
-    let els = &layout.elements;
-    let span = if index > 0 {
-        (els[index - 1].span.1, els[index].span.1)
-    } else if els.len() > 1 {
-        (els[0].span.0, els[1].span.0)
-    } else {
-        els[0].span
-    };
-    sql::replace_span(text, span, "")
+    sql::replace_span(text, layout.removal_span(text, index), "")
 }
 
 /// Removes a column constraint, with the space before it.
 fn remove_clause(text: &str, clause: &Clause) -> String {
-    let start = text[..clause.span.0].trim_end().len();
-    sql::replace_span(text, (start, clause.span.1), "")
+    sql::replace_span(text, sql::clause_removal_span(text, clause), "")
 }
 
 fn same_names(a: &[String], b: &[String]) -> bool {
@@ -576,11 +567,11 @@ fn add(source: &Table, text: &str, op: &Operation) -> Result<String> {
                 .any(|c| c.name.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(n))),
         })
     };
-    let last_column_end = l
-        .columns()
-        .last()
-        .map_or(l.open + 1, |(i, _)| l.elements[i].span.1);
-    let last_end = l.elements.last().map_or(l.open + 1, |e| e.span.1);
+    // Where SQLite's ADD COLUMN inserts: the end of the column list.
+    let last_column_end = l.columns_end(text);
+    // A table constraint goes right before the closing parenthesis, where SQLite's own
+    // ALTER TABLE ... ADD CONSTRAINT puts it: both paths store the same text.
+    let last_end = l.close;
     let (at, piece) = match op {
         Operation::AddColumn(definition) => {
             fragment(source, &operation, definition)?;

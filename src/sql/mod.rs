@@ -25,6 +25,8 @@ pub(crate) use fragment::{
 };
 pub(crate) use lex::identifier_value;
 pub(crate) use quote::{ident, literal, qualified, with_literals};
-pub(crate) use table_layout::{layout_create_table, Clause, ClauseKind, ElementKind, TableLayout};
+pub(crate) use table_layout::{
+    clause_removal_span, layout_create_table, Clause, ClauseKind, ElementKind, TableLayout,
+};
 #[cfg(test)]
 mod differential;

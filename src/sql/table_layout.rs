@@ -3,7 +3,7 @@
 //! operation (`.add_column`, `.drop_constraint`, ...) edits the caller's own text only where
 //! it changes, as SQLite's `alter.c` does.
 
-use super::lex::{err, identifier_value, Cursor, SqlError, TokenKind};
+use super::lex::{err, identifier_value, significant, tokenize, Cursor, SqlError, TokenKind};
 
 /// The parts of a `CREATE TABLE` statement, by byte span.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,6 +85,89 @@ impl TableLayout {
                 ElementKind::Column { name, .. } => Some((i, name.as_str())),
                 ElementKind::Constraint(_) => None,
             })
+    }
+}
+
+/// The first significant token at or after byte `from`: its kind and where it starts.
+fn next_token(text: &str, from: usize) -> Option<(TokenKind, usize)> {
+    let tokens = tokenize(text.get(from..)?).ok()?;
+    significant(&tokens)
+        .first()
+        .map(|t| (t.kind, from + t.start))
+}
+
+/// Where the last significant token before byte `at` ends (comments and space skipped).
+fn previous_token_end(text: &str, at: usize) -> usize {
+    text.get(..at)
+        .and_then(|head| tokenize(head).ok())
+        .and_then(|tokens| significant(&tokens).last().map(|t| t.end))
+        .unwrap_or(at)
+}
+
+/// Where the comma between bytes `from` and `to` starts (the lexer's, not a comment's).
+fn comma_between(text: &str, from: usize, to: usize) -> Option<usize> {
+    let tokens = tokenize(text.get(from..to)?).ok()?;
+    tokens
+        .iter()
+        .find(|t| t.kind == TokenKind::Comma)
+        .map(|t| from + t.start)
+}
+
+impl TableLayout {
+    /// Where the column list ends, as SQLite's `addColOffset`: the comma that starts the
+    /// table constraints, or the closing parenthesis. `ADD COLUMN` inserts there.
+    pub(crate) fn columns_end(&self, text: &str) -> usize {
+        let els = &self.elements;
+        match els
+            .iter()
+            .position(|e| matches!(e.kind, ElementKind::Constraint(_)))
+        {
+            Some(i) if i > 0 => {
+                comma_between(text, els[i - 1].span.1, els[i].span.0).unwrap_or(els[i].span.0)
+            }
+            _ => self.close,
+        }
+    }
+
+    /// The bytes to cut to remove element `index` with its comma, as SQLite's own `ALTER
+    /// TABLE ... DROP COLUMN / DROP CONSTRAINT` cut them, so that both paths store the same
+    /// text: a column from its start to the next column's, the last column from its comma
+    /// to the end of the column list; a table constraint from its comma to the next comma
+    /// (the last one: to the closing parenthesis).
+    pub(crate) fn removal_span(&self, text: &str, index: usize) -> (usize, usize) {
+        let els = &self.elements;
+        let el = &els[index];
+        let comma_before = |i: usize| {
+            comma_between(text, els[i - 1].span.1, els[i].span.0).unwrap_or(els[i - 1].span.1)
+        };
+        let next = els.get(index + 1);
+        match (&el.kind, next) {
+            (ElementKind::Column { .. }, Some(next))
+                if matches!(next.kind, ElementKind::Column { .. }) =>
+            {
+                (el.span.0, next.span.0)
+            }
+            _ if index == 0 => (el.span.0, next.map_or(el.span.1, |n| n.span.0)),
+            (ElementKind::Column { .. }, _) => (comma_before(index), self.columns_end(text)),
+            (ElementKind::Constraint(_), Some(next)) => (
+                comma_before(index),
+                comma_between(text, el.span.1, next.span.0).unwrap_or(el.span.1),
+            ),
+            (ElementKind::Constraint(_), None) => (comma_before(index), self.close),
+        }
+    }
+}
+
+/// The bytes to cut to remove a column's constraint, as SQLite's `DROP CONSTRAINT` does:
+/// with the space before it when a comma or the closing parenthesis follows, else with the
+/// space after it.
+pub(crate) fn clause_removal_span(text: &str, clause: &Clause) -> (usize, usize) {
+    match next_token(text, clause.span.1) {
+        Some((TokenKind::Comma | TokenKind::RParen, at)) => {
+            (previous_token_end(text, clause.span.0), at)
+        }
+        Some((_, at)) => (clause.span.0, at),
+        None => clause.span,
     }
 }
 

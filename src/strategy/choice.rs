@@ -257,26 +257,31 @@ fn alter_statements(
     }
     let source = &facts.source;
     let table = source.qualified();
+    // What goes first (constraints, then the columns they may name), then the renames,
+    // then what comes (columns, then constraints that may name them). SQLite 3.53 and
+    // later add and drop constraints themselves, checking the rows (an older one refuses
+    // the syntax on the replica, and the switch or the copy does it).
     let mut statements: Vec<String> = rb
-        .drop_columns
+        .operations
         .iter()
-        .map(|c| format!("ALTER TABLE {table} DROP COLUMN {}", ident(c)))
+        .filter_map(|op| match op {
+            Operation::DropConstraint(name) => Some(format!(
+                "ALTER TABLE {table} DROP CONSTRAINT {}",
+                ident(name)
+            )),
+            _ => None,
+        })
         .collect();
+    statements.extend(
+        rb.drop_columns
+            .iter()
+            .map(|c| format!("ALTER TABLE {table} DROP COLUMN {}", ident(c))),
+    );
     statements.extend(
         crate::introspect::rename_sequence(source, &facts.renames)
             .iter()
             .map(|(old, new)| crate::introspect::rename_column_sql(source, old, new)),
     );
-    // SQLite 3.53 and later add and drop constraints themselves, checking the rows (an
-    // older one refuses the syntax on the replica, and the switch or the copy does it).
-    for op in &rb.operations {
-        if let Operation::DropConstraint(name) = op {
-            statements.push(format!(
-                "ALTER TABLE {table} DROP CONSTRAINT {}",
-                ident(name)
-            ));
-        }
-    }
     for op in &rb.operations {
         if let Operation::AddColumn(definition) = op {
             if !added_needs_no_check(definition, source.strict) {
