@@ -382,3 +382,101 @@ fn replies_to_quarantined_child_rows_go_with_them() {
         .unwrap();
     assert_same(&normalized(snapshot(&conn)), &normalized(original));
 }
+
+/// `Orphans::SetNull` keeps a child row whose key is nullable, with the key set to NULL
+/// (kept beside the quarantine), and moves the others; `Orphans::OnDelete` follows each
+/// child's own ON DELETE; a restore puts every row and every key back: the database is the
+/// original again.
+#[test]
+fn orphans_can_keep_their_rows_with_a_null_key_and_get_it_back() {
+    let setup = "CREATE TABLE team (id INTEGER PRIMARY KEY, name TEXT);
+        CREATE TABLE player (id INTEGER PRIMARY KEY, team_id REFERENCES team (id));
+        CREATE TABLE badge (id INTEGER PRIMARY KEY, team_id NOT NULL REFERENCES team (id));
+        CREATE TABLE coach (id INTEGER PRIMARY KEY, team_id REFERENCES team (id) ON DELETE SET NULL);
+        CREATE TABLE kit (id INTEGER PRIMARY KEY, team_id REFERENCES team (id) ON DELETE CASCADE);
+        CREATE TRIGGER player_log AFTER UPDATE ON player BEGIN SELECT RAISE(ABORT, 'fired'); END;
+        INSERT INTO team VALUES (1, 'ok'), (2, ''), (3, '');
+        INSERT INTO player VALUES (10, 1), (20, 2), (30, 3), (40, NULL);
+        INSERT INTO badge VALUES (1, 2), (2, 1);
+        INSERT INTO coach VALUES (1, 2), (2, 1);
+        INSERT INTO kit VALUES (1, 3), (2, 1);";
+    for (policy, nulled, moved) in [
+        (
+            sqlite_rebuild::Orphans::SetNull,
+            vec!["player", "coach", "kit"],
+            vec!["badge"],
+        ),
+        (
+            sqlite_rebuild::Orphans::OnDelete,
+            vec!["coach"],
+            vec!["player", "badge", "kit"],
+        ),
+    ] {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(setup).unwrap();
+        let original = snapshot(&conn);
+        let team = TableSnapshot::capture(&conn, "team").unwrap();
+        let report = TableRebuild::new("team")
+            .add_check("named", "name <> ''")
+            .on_violation(OnViolation::Quarantine)
+            .orphans(policy)
+            .execute(&mut conn)
+            .unwrap();
+        let mut got: Vec<&str> = report
+            .keys_nulled()
+            .iter()
+            .map(|m| m.from_table())
+            .collect();
+        got.sort();
+        let mut want = nulled.clone();
+        want.sort();
+        assert_eq!(got, want, "{policy:?}");
+        for child in &nulled {
+            // The rows stayed; the keys that pointed at moved teams are NULL and kept.
+            assert_eq!(
+                int(
+                    &conn,
+                    &format!("SELECT count(*) FROM {child} WHERE team_id IN (2, 3)")
+                ),
+                0
+            );
+            let kept = format!("team__rejected__{child}__keys");
+            assert_eq!(
+                int(&conn, &format!("SELECT count(*) FROM {kept}")),
+                original.rows[&format!("main.{child}")]
+                    .iter()
+                    .filter(|r| matches!(r[2], Value::Integer(2 | 3)))
+                    .count() as i64
+            );
+        }
+        for child in &moved {
+            assert_eq!(
+                int(
+                    &conn,
+                    &format!("SELECT count(*) FROM {child} WHERE team_id IN (2, 3)")
+                ),
+                0
+            );
+            assert!(
+                int(
+                    &conn,
+                    &format!("SELECT count(*) FROM team__rejected__{child}")
+                ) > 0
+            );
+        }
+        assert_eq!(
+            int(&conn, "SELECT count(*) FROM pragma_foreign_key_check"),
+            0
+        );
+        // Back: every row and every key, as it was.
+        let back = TableRebuild::from_snapshot(&team)
+            .restore_from("team__rejected")
+            .execute(&mut conn)
+            .unwrap();
+        assert!(back
+            .restored()
+            .iter()
+            .any(|m| m.from_table().ends_with("__keys")));
+        assert_same(&normalized(snapshot(&conn)), &normalized(original));
+    }
+}

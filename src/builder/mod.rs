@@ -62,6 +62,24 @@ pub enum OnViolation {
     QuarantineInto(String),
 }
 
+/// What [`OnViolation::Quarantine`] does with the child rows that reference a row it moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Orphans {
+    /// Move them into quarantine tables of their own, with the rows they reference (the
+    /// default).
+    #[default]
+    Move,
+    /// Keep each child row where it is with its foreign key set to NULL, when the key's
+    /// columns are nullable (and the child has rowids); move the others. The keys are kept
+    /// in `<quarantine>__<child>__keys`, and
+    /// [`restore_from`](TableRebuild::restore_from) sets them back.
+    SetNull,
+    /// Do what each child's own foreign key says on delete: `ON DELETE SET NULL` sets the
+    /// key to NULL as [`SetNull`](Self::SetNull) does; anything else moves the row.
+    OnDelete,
+}
+
 /// Describes a table rebuild: SQLite's "generalized ALTER TABLE procedure", done safely.
 ///
 /// Build it by value, then call [`validate`](Self::validate) for a dry run,
@@ -122,6 +140,8 @@ pub struct TableRebuild {
     pub(crate) drop_indexes: Vec<String>,
     /// Keep the old table, with its rows, under this name.
     pub(crate) keep_old_as: Option<String>,
+    /// What quarantine does with the child rows of the rows it moves.
+    pub(crate) orphans: Orphans,
 }
 
 impl TableRebuild {
@@ -147,6 +167,7 @@ impl TableRebuild {
             create_indexes: Vec::new(),
             drop_indexes: Vec::new(),
             keep_old_as: None,
+            orphans: Orphans::Move,
         }
     }
 
@@ -284,6 +305,37 @@ impl TableRebuild {
     /// ([`OnViolation::Quarantine`]).
     pub fn on_violation(mut self, policy: OnViolation) -> Self {
         self.on_violation = policy;
+        self
+    }
+
+    /// What [`OnViolation::Quarantine`] does with the child rows that reference a row it
+    /// moves: move them too ([`Orphans::Move`], the default), or keep them with their key set
+    /// to NULL ([`Orphans::SetNull`], [`Orphans::OnDelete`]). Either way nothing is lost: the
+    /// keys set to NULL are kept beside the quarantine, and listed by
+    /// [`RebuildReport::keys_nulled`](crate::RebuildReport::keys_nulled).
+    ///
+    /// ```
+    /// use sqlite_rebuild::{rusqlite::Connection, OnViolation, Orphans, TableRebuild};
+    ///
+    /// let mut conn = Connection::open_in_memory()?;
+    /// conn.execute_batch(
+    ///     "CREATE TABLE team (id INTEGER PRIMARY KEY, name TEXT);
+    ///      CREATE TABLE player (id INTEGER PRIMARY KEY, team_id REFERENCES team (id));
+    ///      INSERT INTO team VALUES (1, 'ok'), (2, '');
+    ///      INSERT INTO player VALUES (10, 1), (20, 2);",
+    /// )?;
+    /// let report = TableRebuild::new("team")
+    ///     .add_check("named", "name <> ''")
+    ///     .on_violation(OnViolation::Quarantine)
+    ///     .orphans(Orphans::SetNull)
+    ///     .execute(&mut conn)?;
+    /// assert_eq!(report.keys_nulled()[0].rows(), 1);
+    /// let kept: i64 = conn.query_row("SELECT count(*) FROM player WHERE team_id IS NULL", [], |r| r.get(0))?;
+    /// assert_eq!(kept, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn orphans(mut self, policy: Orphans) -> Self {
+        self.orphans = policy;
         self
     }
 

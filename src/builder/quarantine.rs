@@ -15,6 +15,14 @@ pub(crate) fn child_quarantine_name(parent_quarantine: &str, child: &str) -> Str
     format!("{parent_quarantine}__{child}")
 }
 
+/// The table that keeps a child's foreign keys set to NULL ([`Orphans::SetNull`](crate::Orphans::SetNull)).
+pub(crate) fn nulled_keys_name(parent_quarantine: &str, child: &str) -> String {
+    format!("{parent_quarantine}__{child}__keys")
+}
+
+/// Column of a kept-keys table: the child row's rowid.
+pub(crate) const CHILD_ROWID: &str = "sqlite_rebuild_child_rowid";
+
 /// The default quarantine table of `table`.
 pub(crate) fn default_quarantine_name(table: &str) -> String {
     format!("{table}__rejected")

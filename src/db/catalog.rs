@@ -272,6 +272,8 @@ pub(crate) struct ForeignKey {
     pub from: Vec<String>,
     /// Referenced columns; `None` means "the parent's primary key".
     pub to: Vec<Option<String>>,
+    /// Its `ON DELETE` action as SQLite reports it (`NO ACTION`, `SET NULL`, `CASCADE`, ...).
+    pub on_delete: String,
 }
 
 impl ForeignKey {
@@ -304,15 +306,18 @@ pub(crate) fn foreign_keys(
     schema: &str,
     table: &str,
 ) -> Result<Vec<ForeignKey>> {
-    let rows: Vec<(i64, String, String, Option<String>)> = conn
-        .prepare("SELECT id, \"table\", \"from\", \"to\" FROM pragma_foreign_key_list(?1, ?2) ORDER BY id, seq")
+    #[allow(clippy::type_complexity)]
+    let rows: Vec<(i64, String, String, Option<String>, String)> = conn
+        .prepare("SELECT id, \"table\", \"from\", \"to\", on_delete FROM pragma_foreign_key_list(?1, ?2) ORDER BY id, seq")
         .and_then(|mut s| {
-            s.query_map(params![table, schema], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-                .collect()
+            s.query_map(params![table, schema], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect()
         })
         .map_err(Error::sqlite(format!("reading foreign keys of \"{table}\"")))?;
     let mut out: Vec<ForeignKey> = Vec::new();
-    for (id, parent, from, to) in rows {
+    for (id, parent, from, to, on_delete) in rows {
         match out.last_mut() {
             Some(fk) if fk.id == id => {
                 fk.from.push(from);
@@ -324,6 +329,7 @@ pub(crate) fn foreign_keys(
                 parent,
                 from: vec![from],
                 to: vec![to],
+                on_delete,
             }),
         }
     }

@@ -158,6 +158,7 @@ fn run(
     let savepoint = |name| nested.then(|| Savepoint::begin(conn, name)).transpose();
     let sp = savepoint("sqlite_rebuild")?;
     let mut quarantined = Vec::new();
+    let mut keys_nulled = Vec::new();
     let mut quarantine_reports = Vec::new();
     let outcome = loop {
         let attempt_sp = savepoint("sqlite_rebuild_attempt")?;
@@ -175,12 +176,15 @@ fn run(
                     &ctx.facts,
                     &ctx.mapping,
                     into,
-                    rb.sample_size,
+                    (rb.sample_size, rb.orphans),
                 )? {
-                    Some((report, moved)) => {
+                    Some((report, moved, nulled)) => {
                         quarantine_reports.push(report);
                         for m in moved {
                             MovedRows::merge_into(&mut quarantined, m);
+                        }
+                        for m in nulled {
+                            MovedRows::merge_into(&mut keys_nulled, m);
                         }
                     }
                     None => break Err(Stop::Violations(e)),
@@ -201,6 +205,7 @@ fn run(
                 sp.release()?;
             }
             report.quarantined = quarantined;
+            report.keys_nulled = keys_nulled;
             report.quarantine_reports = quarantine_reports;
             log_success(&source.qualified(), &report);
             Ok(report)
@@ -340,6 +345,7 @@ fn report(
         quarantine_reports: Vec::new(),
         restored: tally.restored,
         keys_followed: tally.keys_followed,
+        keys_nulled: Vec::new(),
         already_broken: tally.already_broken,
         dropped_columns: ctx.mapping.dropped.clone(),
         defaulted_columns: ctx.mapping.defaulted.clone(),

@@ -4,7 +4,10 @@
 //! so it reads the live catalog as it goes; everything here runs inside the rebuild's
 //! savepoint, and a failure undoes every move.
 
-use crate::builder::quarantine::{child_quarantine_name, MAX_DEPTH, QUARANTINED_AT, VIOLATION};
+use crate::builder::quarantine::{
+    child_quarantine_name, nulled_keys_name, CHILD_ROWID, MAX_DEPTH, QUARANTINED_AT, VIOLATION,
+};
+use crate::builder::Orphans;
 use crate::db::catalog;
 use crate::db::guards::TriggersSuspended;
 use crate::db::{ForeignKey, Table};
@@ -25,8 +28,8 @@ pub(super) fn move_violations(
     facts: &Facts,
     mapping: &Mapping,
     quarantine: &str,
-    sample_size: usize,
-) -> Result<Option<(ValidationReport, Vec<MovedRows>)>> {
+    (sample_size, orphans): (usize, Orphans),
+) -> Result<Option<Quarantined>> {
     let report = diagnose(conn, facts, mapping, sample_size)?;
     if report.is_ok() {
         return Ok(None);
@@ -118,10 +121,14 @@ pub(super) fn move_violations(
         source.qualified(),
         on.join(" AND ")
     );
-    let mut all = Vec::new();
+    let mut moves = Moves {
+        orphans,
+        moved: Vec::new(),
+        nulled: Vec::new(),
+    };
     let mut path = Vec::new();
     move_rows(
-        conn, source, &rows, "t0", "k.reason", quarantine, &mut path, &mut all,
+        conn, source, &rows, "t0", "k.reason", quarantine, &mut path, &mut moves,
     )?;
     conn.execute_batch(&format!("DROP TABLE {keys}"))
         .map_err(fail("dropping the key table"))?;
@@ -129,7 +136,106 @@ pub(super) fn move_violations(
         "quarantined {found} rows of {} into \"{quarantine}\"",
         source.qualified()
     );
-    Ok(Some((report, all)))
+    Ok(Some((report, moves.moved, moves.nulled)))
+}
+
+/// A pass's report, the rows it moved, and the child keys it set to NULL.
+pub(super) type Quarantined = (ValidationReport, Vec<MovedRows>, Vec<MovedRows>);
+
+/// What a quarantine pass did: rows moved, child keys set to NULL.
+struct Moves {
+    orphans: Orphans,
+    moved: Vec<MovedRows>,
+    nulled: Vec<MovedRows>,
+}
+
+/// Whether the policy keeps the child's rows with `fk` set to NULL: its columns nullable,
+/// the child with rowids (which the kept keys are recorded by).
+fn nulls_key(orphans: Orphans, fk: &ForeignKey, child: &Table) -> bool {
+    let wanted = match orphans {
+        Orphans::Move => false,
+        Orphans::SetNull => true,
+        Orphans::OnDelete => fk.on_delete.eq_ignore_ascii_case("SET NULL"),
+    };
+    wanted
+        && child.rowid_name().is_some()
+        && fk.from.iter().all(|c| {
+            child
+                .column(c)
+                .is_some_and(|col| !col.notnull && col.pk == 0)
+        })
+}
+
+/// Sets the child's key to NULL in the rows that reference the moved ones, keeping each
+/// row's key in the kept-keys table first. The child's triggers do not fire.
+#[allow(clippy::too_many_arguments)]
+fn null_keys(
+    conn: &Connection,
+    child: &Table,
+    fk: &ForeignKey,
+    child_rows: &str,
+    child_alias: &str,
+    why: &str,
+    parent_quarantine: &str,
+    moves: &mut Moves,
+) -> Result<()> {
+    let keys = nulled_keys_name(parent_quarantine, &child.name);
+    let fail = |what: &str| {
+        Error::sqlite(format!(
+            "{what} (keeping the keys of \"{}\" in \"{keys}\")",
+            child.name
+        ))
+    };
+    let q = qualified(&child.schema, &keys);
+    let cols: Vec<String> = fk.from.iter().map(|c| ident(c)).collect();
+    let rowid = child.rowid_name().unwrap_or("rowid");
+    conn.execute_batch(&format!(
+        "CREATE TABLE IF NOT EXISTS {q} ({} INTEGER, {}, {} TEXT, {} TEXT)",
+        ident(CHILD_ROWID),
+        cols.join(", "),
+        ident(VIOLATION),
+        ident(QUARANTINED_AT)
+    ))
+    .map_err(fail("creating the table of kept keys"))?;
+    let selected: Vec<String> = cols.iter().map(|c| format!("{child_alias}.{c}")).collect();
+    let n = conn
+        .execute(
+            &format!(
+                "INSERT INTO {q} ({}, {}, {}, {}) SELECT {child_alias}.{}, {}, {why}, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') FROM {child_rows}",
+                ident(CHILD_ROWID),
+                cols.join(", "),
+                ident(VIOLATION),
+                ident(QUARANTINED_AT),
+                ident(rowid),
+                selected.join(", ")
+            ),
+            [],
+        )
+        .map_err(fail("keeping the keys"))? as u64;
+    if n == 0 {
+        return Ok(());
+    }
+    let sets: Vec<String> = cols.iter().map(|c| format!("{c} = NULL")).collect();
+    let triggers = TriggersSuspended::engage(conn, &child.schema, &child.name)?;
+    let updated = conn
+        .execute(
+            &format!(
+                "UPDATE {} SET {} WHERE {} IN (SELECT {} FROM {q})",
+                child.qualified(),
+                sets.join(", "),
+                ident(rowid),
+                ident(CHILD_ROWID)
+            ),
+            [],
+        )
+        .map_err(fail("setting the keys to NULL"))? as u64;
+    triggers.restore()?;
+    log::info!(
+        "kept {updated} rows of \"{}\" with their key set to NULL; the keys are in \"{keys}\"",
+        child.name
+    );
+    MovedRows::merge_into(&mut moves.nulled, MovedRows::new(&child.name, &keys, n));
+    Ok(())
 }
 
 /// Moves the rows of `table` selected by `SELECT <alias>.* FROM <rows>` into `quarantine`,
@@ -143,7 +249,7 @@ fn move_rows(
     reason: &str,
     quarantine: &str,
     path: &mut Vec<String>,
-    all: &mut Vec<MovedRows>,
+    moves: &mut Moves,
 ) -> Result<()> {
     let fail = |what: &str| {
         Error::sqlite(format!(
@@ -189,7 +295,7 @@ fn move_rows(
     }
     path.push(table.name.to_ascii_lowercase());
     // Listed before the children's moves, though it happens after them.
-    let listed_at = all.len();
+    let listed_at = moves.moved.len();
 
     // Children first: their rows are found through the parent rows still in place.
     if path.len() <= MAX_DEPTH {
@@ -224,7 +330,7 @@ fn move_rows(
                     &why,
                     quarantine,
                     path,
-                    all,
+                    moves,
                 )?;
                 continue;
             }
@@ -249,6 +355,19 @@ fn move_rows(
                 "references a row of \"{}\" moved to \"{quarantine}\"",
                 table.name
             )));
+            if nulls_key(moves.orphans, fk, &child) {
+                null_keys(
+                    conn,
+                    &child,
+                    fk,
+                    &child_rows,
+                    &child_alias,
+                    &why,
+                    quarantine,
+                    moves,
+                )?;
+                continue;
+            }
             move_rows(
                 conn,
                 &child,
@@ -257,7 +376,7 @@ fn move_rows(
                 &why,
                 &child_quarantine_name(quarantine, &child.name),
                 path,
-                all,
+                moves,
             )?;
         }
     }
@@ -288,12 +407,15 @@ fn move_rows(
             ),
         });
     }
-    match all
+    match moves
+        .moved
         .iter_mut()
         .find(|m| m.same_route(&table.name, quarantine))
     {
         Some(m) => m.add(n),
-        None => all.insert(listed_at, MovedRows::new(&table.name, quarantine, n)),
+        None => moves
+            .moved
+            .insert(listed_at, MovedRows::new(&table.name, quarantine, n)),
     }
     Ok(())
 }

@@ -47,6 +47,9 @@ pub(super) fn run(
         (StepKind::FollowChildKeys, Payload::Follow { child }) => {
             follow(rt, ctx, step, child, tally)
         }
+        (StepKind::RestoreChildKeys, Payload::RestoreChild { child, quarantine }) => {
+            restore_keys(rt, ctx, step, child, quarantine, tally)
+        }
         (StepKind::RestoreChildRows, Payload::RestoreChild { child, quarantine }) => {
             restore_child(rt, ctx, step, child, quarantine, tally)
         }
@@ -302,6 +305,25 @@ fn restore_child(
         .entry(child.to_ascii_lowercase())
         .or_insert(0) += n;
     tally.restored.push(MovedRows::new(quarantine, child, n));
+    Ok(())
+}
+
+/// Child rows get back the keys quarantine set to NULL; their triggers do not fire, and
+/// their number does not change.
+fn restore_keys(
+    rt: &Runtime<'_>,
+    ctx: &PlanContext,
+    step: &PlanStep,
+    child: &str,
+    kept: &str,
+    tally: &mut Tally,
+) -> StepResult {
+    let triggers = TriggersSuspended::engage(rt.conn, &ctx.facts.source.schema, child)?;
+    let n = exec(rt.conn, step)
+        .map_err(|e| fail(ctx, &format!("restoring the keys of \"{child}\""), e))?
+        as u64;
+    triggers.restore()?;
+    tally.restored.push(MovedRows::new(kept, child, n));
     Ok(())
 }
 

@@ -2,7 +2,9 @@
 //! the crate's own, and matched with the tables their rows go back into.
 
 use super::Descendant;
-use crate::builder::quarantine::{child_quarantine_name, MAX_DEPTH, VIOLATION};
+use crate::builder::quarantine::{
+    child_quarantine_name, nulled_keys_name, CHILD_ROWID, MAX_DEPTH, QUARANTINED_AT, VIOLATION,
+};
 use crate::db::catalog;
 use crate::db::{ForeignKey, Table};
 use crate::error::{Error, Result};
@@ -14,6 +16,17 @@ pub(crate) struct Restore {
     pub table: Table,
     /// Child quarantine tables, parents before their children.
     pub children: Vec<ChildRestore>,
+    /// Children's keys that quarantine set to NULL ([`Orphans::SetNull`](crate::Orphans::SetNull)).
+    pub keys: Vec<KeysRestore>,
+}
+
+/// A table of kept keys and the child whose rows get them back.
+#[derive(Debug, Clone)]
+pub(crate) struct KeysRestore {
+    pub child: String,
+    pub table: String,
+    /// The key's columns, as the child names them.
+    pub columns: Vec<String>,
 }
 
 /// A child's quarantine table and the child its rows go back into.
@@ -59,11 +72,13 @@ pub(super) fn find(
         descendants,
         path: vec![source.name.to_ascii_lowercase()],
         out: Vec::new(),
+        kept: Vec::new(),
     };
     finder.collect(&distinct_children(children.iter()), &table.name)?;
     Ok(Restore {
         table,
         children: finder.out,
+        keys: finder.kept,
     })
 }
 
@@ -84,9 +99,46 @@ struct Finder<'a> {
     descendants: &'a [Descendant],
     path: Vec<String>,
     out: Vec<ChildRestore>,
+    kept: Vec<KeysRestore>,
 }
 
 impl Finder<'_> {
+    /// The child's keys that a quarantine into `parent_quarantine` set to NULL, if any.
+    fn kept_keys(&mut self, child: &Table, parent_quarantine: &str) -> Result<()> {
+        let name = nulled_keys_name(parent_quarantine, &child.name);
+        let Ok(kept) = catalog::resolve_table(self.conn, self.schema, &name) else {
+            return Ok(());
+        };
+        let ours = [CHILD_ROWID, VIOLATION, QUARANTINED_AT];
+        if ours.iter().any(|c| kept.column(c).is_none()) {
+            return Err(Error::Quarantine {
+                table: kept.name,
+                reason: "it is not a table of kept keys (it lacks the crate's columns)".into(),
+            });
+        }
+        let columns: Vec<String> = kept
+            .columns
+            .iter()
+            .filter(|c| !ours.iter().any(|o| o.eq_ignore_ascii_case(&c.name)))
+            .map(|c| c.name.clone())
+            .collect();
+        if let Some(missing) = columns.iter().find(|c| child.column(c).is_none()) {
+            return Err(Error::Quarantine {
+                table: kept.name,
+                reason: format!(
+                    "child \"{}\" has no column \"{missing}\": its keys cannot go back",
+                    child.name
+                ),
+            });
+        }
+        self.kept.push(KeysRestore {
+            child: child.name.clone(),
+            table: kept.name,
+            columns,
+        });
+        Ok(())
+    }
+
     fn collect(&mut self, children: &[String], parent_quarantine: &str) -> Result<()> {
         if self.path.len() > MAX_DEPTH {
             return Ok(());
@@ -95,16 +147,17 @@ impl Finder<'_> {
             if self.path.contains(&child.to_ascii_lowercase()) {
                 continue;
             }
-            let quarantine = child_quarantine_name(parent_quarantine, child);
-            let Ok(q) = catalog::resolve_table(self.conn, self.schema, &quarantine) else {
-                continue;
-            };
             let Some(child_table) = self
                 .descendants
                 .iter()
                 .map(|d| &d.table)
                 .find(|t| t.name.eq_ignore_ascii_case(child))
             else {
+                continue;
+            };
+            self.kept_keys(child_table, parent_quarantine)?;
+            let quarantine = child_quarantine_name(parent_quarantine, child);
+            let Ok(q) = catalog::resolve_table(self.conn, self.schema, &quarantine) else {
                 continue;
             };
             let columns: Vec<String> = child_table

@@ -57,6 +57,7 @@ pub struct RebuildReport {
     pub(crate) quarantine_reports: Vec<ValidationReport>,
     pub(crate) restored: Vec<MovedRows>,
     pub(crate) keys_followed: Vec<(String, u64)>,
+    pub(crate) keys_nulled: Vec<MovedRows>,
     pub(crate) dropped_columns: Vec<String>,
     pub(crate) defaulted_columns: Vec<String>,
     pub(crate) already_broken: Vec<String>,
@@ -146,6 +147,13 @@ impl RebuildReport {
     /// key).
     pub fn keys_followed(&self) -> &[(String, u64)] {
         &self.keys_followed
+    }
+
+    /// Under [`Orphans::SetNull`](crate::Orphans::SetNull) or
+    /// [`Orphans::OnDelete`](crate::Orphans::OnDelete): per child, the rows kept with their
+    /// foreign key set to NULL, from the child to the table that keeps the keys.
+    pub fn keys_nulled(&self) -> &[MovedRows] {
+        &self.keys_nulled
     }
 
     /// Rows put back from quarantine tables by

@@ -61,6 +61,9 @@ pub enum StepKind {
     /// SQLite's own `ALTER TABLE ... ADD COLUMN / RENAME COLUMN / DROP COLUMN`, where it
     /// does all that was asked ([`Strategy::Alter`](crate::Strategy::Alter)): no copy.
     AlterTable,
+    /// Give child rows back the foreign keys that quarantine set to NULL
+    /// ([`Orphans::SetNull`](crate::Orphans::SetNull)).
+    RestoreChildKeys,
     /// Keep the old table, with its rows, under another name
     /// ([`TableRebuild::keep_old_as`](crate::TableRebuild::keep_old_as)).
     KeepOld,
@@ -89,6 +92,7 @@ impl StepKind {
             StepKind::RebuildFullText => "rebuild a full-text index from the content the rebuild rewrote",
             StepKind::AlterTable => "SQLite's own ALTER TABLE does it: no row is copied",
             StepKind::KeepOld => "keep the old table, with its rows, under another name",
+            StepKind::RestoreChildKeys => "give child rows back the keys quarantine set to NULL",
         }
     }
 }

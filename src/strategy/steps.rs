@@ -5,6 +5,7 @@
 
 use super::context::Purpose;
 use super::plan::{Payload, PlanStep, StepKind};
+use crate::builder::quarantine::CHILD_ROWID;
 use crate::db::catalog;
 use crate::error::{DependentKind, Result};
 use crate::introspect::{rename_column_sql, rename_sequence, Facts, Statistics};
@@ -245,6 +246,31 @@ pub(crate) fn copy(
                     quarantine: c.quarantine.clone(),
                 }),
             );
+        }
+        for k in &r.keys {
+            let kept = qualified(schema, &k.table);
+            let cols: Vec<String> = k.columns.iter().map(|c| ident(c)).collect();
+            let from_kept: Vec<String> = cols.iter().map(|c| format!("k.{c}")).collect();
+            let child = qualified(schema, &k.child);
+            let rowid = ident(CHILD_ROWID);
+            steps.push(
+                PlanStep::new(
+                    StepKind::RestoreChildKeys,
+                    format!(
+                        "UPDATE {child} SET ({}) = (SELECT {} FROM {kept} AS k WHERE k.{rowid} = {child}.rowid) WHERE rowid IN (SELECT {rowid} FROM {kept})",
+                        cols.join(", "),
+                        from_kept.join(", ")
+                    ),
+                )
+                .on(Payload::RestoreChild {
+                    child: k.child.clone(),
+                    quarantine: k.table.clone(),
+                }),
+            );
+            steps.push(PlanStep::new(
+                StepKind::DropQuarantine,
+                format!("DROP TABLE {kept}"),
+            ));
         }
         for c in r.children.iter().rev() {
             steps.push(PlanStep::new(

@@ -49,16 +49,24 @@ fn first_of_key(
     )
 }
 
-/// The distinct values of a probe's columns among the rows that violate it, most frequent
-/// first (then in the old table's order), at most `limit` of them.
-fn distinct_values(
+/// How many rows violate a probe, and the distinct values of its columns among them, most
+/// frequent first (then in the old table's order), at most `limit` of them: one scan.
+fn count_and_values(
     conn: &Connection,
     (stage_q, alias, seq): (&str, &str, &str),
     probe: &super::probes::Probe,
     limit: usize,
-) -> rusqlite::Result<Vec<ValueCount>> {
+) -> rusqlite::Result<(u64, Vec<ValueCount>)> {
     if probe.show.is_empty() {
-        return Ok(Vec::new());
+        let count = conn.query_row(
+            &format!(
+                "SELECT count(*) FROM {stage_q} AS {alias} WHERE {}",
+                probe.predicate
+            ),
+            [],
+            |r| r.get::<_, i64>(0),
+        )?;
+        return Ok((count as u64, Vec::new()));
     }
     let columns: Vec<String> = probe
         .show
@@ -66,24 +74,41 @@ fn distinct_values(
         .map(|c| format!("{alias}.{}", ident(c)))
         .collect();
     let list = columns.join(", ");
+    let names: Vec<String> = (0..columns.len()).map(|i| format!("v{i}")).collect();
+    let aliased: Vec<String> = columns
+        .iter()
+        .zip(&names)
+        .map(|(c, n)| format!("{c} AS {n}"))
+        .collect();
     let sql = format!(
-        "SELECT {list}, count(*) FROM {stage_q} AS {alias} WHERE {} GROUP BY {list} ORDER BY count(*) DESC, min({alias}.{seq}) LIMIT ?1",
+        "SELECT {}, n, sum(n) OVER () FROM (SELECT {}, count(*) AS n, min({alias}.{seq}) AS first FROM {stage_q} AS {alias} WHERE {} GROUP BY {list}) ORDER BY n DESC, first LIMIT ?1",
+        names.join(", "),
+        aliased.join(", "),
         probe.predicate
     );
     let mut statement = conn.prepare(&sql)?;
-    let rows = statement.query_map([limit as i64], |r| {
+    let mut total = 0u64;
+    let rows = statement.query_map([limit.max(1) as i64], |r| {
         let values = probe
             .show
             .iter()
             .enumerate()
             .map(|(i, name)| Ok((name.clone(), sample_value(r.get_ref(i)?))))
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(ValueCount::new(
-            values,
-            r.get::<_, i64>(probe.show.len())? as u64,
+        let n = probe.show.len();
+        Ok((
+            ValueCount::new(values, r.get::<_, i64>(n)? as u64),
+            r.get::<_, i64>(n + 1)? as u64,
         ))
     })?;
-    rows.collect()
+    let mut values = Vec::new();
+    for row in rows {
+        let (value, all) = row?;
+        total = all;
+        values.push(value);
+    }
+    values.truncate(limit);
+    Ok((total, values))
 }
 
 /// Counts every constraint's violations exactly; changes nothing.
@@ -131,18 +156,16 @@ fn diagnose_in(
     let mut constraints = Vec::new();
     let mut usable = Vec::new();
     for probe in probes(facts, &stage_q, &seq, &alias) {
-        let count_sql = format!(
-            "SELECT count(*) FROM {stage_q} AS {alias} WHERE {}",
-            probe.predicate
-        );
-        let count: u64 = match conn.query_row(&count_sql, [], |r| r.get::<_, i64>(0)) {
-            Ok(n) => n as u64,
-            Err(e) => {
-                // A dependent the target breaks; the rebuild reports it by name.
-                log::warn!("cannot evaluate {}: {e}", probe.label());
-                continue;
-            }
-        };
+        // One scan gives the exact count and the distinct offending values.
+        let (count, values) =
+            match count_and_values(conn, (&stage_q, &alias, &seq), &probe, sample_size) {
+                Ok(found) => found,
+                Err(e) => {
+                    // A dependent the target breaks; the rebuild reports it by name.
+                    log::warn!("cannot evaluate {}: {e}", probe.label());
+                    continue;
+                }
+            };
         usable.push(format!("({})", probe.predicate));
         if count == 0 {
             continue;
@@ -204,8 +227,6 @@ fn diagnose_in(
             };
             samples.push(sample.colliding_with(first));
         }
-        let values = distinct_values(conn, (&stage_q, &alias, &seq), &probe, sample_size)
-            .map_err(fail("counting the offending values"))?;
         let allowed = match (&probe.kind, &probe.expression) {
             (crate::report::ConstraintKind::Check, Some(expr)) => sql::allowed_values(expr)
                 .filter(|(column, _)| show.iter().any(|s| s.eq_ignore_ascii_case(column))),
