@@ -11,6 +11,8 @@ pub(crate) enum Operation {
     AddColumn(String),
     RenameColumn { from: String, to: String },
     AlterColumn { name: String, definition: String },
+    SetNotNull(String),
+    DropNotNull(String),
     AddCheck { name: String, expr: String },
     AddUnique { name: String, columns: Vec<String> },
     DropConstraint(String),
@@ -97,6 +99,22 @@ impl TableRebuild {
         self
     }
 
+    /// Makes column `name` NOT NULL (its other constraints kept). Existing NULLs are
+    /// refused with the full report, or remapped with [`remap_null`](TableRebuild::remap_null).
+    /// On SQLite 3.53+ this is `ALTER TABLE ... ALTER COLUMN ... SET NOT NULL`; on older
+    /// ones the definition is switched in place.
+    pub fn set_not_null(mut self, name: impl Into<String>) -> Self {
+        self.operations.push(Operation::SetNotNull(name.into()));
+        self
+    }
+
+    /// Lets column `name` hold NULL: its NOT NULL constraint goes (`ALTER COLUMN ... DROP NOT
+    /// NULL` on SQLite 3.53+).
+    pub fn drop_not_null(mut self, name: impl Into<String>) -> Self {
+        self.operations.push(Operation::DropNotNull(name.into()));
+        self
+    }
+
     /// Adds the table constraint `CONSTRAINT name CHECK (expr)`.
     pub fn add_check(mut self, name: impl Into<String>, expr: impl Into<String>) -> Self {
         self.operations.push(Operation::AddCheck {
@@ -176,9 +194,9 @@ impl TableRebuild {
         self
     }
 
-    /// Creates an index on the rebuilt table: `sql` is a `CREATE [UNIQUE] INDEX ... ON
-    /// <table> (...)` statement. A unique one is checked against the rows before anything
-    /// is written, like the target's own keys. To change an index, drop it with
+    /// Creates an index on the rebuilt table: `sql` is a `CREATE INDEX` (or `CREATE UNIQUE
+    /// INDEX`) statement on this table. A unique one is checked against the rows before
+    /// anything is written, like the target's own keys. To change an index, drop it with
     /// [`drop_index`](TableRebuild::drop_index) and create it again under its name.
     pub fn create_index(mut self, sql: impl Into<String>) -> Self {
         self.create_indexes.push(sql.into());

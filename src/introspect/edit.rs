@@ -42,6 +42,8 @@ fn called(op: &Operation) -> String {
         Operation::AlterColumn { name, definition } => {
             format!("alter_column({name:?}, {definition:?})")
         }
+        Operation::SetNotNull(n) => format!("set_not_null({n:?})"),
+        Operation::DropNotNull(n) => format!("drop_not_null({n:?})"),
         Operation::AddCheck { name, expr } => format!("add_check({name:?}, {expr:?})"),
         Operation::AddUnique { name, columns } => {
             format!("add_unique({name:?}, [{}])", list(columns))
@@ -241,6 +243,7 @@ pub(crate) fn apply(
             "a virtual table has no column definitions to edit",
         ));
     }
+    contradictions(rb, source)?;
     let renames = renames(rb, source)?;
     let mut text = renamed(conn, source, &renames)?;
     let ops = |pick: fn(&Operation) -> bool| rb.operations.iter().filter(move |op| pick(op));
@@ -273,6 +276,9 @@ pub(crate) fn apply(
             continue;
         };
         text = alter_column(source, &text, name, definition, &called(op))?;
+    }
+    for op in ops(|op| matches!(op, Operation::SetNotNull(_) | Operation::DropNotNull(_))) {
+        text = not_null(source, &text, op)?;
     }
     // Columns before the constraints that may name them.
     for op in ops(|op| matches!(op, Operation::AddColumn(_))) {
@@ -312,6 +318,46 @@ pub(crate) fn apply(
         create_sql: text,
         renames,
     }))
+}
+
+/// Operations that ask for opposite things, or twice for one thing, are refused by name.
+fn contradictions(rb: &TableRebuild, source: &Table) -> Result<()> {
+    let ops = &rb.operations;
+    for (i, a) in ops.iter().enumerate() {
+        for b in &ops[..i] {
+            let clash = match (a, b) {
+                (Operation::SetNotNull(x), Operation::DropNotNull(y))
+                | (Operation::DropNotNull(x), Operation::SetNotNull(y)) => {
+                    x.eq_ignore_ascii_case(y).then(|| "the opposite".to_owned())
+                }
+                (
+                    Operation::AlterColumn { name: x, .. },
+                    Operation::AlterColumn { name: y, .. },
+                ) => x
+                    .eq_ignore_ascii_case(y)
+                    .then(|| "one column altered twice".to_owned()),
+                (Operation::Strict(x), Operation::Strict(y))
+                | (Operation::WithoutRowid(x), Operation::WithoutRowid(y)) => {
+                    (x != y).then(|| "the opposite".to_owned())
+                }
+                (Operation::PrimaryKey(_), Operation::PrimaryKey(_)) => {
+                    Some("a second primary key".to_owned())
+                }
+                (Operation::ColumnOrder(_), Operation::ColumnOrder(_)) => {
+                    Some("a second column order".to_owned())
+                }
+                _ => None,
+            };
+            if let Some(why) = clash {
+                return Err(refuse(
+                    source,
+                    &called(a),
+                    format!("contradicts {} ({why})", called(b)),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn layout(source: &Table, text: &str, operation: &str) -> Result<TableLayout> {
@@ -547,6 +593,50 @@ fn alter_column(
         (name_end, e.span.1),
         &format!(" {}", definition.trim()),
     ))
+}
+
+/// `set_not_null` appends ` NOT NULL` where SQLite's `SET NOT NULL` does (nothing when the
+/// column has one); `drop_not_null` cuts each NOT NULL as its `DROP NOT NULL` does.
+fn not_null(source: &Table, text: &str, op: &Operation) -> Result<String> {
+    let operation = called(op);
+    let (Operation::SetNotNull(name) | Operation::DropNotNull(name)) = op else {
+        return Ok(text.to_owned());
+    };
+    let find = |text: &str| -> Result<(TableLayout, usize, Option<Clause>)> {
+        let l = layout(source, text, &operation)?;
+        let Some((index, _)) = l.columns().find(|(_, n)| n.eq_ignore_ascii_case(name)) else {
+            return Err(refuse(
+                source,
+                &operation,
+                format!("the table has no column {name:?}"),
+            ));
+        };
+        let clause = match &l.elements[index].kind {
+            ElementKind::Column { constraints, .. } => constraints
+                .iter()
+                .find(|c| c.kind == ClauseKind::NotNull)
+                .cloned(),
+            ElementKind::Constraint(_) => None,
+        };
+        Ok((l, index, clause))
+    };
+    let (l, index, clause) = find(text)?;
+    match op {
+        Operation::SetNotNull(_) if clause.is_some() => Ok(text.to_owned()),
+        Operation::SetNotNull(_) => {
+            let at = l.append_point(text, index);
+            Ok(sql::replace_span(text, (at, at), " NOT NULL"))
+        }
+        _ => {
+            let mut text = text.to_owned();
+            let mut clause = clause;
+            while let Some(c) = clause {
+                text = remove_clause(&text, &c);
+                clause = find(&text)?.2;
+            }
+            Ok(text)
+        }
+    }
 }
 
 /// A definition, clause or expression given by the caller: one piece, no statement break.

@@ -158,6 +158,18 @@ impl TableLayout {
     }
 }
 
+impl TableLayout {
+    /// Where SQLite's `SET NOT NULL` appends to element `index`: before the comma or the
+    /// closing parenthesis that follows it.
+    pub(crate) fn append_point(&self, text: &str, index: usize) -> usize {
+        let end = self.elements[index].span.1;
+        match next_token(text, end) {
+            Some((TokenKind::Comma | TokenKind::RParen, at)) => at,
+            _ => end,
+        }
+    }
+}
+
 /// The bytes to cut to remove a column's constraint, as SQLite's `DROP CONSTRAINT` does:
 /// with the space before it when a comma or the closing parenthesis follows, else with the
 /// space after it.

@@ -240,6 +240,8 @@ fn alter_statements(
                 | Operation::RenameColumn { .. }
                 | Operation::AddCheck { .. }
                 | Operation::DropConstraint(_)
+                | Operation::SetNotNull(_)
+                | Operation::DropNotNull(_)
         )
     });
     if !facts.target.by_operations
@@ -291,6 +293,19 @@ fn alter_statements(
                 "ALTER TABLE {table} ADD COLUMN {}",
                 definition.trim()
             ));
+        }
+    }
+    for op in &rb.operations {
+        match op {
+            Operation::SetNotNull(c) => statements.push(format!(
+                "ALTER TABLE {table} ALTER COLUMN {} SET NOT NULL",
+                ident(c)
+            )),
+            Operation::DropNotNull(c) => statements.push(format!(
+                "ALTER TABLE {table} ALTER COLUMN {} DROP NOT NULL",
+                ident(c)
+            )),
+            _ => {}
         }
     }
     for op in &rb.operations {
