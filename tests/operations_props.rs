@@ -109,14 +109,14 @@ fn survivors(conn: &Connection, ops: &[Op]) -> Vec<(String, Vec<Value>)> {
     out
 }
 
-fn outcome(
-    ops: &[Op],
-    force_copy: bool,
-) -> (
+/// What one path did: its strategy or error, the database after, the values expected.
+type Outcome = (
     Result<sqlite_rebuild::Strategy, String>,
     Connection,
     Vec<(String, Vec<Value>)>,
-) {
+);
+
+fn outcome(ops: &[Op], force_copy: bool) -> Outcome {
     let mut conn = Connection::open_in_memory().unwrap();
     conn.execute_batch(SETUP).unwrap();
     let expected = survivors(&conn, ops);
