@@ -168,6 +168,11 @@ impl PlanStep {
         &self.payload
     }
 
+    /// What the step does, in words (as the plan's Display shows it).
+    pub fn title(&self) -> &str {
+        &self.title
+    }
+
     /// What the step does.
     pub fn kind(&self) -> StepKind {
         self.kind
