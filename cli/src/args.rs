@@ -72,9 +72,14 @@ pub struct Common {
     /// operations (--add-column, --rename-column, ...) describe the change.
     #[arg(long, value_name = "FILE")]
     pub target: Option<PathBuf>,
-    /// The schema holding the table: main (the default), temp, or an attached database.
+    /// The schema holding the table: main (the default), or a database attached with
+    /// --attach.
     #[arg(long, value_name = "NAME")]
     pub schema: Option<String>,
+    /// Attach another database file as NAME (NAME=FILE; repeatable), as the migration's
+    /// connection would.
+    #[arg(long, value_name = "NAME=FILE", action = ArgAction::Append)]
+    pub attach: Vec<String>,
     /// Rows shown per violated constraint (counts are always exact).
     #[arg(long, value_name = "N", default_value_t = sqlite_rebuild::DEFAULT_SAMPLE_SIZE)]
     pub sample_size: usize,

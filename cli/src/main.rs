@@ -49,7 +49,7 @@ fn main() -> ExitCode {
 fn run(command: &Command, matches: &clap::ArgMatches) -> Result<u8, String> {
     match command {
         Command::Check { common, json } => {
-            let conn = open(&common.db, true)?;
+            let conn = open(common, true)?;
             let report = rebuild(common, matches)?
                 .validate(&conn)
                 .map_err(|e| e.to_string())?;
@@ -64,7 +64,7 @@ fn run(command: &Command, matches: &clap::ArgMatches) -> Result<u8, String> {
             Ok(if report.is_ok() { 0 } else { VIOLATIONS })
         }
         Command::Plan { common, json } => {
-            let conn = open(&common.db, true)?;
+            let conn = open(common, true)?;
             let plan = rebuild(common, matches)?
                 .plan(&conn)
                 .map_err(|e| e.to_string())?;
@@ -76,7 +76,7 @@ fn run(command: &Command, matches: &clap::ArgMatches) -> Result<u8, String> {
             Ok(0)
         }
         Command::Script { common, output } => {
-            let conn = open(&common.db, true)?;
+            let conn = open(common, true)?;
             let script = rebuild(common, matches)?
                 .plan(&conn)
                 .and_then(|plan| plan.to_sql())
@@ -93,7 +93,7 @@ fn run(command: &Command, matches: &clap::ArgMatches) -> Result<u8, String> {
             json,
             quarantine,
         } => {
-            let mut conn = open(&common.db, false)?;
+            let mut conn = open(common, false)?;
             let mut rb = rebuild(common, matches)?;
             if let Some(name) = quarantine {
                 rb = rb.on_violation(match name {
@@ -130,8 +130,10 @@ fn run(command: &Command, matches: &clap::ArgMatches) -> Result<u8, String> {
     }
 }
 
-/// Opens an existing database (never creates one): read-only for the dry runs.
-fn open(path: &std::path::Path, read_only: bool) -> Result<Connection, String> {
+/// Opens an existing database (never creates one), with the databases to attach:
+/// read-only for the dry runs.
+fn open(common: &Common, read_only: bool) -> Result<Connection, String> {
+    let path = common.db.as_path();
     if !path.exists() {
         return Err(format!("no database file at {}", path.display()));
     }
@@ -148,6 +150,16 @@ fn open(path: &std::path::Path, read_only: bool) -> Result<Connection, String> {
         r.get::<_, i64>(0)
     })
     .map_err(|e| format!("{} is not a usable SQLite database: {e}", path.display()))?;
+    for attach in &common.attach {
+        let Some((name, file)) = attach.split_once('=') else {
+            return Err(format!("--attach takes NAME=FILE, not {attach:?}"));
+        };
+        if !std::path::Path::new(file).exists() {
+            return Err(format!("no database file at {file} (--attach {name})"));
+        }
+        conn.execute("ATTACH ?1 AS ?2", [file, name])
+            .map_err(|e| format!("cannot attach {file} as {name}: {e}"))?;
+    }
     Ok(conn)
 }
 

@@ -418,3 +418,71 @@ fn the_target_can_come_from_stdin() {
         .assert()
         .code(0);
 }
+
+/// `-v` shows the library's log on stderr; `--schema` rebuilds a table of an attached or
+/// temp database (here: a table named like one in main, in an attached file).
+#[test]
+fn verbose_logs_and_schema_selects_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = story(dir.path());
+    bin()
+        .args([
+            "-v",
+            "check",
+            db.to_str().unwrap(),
+            "v3_plans",
+            "--target",
+            V2,
+        ])
+        .args(RULES)
+        .assert()
+        .code(0)
+        .stderr(predicate::str::contains("INFO"));
+    bin()
+        .args([
+            "check",
+            db.to_str().unwrap(),
+            "v3_plans",
+            "--target",
+            V2,
+            "--schema",
+            "nope",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("nope"));
+    // An attached database's table of the same name: only it changes.
+    let other = dir.path().join("other.db");
+    let conn = Connection::open(&other).unwrap();
+    conn.execute_batch("CREATE TABLE v3_plans (id INTEGER PRIMARY KEY, phase TEXT); INSERT INTO v3_plans VALUES (1, 'a');")
+        .unwrap();
+    drop(conn);
+    let before = dump(&db);
+    let attach = format!("aux1={}", other.display());
+    bin()
+        .args([
+            "apply",
+            db.to_str().unwrap(),
+            "v3_plans",
+            "--attach",
+            &attach,
+            "--schema",
+            "aux1",
+        ])
+        .args(["--add-check", "short", "length(phase) < 3"])
+        .assert()
+        .code(0);
+    assert_eq!(dump(&db), before);
+    let conn = Connection::open(&other).unwrap();
+    let sql: String = conn
+        .query_row(
+            "SELECT sql FROM sqlite_schema WHERE name = 'v3_plans'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        sql.contains("CONSTRAINT \"short\" CHECK (length(phase) < 3)"),
+        "{sql}"
+    );
+}
