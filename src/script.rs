@@ -8,7 +8,9 @@ use crate::error::{Error, Result};
 use crate::introspect::Facts;
 use crate::mapping::Mapping;
 use crate::sql::{ident, literal, qualified, with_literals};
-use crate::strategy::{copy_steps, Payload, PlanContext, Purpose, RebuildPlan, StepKind};
+use crate::strategy::{
+    copy_steps, AlterStatement, Choice, Payload, PlanContext, Purpose, RebuildPlan, StepKind,
+};
 use crate::validation::{probes, Staging};
 use rusqlite::types::Value;
 use std::fmt::Write as _;
@@ -101,6 +103,9 @@ impl Guards {
 }
 
 fn render(context: &PlanContext) -> String {
+    if let Choice::Alter { statements, .. } = &context.choice {
+        return render_alter(context, statements);
+    }
     let (facts, mapping) = (&context.facts, &context.mapping);
     let source = &facts.source;
     let table = &source.name;
@@ -246,6 +251,125 @@ fn render(context: &PlanContext) -> String {
         );
         let _ = writeln!(s, "ROLLBACK TO sqlite_rebuild_probe;");
         let _ = writeln!(s, "RELEASE sqlite_rebuild_probe;");
+    }
+    let _ = writeln!(s, "\nDROP TABLE {};", qualified("temp", GUARD));
+    let _ = writeln!(s, "RELEASE sqlite_rebuild;");
+    s
+}
+
+/// The oldest SQLite that runs `sql`: the ALTER TABLE forms came in 3.25 (RENAME COLUMN),
+/// 3.35 (DROP COLUMN) and 3.53 (ADD / DROP CONSTRAINT, ALTER COLUMN).
+fn needs(sql: &str) -> (u32, &'static str) {
+    let upper = sql.to_ascii_uppercase();
+    if upper.contains(" ADD CONSTRAINT ")
+        || upper.contains(" DROP CONSTRAINT ")
+        || upper.contains(" ALTER COLUMN ")
+    {
+        (3_053_000, "3.53")
+    } else if upper.contains(" DROP COLUMN ") {
+        (3_035_000, "3.35")
+    } else if upper.contains(" RENAME COLUMN ") {
+        (3_025_000, "3.25")
+    } else {
+        (0, "")
+    }
+}
+
+/// The script of a change SQLite's own ALTER TABLE does: the drift guard, the dependents to
+/// drop, and the statements, each one that checks rows guarded first so that a failure is
+/// refused by name and rolled back whole. No row is copied; foreign key enforcement may be on.
+fn render_alter(context: &PlanContext, statements: &[AlterStatement]) -> String {
+    let facts = &context.facts;
+    let source = &facts.source;
+    let t = ident(&source.name);
+    let mut guards = Guards::default();
+    let mut before = Vec::new();
+    if let Some(fingerprint) = &facts.fingerprint {
+        before.push(guards.guard(
+            format!(
+                "the definition of {t}, its indexes, triggers, children or views changed since this script was rendered; render it again against the database as it is now"
+            ),
+            format!(
+                "({}) IS NOT {}",
+                catalog::fingerprint_sql(&source.schema, &source.name),
+                literal(&Value::Text(fingerprint.clone()))
+            ),
+        ));
+    }
+    let checked: Vec<Option<String>> = statements
+        .iter()
+        .map(|st| {
+            st.row_check.as_ref().map(|(label, condition)| {
+                guards.guard(
+                    format!(
+                        "rows of {t} would violate the target's {label}; remap them or change the target (TableRebuild::validate lists them)"
+                    ),
+                    condition.clone(),
+                )
+            })
+        })
+        .collect();
+    let (_, version) = statements
+        .iter()
+        .map(|st| needs(&st.sql))
+        .max_by_key(|(v, _)| *v)
+        .unwrap_or((0, ""));
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "-- sqlite-rebuild script: change {} with SQLite's own ALTER TABLE",
+        source.qualified()
+    );
+    let _ = writeln!(s, "--");
+    let _ = writeln!(
+        s,
+        "-- No row is copied and no table dropped: it runs with foreign key enforcement on or off,"
+    );
+    let _ = writeln!(
+        s,
+        "-- inside a framework's transaction or not (SAVEPOINT sqlite_rebuild is one of its own"
+    );
+    let _ = writeln!(s, "-- when none is open).");
+    if !version.is_empty() {
+        let _ = writeln!(
+            s,
+            "-- It needs SQLite {version} or later for its ALTER TABLE forms."
+        );
+    }
+    let _ = writeln!(
+        s,
+        "-- A guard that finds a problem rolls the whole transaction back (RAISE(ROLLBACK)) with a"
+    );
+    let _ = writeln!(
+        s,
+        "-- message naming it: the database is left unchanged. It was rendered against the schema"
+    );
+    let _ = writeln!(
+        s,
+        "-- it changes: its first guard refuses to run when that schema has changed since."
+    );
+    let _ = writeln!(s, "\nSAVEPOINT sqlite_rebuild;");
+    let _ = writeln!(
+        s,
+        "CREATE TEMP TABLE {} (problem INTEGER, n INTEGER);",
+        ident(GUARD)
+    );
+    for trigger in &guards.triggers {
+        let _ = writeln!(s, "{trigger}");
+    }
+    for line in &before {
+        let _ = writeln!(s, "{line}");
+    }
+    for d in facts.dropped.iter().filter_map(|d| d.drop_sql.as_ref()) {
+        let _ = writeln!(s, "\n-- {}", StepKind::DropDependent.describe());
+        let _ = writeln!(s, "{d};");
+    }
+    for (st, guard) in statements.iter().zip(&checked) {
+        let _ = writeln!(s, "\n-- {}", StepKind::AlterTable.describe());
+        if let Some(guard) = guard {
+            let _ = writeln!(s, "{guard}");
+        }
+        let _ = writeln!(s, "{};", st.sql);
     }
     let _ = writeln!(s, "\nDROP TABLE {};", qualified("temp", GUARD));
     let _ = writeln!(s, "RELEASE sqlite_rebuild;");

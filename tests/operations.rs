@@ -779,3 +779,49 @@ fn not_null_is_set_and_dropped_without_a_copy() {
     conn.execute_batch("INSERT INTO t VALUES (4, NULL, 'z')")
         .unwrap();
 }
+
+/// Where the plan takes ALTER TABLE, so does its script: no row copied, foreign key
+/// enforcement on, inside the caller's transaction; a CHECK the rows break is refused by
+/// name with everything rolled back; the header says which SQLite it needs.
+#[test]
+fn the_script_of_an_alter_plan_alters_too() {
+    let mut by_execute = item_db();
+    let rb = TableRebuild::new("item")
+        .rename_column("note", "remark")
+        .add_column("priority INTEGER NOT NULL DEFAULT 0")
+        .drop_dependent("item_log");
+    let script = rb.plan(&by_execute).unwrap().to_sql().unwrap();
+    assert!(script.contains("SQLite's own ALTER TABLE"), "{script}");
+    assert!(script.contains("needs SQLite 3.25 or later"), "{script}");
+    assert!(
+        !script.contains("INSERT INTO \"main\".\"item__rebuild\""),
+        "{script}"
+    );
+    let by_script = item_db();
+    by_script
+        .execute_batch("PRAGMA foreign_keys = ON; BEGIN;")
+        .unwrap();
+    let changes = by_script.total_changes();
+    by_script.execute_batch(&script).unwrap();
+    by_script.execute_batch("COMMIT").unwrap();
+    run(&mut by_execute, &rb);
+    assert_same(&snapshot(&by_script), &snapshot(&by_execute));
+    // Only the guard rows were written (no table row).
+    assert!(by_script.total_changes() - changes < 5);
+
+    if sqlite_rebuild::rusqlite::version_number() >= 3_053_000 {
+        let conn = item_db();
+        let before = snapshot(&conn);
+        let script = TableRebuild::new("item")
+            .add_check("small", "a < 3")
+            .plan(&conn)
+            .unwrap()
+            .to_sql()
+            .unwrap();
+        assert!(script.contains("needs SQLite 3.53 or later"), "{script}");
+        let err = conn.execute_batch(&script).unwrap_err();
+        assert!(err.to_string().contains("CHECK small"), "{err}");
+        assert!(conn.is_autocommit());
+        assert_same(&snapshot(&conn), &before);
+    }
+}

@@ -6,7 +6,7 @@
 //! stored definition instead of copying; everything else, and anything SQLite forbids,
 //! copies.
 
-use super::context::Choice;
+use super::context::{AlterStatement, Choice};
 use crate::builder::{Operation, TableRebuild};
 use crate::db::replica::Replica;
 use crate::error::Result;
@@ -232,7 +232,7 @@ fn alter_statements(
     rb: &TableRebuild,
     facts: &Facts,
     mapping: &Mapping,
-) -> Result<Option<(Vec<String>, String)>> {
+) -> Result<Option<(Vec<AlterStatement>, String)>> {
     let only_columns = rb.operations.iter().all(|op| {
         matches!(
             op,
@@ -263,58 +263,71 @@ fn alter_statements(
     // then what comes (columns, then constraints that may name them). SQLite 3.53 and
     // later add and drop constraints themselves, checking the rows (an older one refuses
     // the syntax on the replica, and the switch or the copy does it).
-    let mut statements: Vec<String> = rb
+    let mut statements: Vec<AlterStatement> = rb
         .operations
         .iter()
         .filter_map(|op| match op {
-            Operation::DropConstraint(name) => Some(format!(
+            Operation::DropConstraint(name) => Some(AlterStatement::new(format!(
                 "ALTER TABLE {table} DROP CONSTRAINT {}",
                 ident(name)
-            )),
+            ))),
             _ => None,
         })
         .collect();
     statements.extend(
         rb.drop_columns
             .iter()
-            .map(|c| format!("ALTER TABLE {table} DROP COLUMN {}", ident(c))),
+            .map(|c| AlterStatement::new(format!("ALTER TABLE {table} DROP COLUMN {}", ident(c)))),
     );
     statements.extend(
         crate::introspect::rename_sequence(source, &facts.renames)
             .iter()
-            .map(|(old, new)| crate::introspect::rename_column_sql(source, old, new)),
+            .map(|(old, new)| {
+                AlterStatement::new(crate::introspect::rename_column_sql(source, old, new))
+            }),
     );
     for op in &rb.operations {
         if let Operation::AddColumn(definition) = op {
             if !added_needs_no_check(definition, source.strict) {
                 return Ok(None);
             }
-            statements.push(format!(
+            statements.push(AlterStatement::new(format!(
                 "ALTER TABLE {table} ADD COLUMN {}",
                 definition.trim()
-            ));
+            )));
         }
     }
     for op in &rb.operations {
         match op {
-            Operation::SetNotNull(c) => statements.push(format!(
-                "ALTER TABLE {table} ALTER COLUMN {} SET NOT NULL",
-                ident(c)
-            )),
-            Operation::DropNotNull(c) => statements.push(format!(
+            Operation::SetNotNull(c) => statements.push(AlterStatement {
+                sql: format!("ALTER TABLE {table} ALTER COLUMN {} SET NOT NULL", ident(c)),
+                row_check: Some((
+                    format!("NOT NULL({c})"),
+                    format!("EXISTS (SELECT 1 FROM {table} WHERE {} IS NULL)", ident(c)),
+                )),
+            }),
+            Operation::DropNotNull(c) => statements.push(AlterStatement::new(format!(
                 "ALTER TABLE {table} ALTER COLUMN {} DROP NOT NULL",
                 ident(c)
-            )),
+            ))),
             _ => {}
         }
     }
     for op in &rb.operations {
         if let Operation::AddCheck { name, expr } = op {
-            statements.push(format!(
-                "ALTER TABLE {table} ADD CONSTRAINT {} CHECK ({})",
-                ident(name),
-                expr.trim()
-            ));
+            statements.push(AlterStatement {
+                sql: format!(
+                    "ALTER TABLE {table} ADD CONSTRAINT {} CHECK ({})",
+                    ident(name),
+                    expr.trim()
+                ),
+                // Over the rows as stored (their affinity applied): a CHECK fails where its
+                // expression is false, and NOT (NULL) flags nothing, as a CHECK passes NULL.
+                row_check: Some((
+                    format!("CHECK {name}"),
+                    format!("EXISTS (SELECT 1 FROM {table} WHERE NOT ({}))", expr.trim()),
+                )),
+            });
         }
     }
     // SQLite judges them on the schema alone (no row, no lock); where it refuses, the copy
@@ -327,7 +340,7 @@ fn alter_statements(
         }
     };
     let drops = facts.dropped.iter().filter_map(|d| d.drop_sql.as_ref());
-    for statement in drops.chain(&statements) {
+    for statement in drops.chain(statements.iter().map(|s| &s.sql)) {
         if let Err(e) = replica.conn.execute_batch(statement) {
             log::debug!("SQLite refuses {statement} ({e}): copying");
             return Ok(None);

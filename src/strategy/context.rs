@@ -16,7 +16,7 @@ pub(crate) enum Choice {
     /// SQLite's own `ALTER TABLE` statements do it, as judged on a replica of the schema.
     Alter {
         /// The statements, in order.
-        statements: Vec<String>,
+        statements: Vec<AlterStatement>,
         /// The table's `CREATE TABLE` as SQLite stores it after them.
         stored_sql: String,
     },
@@ -26,6 +26,25 @@ pub(crate) enum Choice {
         /// table (so the executor need not count again).
         known_counts: Option<Vec<u64>>,
     },
+}
+
+/// One `ALTER TABLE` statement of a [`Choice::Alter`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AlterStatement {
+    pub sql: String,
+    /// For a statement that checks the rows itself (`ADD CONSTRAINT`, `SET NOT NULL`): what
+    /// it checks, and a condition that holds when a row would fail it, so a script can
+    /// refuse by name first.
+    pub row_check: Option<(String, String)>,
+}
+
+impl AlterStatement {
+    pub(crate) fn new(sql: String) -> Self {
+        AlterStatement {
+            sql,
+            row_check: None,
+        }
+    }
 }
 
 /// Who the steps are for.

@@ -7,7 +7,7 @@ mod context;
 mod plan;
 mod steps;
 
-pub(crate) use context::{Choice, PlanContext, Purpose};
+pub(crate) use context::{AlterStatement, Choice, PlanContext, Purpose};
 pub(crate) use plan::Payload;
 pub use plan::{PlanStep, RebuildPlan, StepKind};
 pub(crate) use steps::copy as copy_steps;

@@ -293,11 +293,18 @@ impl fmt::Display for RebuildPlan {
                 self.target_sql().replace('\n', "\n--   ")
             )?;
         }
-        writeln!(f, "-- Runs with foreign key enforcement off, inside one transaction (execute() does both).")?;
-        writeln!(
-            f,
-            "-- Every row is validated against the target before the first destructive step."
-        )?;
+        if matches!(self.context.choice, super::Choice::Alter { .. }) {
+            writeln!(
+                f,
+                "-- SQLite's own ALTER TABLE, inside one transaction: no row is copied."
+            )?;
+        } else {
+            writeln!(f, "-- Runs with foreign key enforcement off, inside one transaction (execute() does both).")?;
+            writeln!(
+                f,
+                "-- Every row is validated against the target before the first destructive step."
+            )?;
+        }
         for (i, step) in self.steps.iter().enumerate() {
             writeln!(f, "\n-- {}. {}", i + 1, step.title)?;
             if step.kind == StepKind::Rename {

@@ -421,12 +421,15 @@ pub(crate) fn in_place(
 
 /// SQLite's own `ALTER TABLE` statements, which the choice judged on a replica: nothing is
 /// copied, and what names a renamed column follows it.
-pub(crate) fn alter(facts: &Facts, statements: &[String]) -> (Vec<PlanStep>, Vec<String>) {
+pub(crate) fn alter(
+    facts: &Facts,
+    statements: &[super::AlterStatement],
+) -> (Vec<PlanStep>, Vec<String>) {
     let steps = drop_steps(facts)
         .chain(
             statements
                 .iter()
-                .map(|sql| PlanStep::new(StepKind::AlterTable, sql.clone())),
+                .map(|s| PlanStep::new(StepKind::AlterTable, s.sql.clone())),
         )
         .collect();
     let checks = vec![
