@@ -825,3 +825,38 @@ fn the_script_of_an_alter_plan_alters_too() {
         assert_same(&snapshot(&conn), &before);
     }
 }
+
+/// Named constraints of every kind go by name (a table FOREIGN KEY, a column NOT NULL); a
+/// foreign key added over rows without parents is refused with the rows, nothing changed.
+#[test]
+fn named_constraints_of_every_kind_and_new_foreign_keys_are_checked() {
+    let setup = "PRAGMA foreign_keys = OFF;
+        CREATE TABLE owner (id INTEGER PRIMARY KEY);
+        CREATE TABLE pet (id INTEGER PRIMARY KEY, owner_id INT CONSTRAINT owner_nn NOT NULL,
+                          vet_id INT, CONSTRAINT pet_owner FOREIGN KEY (owner_id) REFERENCES owner (id));
+        INSERT INTO owner VALUES (1), (2);
+        INSERT INTO pet VALUES (10, 1, 7), (11, 2, 8), (12, 9, NULL);";
+    let mut conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(setup).unwrap();
+    TableRebuild::new("pet")
+        .drop_constraint("pet_owner")
+        .drop_constraint("owner_nn")
+        .execute(&mut conn)
+        .unwrap();
+    assert_eq!(
+        stored_sql(&conn, "pet").replacen("CREATE TABLE \"pet\"", "CREATE TABLE pet", 1),
+        "CREATE TABLE pet (id INTEGER PRIMARY KEY, owner_id INT,\n                          vet_id INT)"
+    );
+    let rb = TableRebuild::new("pet").add_foreign_key("(owner_id) REFERENCES owner (id)");
+    let report = rb.validate(&conn).unwrap();
+    assert_eq!(report.violation_count(), 1);
+    let err = refused(&mut conn, rb);
+    let Error::Violations(report) = err else {
+        panic!("{err}")
+    };
+    assert_eq!(
+        report.constraints()[0].kind(),
+        sqlite_rebuild::ConstraintKind::ForeignKey
+    );
+    assert_eq!(report.constraints()[0].samples()[0].rowid(), Some(12));
+}
