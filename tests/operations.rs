@@ -860,3 +860,18 @@ fn named_constraints_of_every_kind_and_new_foreign_keys_are_checked() {
     );
     assert_eq!(report.constraints()[0].samples()[0].rowid(), Some(12));
 }
+
+/// The report says which way was taken, in words too.
+#[test]
+fn the_report_says_alter_table_was_used() {
+    let mut conn = item_db();
+    let report = run(
+        &mut conn,
+        &TableRebuild::new("item").add_column("x INTEGER"),
+    );
+    assert!(report.in_place());
+    assert_eq!(
+        report.to_string().lines().next().unwrap(),
+        "changed \"item\" with SQLite's own ALTER TABLE: nothing copied"
+    );
+}

@@ -240,7 +240,12 @@ fn run(
 }
 
 fn log_success(table: &str, report: &RebuildReport) {
-    if report.in_place {
+    if report.strategy == crate::report::Strategy::Alter {
+        log::info!(
+            "changed {table} with SQLite's own ALTER TABLE: no row copied, {} child tables checked",
+            report.children_checked.len()
+        );
+    } else if report.in_place {
         log::info!(
             "rebuilt {table} in place (only constraints changed): {} rows checked, {} child tables checked",
             report.rows_copied,

@@ -172,7 +172,13 @@ impl fmt::Display for RebuildReport {
                 ident(&self.table)
             );
         }
-        if self.in_place {
+        if self.strategy == Strategy::Alter {
+            writeln!(
+                f,
+                "changed {} with SQLite's own ALTER TABLE: nothing copied",
+                ident(&self.table)
+            )?;
+        } else if self.in_place {
             writeln!(
                 f,
                 "rebuilt {} in place (only constraints changed, nothing copied): {} {} checked",
