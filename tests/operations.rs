@@ -875,3 +875,55 @@ fn the_report_says_alter_table_was_used() {
         "changed \"item\" with SQLite's own ALTER TABLE: nothing copied"
     );
 }
+
+/// Django's DDL (quoted names, varchar(n), REFERENCES ... DEFERRABLE INITIALLY DEFERRED,
+/// AUTOINCREMENT) and adversarial names (a quote inside, brackets, backticks, non-ASCII,
+/// keywords): each operation on both paths gives the same database, values in place.
+#[test]
+fn django_and_adversarial_schemas() {
+    let setup = r#"PRAGMA foreign_keys = OFF;
+        CREATE TABLE "auth_user" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, "username" varchar(150) NOT NULL UNIQUE);
+        CREATE TABLE "app_item" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, "name" varchar(100) NOT NULL, "owner_id" integer NOT NULL REFERENCES "auth_user" ("id") DEFERRABLE INITIALLY DEFERRED, "a""b" text, [weird col] int, `select` text, "größe" real /* a comment, with a comma */);
+        CREATE INDEX "app_item_owner_id_5d7f" ON "app_item" ("owner_id");
+        INSERT INTO auth_user VALUES (1, 'ann'), (2, 'bob');
+        INSERT INTO app_item VALUES (1, 'x', 1, 'q', 5, 's', 1.5), (2, 'y', 2, NULL, NULL, NULL, NULL);"#;
+    let cases: Vec<TableRebuild> = vec![
+        TableRebuild::new("app_item").rename_column("name", "title"),
+        TableRebuild::new("app_item")
+            .rename_column("a\"b", "weird col")
+            .rename_column("weird col", "a\"b"),
+        TableRebuild::new("app_item").add_column("\"is_active\" bool NOT NULL DEFAULT 1"),
+        TableRebuild::new("app_item").drop_column("größe"),
+        TableRebuild::new("app_item").drop_column("select"),
+        TableRebuild::new("app_item").alter_column("name", "varchar(200) NOT NULL"),
+        TableRebuild::new("app_item")
+            .set_not_null("weird col")
+            .remap_null("weird col", 0),
+        TableRebuild::new("app_item")
+            .add_check("name_set", "\"name\" <> ''")
+            .column_order(["größe"]),
+    ];
+    for rb in cases {
+        let mut outcomes = Vec::new();
+        for force_copy in [false, true] {
+            let mut conn = Connection::open_in_memory().unwrap();
+            conn.execute_batch(setup).unwrap();
+            let report = rb
+                .clone()
+                .force_copy(force_copy)
+                .execute(&mut conn)
+                .unwrap_or_else(|e| panic!("{rb:?}: {e}"));
+            let ok: String = conn
+                .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(ok, "ok");
+            assert_eq!(
+                int(&conn, "SELECT count(*) FROM pragma_foreign_key_check"),
+                0
+            );
+            assert_eq!(count(&conn, "app_item"), 2);
+            outcomes.push((report.strategy(), normalized(snapshot(&conn))));
+        }
+        assert_same(&outcomes[0].1, &outcomes[1].1);
+    }
+}
