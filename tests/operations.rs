@@ -927,3 +927,22 @@ fn django_and_adversarial_schemas() {
         assert_same(&outcomes[0].1, &outcomes[1].1);
     }
 }
+
+/// A dry run of ALTER TABLE statements that check no row writes no row (not even into
+/// temp); one that checks rows (or a copy) copies them into temp to judge them.
+#[test]
+fn validate_judges_rows_only_where_a_statement_checks_them() {
+    let conn = item_db();
+    let changes = conn.total_changes();
+    assert!(TableRebuild::new("item")
+        .add_column("x INTEGER")
+        .validate(&conn)
+        .unwrap()
+        .is_ok());
+    assert_eq!(conn.total_changes(), changes);
+    let copied = TableRebuild::new("item")
+        .add_column("x INTEGER")
+        .force_copy(true);
+    assert!(copied.validate(&conn).unwrap().is_ok());
+    assert!(conn.total_changes() > changes);
+}

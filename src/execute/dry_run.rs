@@ -85,7 +85,13 @@ fn rows_into_temp(rt: &Runtime<'_>, plan: &RebuildPlan) -> std::result::Result<u
     if let Some(r) = &facts.restore {
         old_rows += count(conn, &r.table.qualified())?;
     }
-    if ctx.choice == Choice::Unchanged {
+    // ALTER TABLE statements that check no row (ADD, RENAME, DROP COLUMN) leave none to judge.
+    let rows_judged = match &ctx.choice {
+        Choice::Unchanged => false,
+        Choice::Alter { statements, .. } => statements.iter().any(|s| s.row_check.is_some()),
+        _ => true,
+    };
+    if !rows_judged {
         return Ok(old_rows);
     }
     let steps = strategy::rehearsal_steps(conn, facts, &ctx.mapping)?;
@@ -110,9 +116,10 @@ fn rows_into_temp(rt: &Runtime<'_>, plan: &RebuildPlan) -> std::result::Result<u
     Ok(tally.rows_copied)
 }
 
-/// Whether children's keys are checked against the new rows (as execute checks them).
+/// Whether children's keys are checked against the new rows (as execute checks them; after
+/// ALTER TABLE, which rewrites them itself, it does not).
 fn checks_children(ctx: &PlanContext) -> bool {
-    ctx.mapping.parent_keys_change(&ctx.facts) || ctx.facts.restore.is_some()
+    !ctx.alters() && (ctx.mapping.parent_keys_change(&ctx.facts) || ctx.facts.restore.is_some())
 }
 
 /// Rows of `table` (the target's rows) that break one of the target's foreign keys: the
