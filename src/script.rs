@@ -84,6 +84,24 @@ struct Guards {
 }
 
 impl Guards {
+    /// The first guard: the table, its dependents, children and views are what they were
+    /// when the script was rendered.
+    fn drift(&mut self, facts: &Facts) -> Option<String> {
+        let fingerprint = facts.fingerprint.as_ref()?;
+        let source = &facts.source;
+        Some(self.guard(
+            format!(
+                "the definition of {}, its indexes, triggers, children or views changed since this script was rendered; render it again against the database as it is now",
+                ident(&source.name)
+            ),
+            format!(
+                "({}) IS NOT {}",
+                catalog::fingerprint_sql(&source.schema, &source.name),
+                literal(&Value::Text(fingerprint.clone()))
+            ),
+        ))
+    }
+
     /// A guard with `message` that fires when `condition` holds: returns the statement
     /// that checks it.
     fn guard(&mut self, message: String, condition: String) -> String {
@@ -115,18 +133,7 @@ fn render(context: &PlanContext) -> String {
     let mut guards = Guards::default();
 
     let mut before = Vec::new();
-    if let Some(fingerprint) = &facts.fingerprint {
-        before.push(guards.guard(
-            format!(
-                "the definition of {t}, its indexes, triggers, children or views changed since this script was rendered; render it again against the database as it is now"
-            ),
-            format!(
-                "({}) IS NOT {}",
-                catalog::fingerprint_sql(&source.schema, table),
-                literal(&Value::Text(fingerprint.clone()))
-            ),
-        ));
-    }
+    before.extend(guards.drift(facts));
     if !children.is_empty() {
         before.push(guards.guard(
             format!(
@@ -284,18 +291,7 @@ fn render_alter(context: &PlanContext, statements: &[AlterStatement]) -> String 
     let t = ident(&source.name);
     let mut guards = Guards::default();
     let mut before = Vec::new();
-    if let Some(fingerprint) = &facts.fingerprint {
-        before.push(guards.guard(
-            format!(
-                "the definition of {t}, its indexes, triggers, children or views changed since this script was rendered; render it again against the database as it is now"
-            ),
-            format!(
-                "({}) IS NOT {}",
-                catalog::fingerprint_sql(&source.schema, &source.name),
-                literal(&Value::Text(fingerprint.clone()))
-            ),
-        ));
-    }
+    before.extend(guards.drift(facts));
     let checked: Vec<Option<String>> = statements
         .iter()
         .map(|st| {

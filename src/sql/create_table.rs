@@ -4,6 +4,7 @@
 //! flags) comes from SQLite's own pragmas.
 
 use super::lex::{err, identifier_value, Cursor, SqlError, TokenKind};
+use super::table_layout::{column_tokens, ClauseKind};
 
 /// A parsed `CREATE TABLE` statement.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,20 +51,6 @@ pub(crate) struct CheckDef {
     /// The column it is declared on, for column constraints.
     pub column: Option<String>,
 }
-
-const COLUMN_CONSTRAINT_WORDS: [&str; 11] = [
-    "CONSTRAINT",
-    "PRIMARY",
-    "NOT",
-    "NULL",
-    "UNIQUE",
-    "CHECK",
-    "DEFAULT",
-    "COLLATE",
-    "REFERENCES",
-    "GENERATED",
-    "AS",
-];
 
 /// Parses a `CREATE TABLE` statement.
 pub(crate) fn parse_create_table(sql: &str) -> Result<CreateTable, SqlError> {
@@ -154,95 +141,32 @@ fn parse_column(
     to: usize,
     table: &mut CreateTable,
 ) -> Result<(), SqlError> {
-    let name_tok = c.toks[from];
-    if !matches!(
-        name_tok.kind,
-        TokenKind::Word | TokenKind::QuotedIdent | TokenKind::String
-    ) {
-        return err(format!("expected a column name at byte {}", name_tok.start));
-    }
-    let name = identifier_value(c.text(name_tok));
-    let is_constraint_word = |j: usize| {
-        let t = c.toks[j];
-        t.kind == TokenKind::Word
-            && COLUMN_CONSTRAINT_WORDS
-                .iter()
-                .any(|w| c.text(t).eq_ignore_ascii_case(w))
-    };
-    // Type name: up to the first constraint word at depth 0.
-    let mut j = from + 1;
-    let mut depth = 0;
-    while j < to {
-        match c.toks[j].kind {
-            TokenKind::LParen => depth += 1,
-            TokenKind::RParen => depth -= 1,
-            _ if depth == 0 && is_constraint_word(j) => break,
-            _ => {}
-        }
-        j += 1;
-    }
+    let tokens = column_tokens(c, from, to)?;
     let mut col = ColumnDef {
-        name: name.clone(),
-        type_text: c.slice(from + 1, j),
+        name: tokens.name.clone(),
+        type_text: c.slice(from + 1, tokens.type_end),
         collation: None,
         default_clause: None,
         generated_clause: None,
     };
-    // Constraints: each runs to the next constraint word at depth 0, except words that
-    // belong to a REFERENCES clause (SET NULL, SET DEFAULT, NOT DEFERRABLE).
-    let mut cname: Option<String> = None;
-    while j < to {
-        let start = j;
-        let kw = c.text(c.toks[j]).to_ascii_uppercase();
-        if kw == "CONSTRAINT" {
-            cname = c.at(j + 1).map(|t| identifier_value(c.text(t)));
-            j += 2;
-            continue;
-        }
-        j += 1;
-        if kw == "NOT" {
-            j += 1; // NULL
-        }
-        let mut depth = 0;
-        while j < to {
-            let t = c.toks[j];
-            match t.kind {
-                TokenKind::LParen => depth += 1,
-                TokenKind::RParen => depth -= 1,
-                _ => {}
-            }
-            if depth == 0 && t.kind == TokenKind::Word && is_constraint_word(j) {
-                let prev = c.text(c.toks[j - 1]);
-                let word = c.text(t);
-                let in_references = kw == "REFERENCES"
-                    && (prev.eq_ignore_ascii_case("SET")
-                        || (word.eq_ignore_ascii_case("NOT")
-                            && c.is_kw(c.at(j + 1), "DEFERRABLE")));
-                let generated_as = kw == "GENERATED" && word.eq_ignore_ascii_case("AS");
-                let default_value = kw == "DEFAULT" && j == start + 1;
-                if !in_references && !generated_as && !default_value {
-                    break;
-                }
-            }
-            j += 1;
-        }
-        let text = c.slice(start, j);
-        match kw.as_str() {
-            "CHECK" => {
-                let open = start + 1;
+    for k in &tokens.clauses {
+        match k.kind {
+            ClauseKind::Check => {
+                let open = k.start + 1;
                 let close = c.matching(open)?;
                 table.checks.push(CheckDef {
-                    name: cname.take(),
+                    name: k.name.clone(),
                     expr: c.slice(open + 1, close),
-                    column: Some(name.clone()),
+                    column: Some(tokens.name.clone()),
                 });
             }
-            "COLLATE" => col.collation = c.at(start + 1).map(|t| identifier_value(c.text(t))),
-            "DEFAULT" => col.default_clause = Some(text),
-            "GENERATED" | "AS" => col.generated_clause = Some(text),
+            ClauseKind::Collate => {
+                col.collation = c.at(k.start + 1).map(|t| identifier_value(c.text(t)))
+            }
+            ClauseKind::Default => col.default_clause = Some(c.slice(k.start, k.end)),
+            ClauseKind::Generated => col.generated_clause = Some(c.slice(k.start, k.end)),
             _ => {}
         }
-        cname = None;
     }
     table.columns.push(col);
     Ok(())

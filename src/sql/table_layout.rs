@@ -283,7 +283,33 @@ fn table_constraint(c: &Cursor<'_>, from: usize, to: usize) -> Result<Clause, Sq
     })
 }
 
-fn column(c: &Cursor<'_>, from: usize, to: usize) -> Result<ElementKind, SqlError> {
+/// A column definition by token index: its name, where its type ends, its constraints.
+pub(super) struct ColumnTokens {
+    pub name: String,
+    /// The token after the type name (`from + 1` when there is none).
+    pub type_end: usize,
+    pub clauses: Vec<ClauseTokens>,
+}
+
+/// One column constraint by token index.
+pub(super) struct ClauseTokens {
+    pub name: Option<String>,
+    pub kind: ClauseKind,
+    /// Its first token (`CONSTRAINT` when named), its keyword, and the token after it.
+    pub first: usize,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// Splits the column definition in tokens `[from, to)`: the type runs to the first
+/// constraint word at depth 0, and each constraint to the next one, except the words that
+/// belong to a REFERENCES clause (SET NULL, SET DEFAULT, NOT DEFERRABLE), to GENERATED
+/// ALWAYS AS, or are a DEFAULT's value.
+pub(super) fn column_tokens(
+    c: &Cursor<'_>,
+    from: usize,
+    to: usize,
+) -> Result<ColumnTokens, SqlError> {
     let name_tok = c.toks[from];
     if !matches!(
         name_tok.kind,
@@ -309,12 +335,8 @@ fn column(c: &Cursor<'_>, from: usize, to: usize) -> Result<ElementKind, SqlErro
         }
         j += 1;
     }
-    let type_span = if j > from + 1 {
-        (c.toks[from + 1].start, c.toks[j - 1].end)
-    } else {
-        (name_tok.end, name_tok.end)
-    };
-    let mut constraints = Vec::new();
+    let type_end = j;
+    let mut clauses = Vec::new();
     let mut named: Option<(String, usize)> = None;
     while j < to {
         let start = j;
@@ -366,15 +388,41 @@ fn column(c: &Cursor<'_>, from: usize, to: usize) -> Result<ElementKind, SqlErro
             Some((n, at)) => (Some(n), at),
             None => (None, start),
         };
-        constraints.push(Clause {
+        clauses.push(ClauseTokens {
             name,
             kind,
-            span: (c.toks[first].start, c.toks[j - 1].end),
-            columns: Vec::new(),
+            first,
+            start,
+            end: j,
         });
     }
-    Ok(ElementKind::Column {
+    Ok(ColumnTokens {
         name: identifier_value(c.text(name_tok)),
+        type_end,
+        clauses,
+    })
+}
+
+fn column(c: &Cursor<'_>, from: usize, to: usize) -> Result<ElementKind, SqlError> {
+    let tokens = column_tokens(c, from, to)?;
+    let name_tok = c.toks[from];
+    let type_span = if tokens.type_end > from + 1 {
+        (c.toks[from + 1].start, c.toks[tokens.type_end - 1].end)
+    } else {
+        (name_tok.end, name_tok.end)
+    };
+    let constraints = tokens
+        .clauses
+        .into_iter()
+        .map(|k| Clause {
+            name: k.name,
+            kind: k.kind,
+            span: (c.toks[k.first].start, c.toks[k.end - 1].end),
+            columns: Vec::new(),
+        })
+        .collect();
+    Ok(ElementKind::Column {
+        name: tokens.name,
         type_span,
         constraints,
     })
