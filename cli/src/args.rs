@@ -93,6 +93,9 @@ pub struct Common {
     /// While copying, NULLs in COLUMN become VALUE.
     #[arg(long, num_args = 2, value_names = ["COLUMN", "VALUE"], action = ArgAction::Append)]
     pub remap_null: Vec<String>,
+    /// While copying, COLUMN's value FROM becomes NULL.
+    #[arg(long, num_args = 2, value_names = ["COLUMN", "FROM"], action = ArgAction::Append)]
+    pub remap_to_null: Vec<String>,
     /// Target column TARGET's value is the SQL expression EXPR over the old row.
     #[arg(long, num_args = 2, value_names = ["TARGET", "EXPR"], action = ArgAction::Append)]
     pub column: Vec<String>,
@@ -160,6 +163,7 @@ pub struct Common {
 pub enum Given {
     Remap(String, String, String),
     RemapNull(String, String),
+    RemapToNull(String, String),
     Column(String, String),
     DropColumn(String),
     DropDependent(String),
@@ -196,6 +200,7 @@ impl Given {
         match self {
             Given::Remap(c, from, to) => rb.remap(c, from, to),
             Given::RemapNull(c, v) => rb.remap_null(c, v),
+            Given::RemapToNull(c, from) => rb.remap(c, from, None::<&str>),
             Given::Column(t, e) => rb.column(t, e),
             Given::DropColumn(c) => rb.drop_column(c),
             Given::DropDependent(n) => rb.drop_dependent(n),
@@ -260,6 +265,7 @@ pub fn in_order(matches: &clap::ArgMatches) -> Vec<(usize, Given)> {
         out.push((i, Given::Remap(v[0].clone(), v[1].clone(), v[2].clone())));
     }
     two!("remap_null", RemapNull);
+    two!("remap_to_null", RemapToNull);
     two!("column", Column);
     one!("drop_column", DropColumn);
     one!("drop_dependent", DropDependent);

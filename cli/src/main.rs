@@ -19,7 +19,7 @@ const VIOLATIONS: u8 = 1;
 const FAILED: u8 = 2;
 
 /// The report names the library's rules; these are their flags.
-const FLAGS_HINT: &str = "sqlite-rebuild: on the command line the rules are --remap COLUMN FROM TO, --remap-null COLUMN VALUE and --column TARGET EXPR; apply --quarantine moves the rows aside";
+const FLAGS_HINT: &str = "sqlite-rebuild: on the command line the rules are --remap COLUMN FROM TO, --remap-null COLUMN VALUE, --remap-to-null COLUMN FROM and --column TARGET EXPR; apply --quarantine moves the rows aside";
 
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();

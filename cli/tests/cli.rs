@@ -486,3 +486,37 @@ fn verbose_logs_and_schema_selects_the_database() {
         "{sql}"
     );
 }
+
+/// A value can become NULL (--remap-to-null), and the rule is counted.
+#[test]
+fn a_value_can_become_null() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let conn = Connection::open(&db).unwrap();
+    conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'n/a'), (2, 'x');")
+        .unwrap();
+    drop(conn);
+    let out = bin()
+        .args([
+            "apply",
+            db.to_str().unwrap(),
+            "t",
+            "--add-check",
+            "real",
+            "v <> 'n/a'",
+        ])
+        .args(["--remap-to-null", "v", "n/a", "--json"])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let report: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(report["rules"][0]["to"], serde_json::Value::Null);
+    assert_eq!(report["rules"][0]["rows_changed"], 1);
+    let conn = Connection::open(&db).unwrap();
+    let nulls: i64 = conn
+        .query_row("SELECT count(*) FROM t WHERE v IS NULL", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(nulls, 1);
+}
