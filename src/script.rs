@@ -84,6 +84,29 @@ struct Guards {
 }
 
 impl Guards {
+    /// The script's opening: its savepoint, the guard table and triggers, and the guards
+    /// that run before anything else (`before`).
+    fn open(&self, s: &mut String, before: &[String]) {
+        let _ = writeln!(s, "\nSAVEPOINT sqlite_rebuild;");
+        let _ = writeln!(
+            s,
+            "CREATE TEMP TABLE {} (problem INTEGER, n INTEGER);",
+            ident(GUARD)
+        );
+        for trigger in &self.triggers {
+            let _ = writeln!(s, "{trigger}");
+        }
+        for line in before {
+            let _ = writeln!(s, "{line}");
+        }
+    }
+
+    /// The script's end: the guard table goes, the savepoint is released.
+    fn close(s: &mut String) {
+        let _ = writeln!(s, "\nDROP TABLE {};", qualified("temp", GUARD));
+        let _ = writeln!(s, "RELEASE sqlite_rebuild;");
+    }
+
     /// The first guard: the table, its dependents, children and views are what they were
     /// when the script was rendered.
     fn drift(&mut self, facts: &Facts) -> Option<String> {
@@ -193,18 +216,7 @@ fn render(context: &PlanContext) -> String {
 
     let mut s = String::new();
     header(&mut s, facts, &children);
-    let _ = writeln!(s, "\nSAVEPOINT sqlite_rebuild;");
-    let _ = writeln!(
-        s,
-        "CREATE TEMP TABLE {} (problem INTEGER, n INTEGER);",
-        ident(GUARD)
-    );
-    for trigger in &guards.triggers {
-        let _ = writeln!(s, "{trigger}");
-    }
-    for line in &before {
-        let _ = writeln!(s, "{line}");
-    }
+    guards.open(&mut s, &before);
     let _ = writeln!(
         s,
         "\n-- Stage every row as the target would store it, and check each constraint."
@@ -259,8 +271,7 @@ fn render(context: &PlanContext) -> String {
         let _ = writeln!(s, "ROLLBACK TO sqlite_rebuild_probe;");
         let _ = writeln!(s, "RELEASE sqlite_rebuild_probe;");
     }
-    let _ = writeln!(s, "\nDROP TABLE {};", qualified("temp", GUARD));
-    let _ = writeln!(s, "RELEASE sqlite_rebuild;");
+    Guards::close(&mut s);
     s
 }
 
@@ -344,18 +355,7 @@ fn render_alter(context: &PlanContext, statements: &[AlterStatement]) -> String 
         s,
         "-- it changes: its first guard refuses to run when that schema has changed since."
     );
-    let _ = writeln!(s, "\nSAVEPOINT sqlite_rebuild;");
-    let _ = writeln!(
-        s,
-        "CREATE TEMP TABLE {} (problem INTEGER, n INTEGER);",
-        ident(GUARD)
-    );
-    for trigger in &guards.triggers {
-        let _ = writeln!(s, "{trigger}");
-    }
-    for line in &before {
-        let _ = writeln!(s, "{line}");
-    }
+    guards.open(&mut s, &before);
     for d in facts.dropped.iter().filter_map(|d| d.drop_sql.as_ref()) {
         let _ = writeln!(s, "\n-- {}", StepKind::DropDependent.describe());
         let _ = writeln!(s, "{d};");
@@ -367,8 +367,7 @@ fn render_alter(context: &PlanContext, statements: &[AlterStatement]) -> String 
         }
         let _ = writeln!(s, "{};", st.sql);
     }
-    let _ = writeln!(s, "\nDROP TABLE {};", qualified("temp", GUARD));
-    let _ = writeln!(s, "RELEASE sqlite_rebuild;");
+    Guards::close(&mut s);
     s
 }
 

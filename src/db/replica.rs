@@ -34,19 +34,7 @@ impl Replica {
     /// replicated: SQLite's error.
     pub(crate) fn of(conn: &Connection) -> Result<Replica> {
         let fail = |e| Error::sqlite("replicating the schema for a dry run")(e);
-        let replica = Connection::open_in_memory().map_err(fail)?;
-        replica
-            .execute_batch("PRAGMA foreign_keys = OFF")
-            .map_err(fail)?;
-        for flag in [
-            DbConfig::SQLITE_DBCONFIG_DQS_DDL,
-            DbConfig::SQLITE_DBCONFIG_DQS_DML,
-            DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA,
-        ] {
-            let on = conn.db_config(flag).map_err(fail)?;
-            replica.set_db_config(flag, on).map_err(fail)?;
-        }
-        stand_ins(conn, &replica)?;
+        let replica = empty_like(conn, "replicating the schema for a dry run")?;
         let mut schemas: Vec<String> = connection::database_list(conn)?
             .into_iter()
             .map(|(name, _)| name)
@@ -73,22 +61,33 @@ impl Replica {
     /// stand-ins: where the operations have SQLite edit the table's text (renaming columns
     /// as `ALTER TABLE ... RENAME COLUMN` does) without any other object in the way.
     pub(crate) fn of_table(conn: &Connection, create_table: &str) -> Result<Replica> {
-        let fail = |e| Error::sqlite("replicating the table to edit its definition")(e);
-        let replica = Connection::open_in_memory().map_err(fail)?;
+        let context = "replicating the table to edit its definition";
+        let replica = empty_like(conn, context)?;
         replica
-            .execute_batch("PRAGMA foreign_keys = OFF")
-            .map_err(fail)?;
-        for flag in [
-            DbConfig::SQLITE_DBCONFIG_DQS_DDL,
-            DbConfig::SQLITE_DBCONFIG_DQS_DML,
-        ] {
-            let on = conn.db_config(flag).map_err(fail)?;
-            replica.set_db_config(flag, on).map_err(fail)?;
-        }
-        stand_ins(conn, &replica)?;
-        replica.execute_batch(create_table).map_err(fail)?;
+            .execute_batch(create_table)
+            .map_err(Error::sqlite(context))?;
         Ok(Replica { conn: replica })
     }
+}
+
+/// An empty in-memory connection that reads SQL as `conn` does: foreign keys off, the same
+/// double-quote and trusted-schema settings, stand-ins for its functions and collations.
+fn empty_like(conn: &Connection, context: &str) -> Result<Connection> {
+    let fail = |e| Error::sqlite(context)(e);
+    let replica = Connection::open_in_memory().map_err(fail)?;
+    replica
+        .execute_batch("PRAGMA foreign_keys = OFF")
+        .map_err(fail)?;
+    for flag in [
+        DbConfig::SQLITE_DBCONFIG_DQS_DDL,
+        DbConfig::SQLITE_DBCONFIG_DQS_DML,
+        DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA,
+    ] {
+        let on = conn.db_config(flag).map_err(fail)?;
+        replica.set_db_config(flag, on).map_err(fail)?;
+    }
+    stand_ins(conn, &replica)?;
+    Ok(replica)
 }
 
 /// The connection's own scalar, aggregate and window functions, and its collations, as

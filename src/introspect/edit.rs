@@ -710,15 +710,7 @@ fn add(source: &Table, text: &str, op: &Operation) -> Result<String> {
                     "a UNIQUE constraint needs a column",
                 ));
             }
-            for c in columns {
-                if !l.columns().any(|(_, n)| n.eq_ignore_ascii_case(c)) {
-                    return Err(refuse(
-                        source,
-                        &operation,
-                        format!("the table has no column {c:?}"),
-                    ));
-                }
-            }
+            has_columns(source, &l, columns, &operation)?;
             let list: Vec<String> = columns.iter().map(|c| ident(c)).collect();
             (
                 last_end,
@@ -734,21 +726,28 @@ fn add(source: &Table, text: &str, op: &Operation) -> Result<String> {
             if columns.is_empty() {
                 return Ok(text.to_owned());
             }
-            for c in columns {
-                if !l.columns().any(|(_, n)| n.eq_ignore_ascii_case(c)) {
-                    return Err(refuse(
-                        source,
-                        &operation,
-                        format!("the table has no column {c:?}"),
-                    ));
-                }
-            }
+            has_columns(source, &l, columns, &operation)?;
             let list: Vec<String> = columns.iter().map(|c| ident(c)).collect();
             (last_end, format!("PRIMARY KEY ({})", list.join(", ")))
         }
         _ => return Ok(text.to_owned()),
     };
     Ok(sql::replace_span(text, (at, at), &format!(", {piece}")))
+}
+
+/// Every column named is one of the table's (as it reads in `l`).
+fn has_columns(source: &Table, l: &TableLayout, columns: &[String], operation: &str) -> Result<()> {
+    match columns
+        .iter()
+        .find(|c| !l.columns().any(|(_, n)| n.eq_ignore_ascii_case(c)))
+    {
+        Some(c) => Err(refuse(
+            source,
+            operation,
+            format!("the table has no column {c:?}"),
+        )),
+        None => Ok(()),
+    }
 }
 
 fn column_order(source: &Table, text: &str, order: &[String], operation: &str) -> Result<String> {
