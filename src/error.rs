@@ -297,6 +297,18 @@ pub enum Error {
         reason: String,
     },
 
+    /// A script that copies the table's family cannot drop the old tables in any order
+    /// without a cascade: their foreign keys form a cycle. Render it with
+    /// [`ChildTables::EnforcementOff`](crate::ChildTables::EnforcementOff) (and switch
+    /// enforcement off around it) or run the rebuild with execute().
+    #[error("the tables referencing \"{table}\" form a cycle of foreign keys ({}): with enforcement on, no order of drops avoids a cascade; render the script with ChildTables::EnforcementOff and run it with foreign keys off, or use execute()", cycle.join(" -> "))]
+    ReferenceCycle {
+        /// The table being rebuilt.
+        table: String,
+        /// The tables in the cycle.
+        cycle: Vec<String>,
+    },
+
     /// A quarantine table cannot be created, filled or restored from.
     #[error("quarantine table \"{table}\": {reason}")]
     Quarantine {

@@ -408,6 +408,7 @@ pub use report::{
     ConstraintKind, ConstraintViolations, MovedRows, Phase, Progress, RebuildReport, RuleReport,
     SampleRow, Strategy, ValidationReport, ValueCount,
 };
+pub use script::{ChildTables, ScriptOptions};
 pub use strategy::{PlanStep, RebuildPlan, StepKind};
 
 /// The rusqlite this crate was built with; use it to get matching `Connection` types.

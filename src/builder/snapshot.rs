@@ -29,6 +29,7 @@ impl Dependent {
         }
         let name_span = match self.kind {
             DependentKind::Index => index.map(|ix| ix.name_span),
+            DependentKind::View => sql::view_name_span(&self.sql),
             _ => sql::parse_trigger_head(&self.sql).ok().map(|h| h.name_span),
         };
         match name_span {

@@ -59,8 +59,14 @@ pub(crate) struct Facts {
     pub keys: Vec<ForeignKey>,
     /// Foreign keys of other tables that reference the rebuilt table.
     pub children: Vec<ForeignKey>,
-    /// The tables below the rebuilt one (children, their children, ...).
+    /// The tables below the rebuilt one (children, their children, ...), each after the
+    /// tables it was found through.
     pub descendants: Vec<Descendant>,
+    /// Views and triggers on other tables that name the rebuilt table or a descendant (or
+    /// such a view), in schema order: SQLite's rename check fails on them while a table
+    /// they name is missing, so a script that copies the descendants drops and recreates
+    /// them.
+    pub mentioning: Vec<Dependent>,
     /// For each foreign key of the target, what its parent is.
     pub target_parents: Vec<ParentKey>,
     /// The ANALYZE statistics to carry over, when the schema has any.
@@ -124,7 +130,7 @@ pub(crate) struct DependentFacts {
 }
 
 impl DependentFacts {
-    fn new(def: Dependent, schema: &str) -> Self {
+    pub(crate) fn new(def: Dependent, schema: &str) -> Self {
         let index = (def.kind == DependentKind::Index)
             .then(|| sql::parse_create_index(&def.sql).ok())
             .flatten();
@@ -169,6 +175,12 @@ pub(crate) struct Descendant {
     pub table: Table,
     /// Its triggers, as after the renames.
     pub triggers: Vec<Dependent>,
+    /// Its explicit indexes, as after the renames.
+    pub indexes: Vec<Dependent>,
+    /// A free name for its copy in a script that copies the tables below the rebuilt one.
+    pub scratch: String,
+    /// Its AUTOINCREMENT counter, which dropping the table would lose.
+    pub sequence: Option<i64>,
 }
 
 /// The parent of one of the target's foreign keys.
@@ -326,7 +338,11 @@ pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) 
         .filter(|fk| !fk.child.eq_ignore_ascii_case(&source.name))
         .cloned()
         .collect();
-    let descendants = descendants(renamed, &source, &keys)?;
+    let mut descendants = descendants(renamed, &source, &keys)?;
+    for d in &mut descendants {
+        d.sequence = catalog::sequence(conn, &d.table.schema, &d.table.name)?;
+    }
+    let mentioning = mentioning(renamed, &source, &descendants)?;
     let target_parents = target_parents(conn, &source, &target_table, &target_fks)?;
     let mut dependents: Vec<DependentFacts> = dependents
         .into_iter()
@@ -410,6 +426,7 @@ pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) 
         keys,
         children,
         descendants,
+        mentioning,
         target_parents,
         statistics,
         sequence,
@@ -555,12 +572,96 @@ fn descendants(conn: &Connection, source: &Table, keys: &[ForeignKey]) -> Result
             }
             seen.push(lower);
             let table = catalog::resolve_table(conn, &source.schema, &fk.child)?;
-            let triggers = catalog::triggers(conn, &table.schema, &table.name)?;
+            let (indexes, triggers) = catalog::dependents(conn, &table)?
+                .into_iter()
+                .partition(|d| d.kind == DependentKind::Index);
+            let scratch =
+                catalog::free_name(conn, &table.schema, &format!("{}__rebuild", table.name))?;
             queue.push(table.name.clone());
-            out.push(Descendant { table, triggers });
+            out.push(Descendant {
+                table,
+                triggers,
+                indexes,
+                scratch,
+                sequence: None,
+            });
         }
     }
     Ok(out)
+}
+
+/// The views and triggers (of the table's schema and TEMP ones) that name the rebuilt
+/// table, a descendant, or a view found so far; triggers on those tables are theirs.
+fn mentioning(
+    conn: &Connection,
+    source: &Table,
+    descendants: &[Descendant],
+) -> Result<Vec<Dependent>> {
+    let mut names: Vec<String> = std::iter::once(&source.name)
+        .chain(descendants.iter().map(|d| &d.table.name))
+        .map(|n| n.to_ascii_lowercase())
+        .collect();
+    let on_closure = names.clone();
+    let mut entries = Vec::new();
+    for (schema, temp) in [(source.schema.as_str(), false), ("temp", true)] {
+        if temp && source.schema.eq_ignore_ascii_case("temp") {
+            continue;
+        }
+        let sql = format!(
+            "SELECT type, name, tbl_name, sql FROM {}.sqlite_schema WHERE type IN ('view', 'trigger') AND sql IS NOT NULL ORDER BY rowid",
+            ident(schema)
+        );
+        let rows: Vec<(String, String, String, String)> = conn
+            .prepare(&sql)
+            .and_then(|mut st| {
+                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                    .collect()
+            })
+            .map_err(Error::sqlite(
+                "listing the views and triggers of the schema",
+            ))?;
+        entries.extend(
+            rows.into_iter()
+                .map(|(kind, name, on, sql)| (kind, name, on, sql, temp)),
+        );
+    }
+    let mut chosen = vec![false; entries.len()];
+    // Views on views: repeat until nothing new is found.
+    loop {
+        let mut grew = false;
+        for (i, (kind, name, on, sql, _)) in entries.iter().enumerate() {
+            if chosen[i] || (kind == "trigger" && on_closure.contains(&on.to_ascii_lowercase())) {
+                continue;
+            }
+            let hit = names.iter().any(|n| sql::mentions_identifier(sql, n))
+                || (kind == "trigger" && names.contains(&on.to_ascii_lowercase()));
+            if hit {
+                chosen[i] = true;
+                grew = true;
+                if kind == "view" {
+                    names.push(name.to_ascii_lowercase());
+                }
+            }
+        }
+        if !grew {
+            break;
+        }
+    }
+    Ok(entries
+        .into_iter()
+        .zip(chosen)
+        .filter(|(_, c)| *c)
+        .map(|((kind, name, _, sql, temp), _)| Dependent {
+            kind: if kind == "view" {
+                DependentKind::View
+            } else {
+                DependentKind::Trigger
+            },
+            name,
+            sql,
+            temp,
+        })
+        .collect())
 }
 
 /// What each foreign key of the target points at.

@@ -19,6 +19,8 @@ pub(crate) struct ChildUpdate {
     pub child: String,
     /// `SET ... WHERE ...`, over the child aliased by its name.
     set_where: String,
+    /// Each rewritten column with its new value's expression (over the same alias).
+    pub sets: Vec<(String, String)>,
     pub params: Vec<Value>,
 }
 
@@ -70,6 +72,7 @@ pub(super) fn children(rb: &TableRebuild, facts: &Facts, mapping: &Mapping) -> V
         let child_alias = ident(&fk.child);
         let mut sink = RuleSink::default();
         let mut sets = Vec::new();
+        let mut pairs = Vec::new();
         let mut changed = Vec::new();
         for (from, source_column) in fk.from.iter().zip(&carried) {
             let Some(to) = source_column else {
@@ -101,6 +104,7 @@ pub(super) fn children(rb: &TableRebuild, facts: &Facts, mapping: &Mapping) -> V
             }
             changed.push(format!("{base} IS NOT {expr}"));
             sets.push(format!("{} = {expr}", ident(from)));
+            pairs.push((from.clone(), expr));
         }
         if sets.is_empty() {
             continue;
@@ -108,6 +112,7 @@ pub(super) fn children(rb: &TableRebuild, facts: &Facts, mapping: &Mapping) -> V
         out.push(ChildUpdate {
             child: fk.child.clone(),
             set_where: format!("SET {} WHERE {}", sets.join(", "), changed.join(" OR ")),
+            sets: pairs,
             params: sink.params,
         });
         // Grandchildren whose keys refer to the columns just rewritten follow them.

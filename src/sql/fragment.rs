@@ -86,6 +86,70 @@ pub(crate) fn mentions_identifier(sql: &str, name: &str) -> bool {
     }
 }
 
+/// A parent a `REFERENCES` clause names: the name's byte span, its value, and whether it
+/// is written bare (not quoted).
+type ReferencedName = ((usize, usize), String, bool);
+
+/// The parents `REFERENCES` clauses name in `sql`. `None` when the text does not tokenize.
+fn referenced_names(sql: &str) -> Option<Vec<ReferencedName>> {
+    let tokens = tokenize(sql).ok()?;
+    let toks = significant(&tokens);
+    Some(
+        toks.windows(2)
+            .filter(|pair| {
+                pair[0].kind == TokenKind::Word
+                    && sql[pair[0].start..pair[0].end].eq_ignore_ascii_case("REFERENCES")
+                    && matches!(
+                        pair[1].kind,
+                        TokenKind::Word | TokenKind::QuotedIdent | TokenKind::String
+                    )
+            })
+            .map(|pair| {
+                let name = pair[1];
+                let text = &sql[name.start..name.end];
+                (
+                    (name.start, name.end),
+                    identifier_value(text),
+                    name.kind == TokenKind::Word,
+                )
+            })
+            .collect(),
+    )
+}
+
+/// `sql` with the parent named by each `REFERENCES` clause replaced where `rename` gives
+/// it a new name (called with the name and whether it is written bare). The rest of the
+/// text is kept byte for byte. `None` when the text does not tokenize.
+pub(crate) fn retarget_references(
+    sql: &str,
+    rename: impl Fn(&str, bool) -> Option<String>,
+) -> Option<String> {
+    let mut out = String::with_capacity(sql.len());
+    let mut at = 0;
+    for (span, name, bare) in referenced_names(sql)? {
+        if let Some(new) = rename(&name, bare) {
+            out.push_str(&sql[at..span.0]);
+            out.push_str(&new);
+            at = span.1;
+        }
+    }
+    out.push_str(&sql[at..]);
+    Some(out)
+}
+
+/// The byte span of the name in `CREATE [TEMP] VIEW [IF NOT EXISTS] [schema.]name`.
+pub(crate) fn view_name_span(sql: &str) -> Option<(usize, usize)> {
+    let mut c = super::lex::Cursor::new(sql).ok()?;
+    c.expect_kw("CREATE", "CREATE VIEW").ok()?;
+    let _ = c.eat_kw("TEMP") || c.eat_kw("TEMPORARY");
+    c.expect_kw("VIEW", "CREATE VIEW").ok()?;
+    if c.eat_kw("IF") {
+        c.expect_kw("NOT", "CREATE VIEW").ok()?;
+        c.expect_kw("EXISTS", "CREATE VIEW").ok()?;
+    }
+    c.qualified_name().ok().map(|(_, _, span)| span)
+}
+
 /// Whether two pieces of SQL are the same tokens, written the same way (whitespace and
 /// comments aside). Text that does not tokenize is the same only as itself.
 pub(crate) fn same_tokens(a: &str, b: &str) -> bool {
@@ -537,5 +601,34 @@ mod tests {
             allowed_values("\"st\" IN (1)").map(|(c, _)| c),
             Some("st".into())
         );
+    }
+
+    #[test]
+    fn references_are_retargeted_and_nothing_else() {
+        let sql = r#"CREATE TABLE c (a REFERENCES "P" (id), b INT CHECK (b <> 'references p'), "p" INT, FOREIGN KEY (b) REFERENCES [q] ON DELETE CASCADE, z REFERENCES other)"#;
+        let out = retarget_references(sql, |n, _| match n.to_ascii_lowercase().as_str() {
+            "p" => Some("\"p__rebuild\"".to_owned()),
+            "q" => Some("q2".to_owned()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(
+            out,
+            r#"CREATE TABLE c (a REFERENCES "p__rebuild" (id), b INT CHECK (b <> 'references p'), "p" INT, FOREIGN KEY (b) REFERENCES q2 ON DELETE CASCADE, z REFERENCES other)"#
+        );
+    }
+
+    #[test]
+    fn view_names_are_found() {
+        let sql = "CREATE TEMP VIEW IF NOT EXISTS \"main\".v AS SELECT 1";
+        assert_eq!(
+            view_name_span(sql).map(|(a, b)| &sql[a..b]),
+            Some("\"main\".v")
+        );
+        assert_eq!(
+            view_name_span("CREATE VIEW [my v](a) AS SELECT 1").map(|s| s.0),
+            Some(12)
+        );
+        assert_eq!(view_name_span("CREATE TABLE t (a)"), None);
     }
 }

@@ -215,6 +215,20 @@ pub fn normalized(mut s: Snapshot) -> Snapshot {
     s
 }
 
+/// [`normalized`], with double quotes taken out of every table's statement: a script that
+/// copies the children stores their statements as SQLite's rename writes them (names
+/// quoted), which is the only difference from `execute()` it may make.
+pub fn unquoted(mut s: Snapshot) -> Snapshot {
+    for (kind, _, _, sql) in &mut s.schema {
+        if kind.ends_with(".table") {
+            if let Some(text) = sql {
+                *text = text.replace('"', "");
+            }
+        }
+    }
+    normalized(s)
+}
+
 /// Every row of `table` with its rowid first, in rowid order.
 pub fn rows_with_rowid(conn: &Connection, table: &str) -> Vec<Vec<Value>> {
     query_all(

@@ -29,7 +29,7 @@ mod usage;
 use common::*;
 use sqlite_rebuild::rusqlite::types::Value;
 use sqlite_rebuild::rusqlite::Connection;
-use sqlite_rebuild::{Error, RebuildReport, TableRebuild};
+use sqlite_rebuild::{ChildTables, Error, RebuildReport, ScriptOptions, TableRebuild};
 
 /// The snapshot without `db.table` itself: its schema row, the automatic indexes of its
 /// constraints (part of its definition), and its rows.
