@@ -333,3 +333,28 @@ fn a_cycle_of_references_is_a_typed_error_before_anything_runs() {
         .to_sql_with(&ScriptOptions::new().children(ChildTables::EnforcementOff))
         .is_ok());
 }
+
+#[test]
+fn a_grandchild_or_a_trigger_changed_since_rendering_is_drift() {
+    for change in [
+        "CREATE INDEX g_wk ON g (wk)",
+        "CREATE TRIGGER other_upd AFTER UPDATE ON other BEGIN SELECT 1; END",
+        "CREATE TEMP VIEW tv AS SELECT * FROM w",
+    ] {
+        let mut conn = family();
+        let script = TableRebuild::new("p")
+            .create_sql("CREATE TABLE p (id INTEGER PRIMARY KEY, code TEXT, v TEXT NOT NULL)")
+            .plan(&conn)
+            .unwrap()
+            .to_sql()
+            .unwrap();
+        conn.execute_batch(change).unwrap();
+        let before = snapshot(&conn);
+        let err = run(&mut conn, &script, true, false).unwrap_err();
+        assert!(
+            err.contains("changed since this script was rendered"),
+            "{change}: {err}"
+        );
+        assert_same(&snapshot(&conn), &before);
+    }
+}
