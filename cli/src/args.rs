@@ -45,6 +45,16 @@ pub enum Command {
         /// Write the script to this file instead of stdout.
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// How the tables that reference the table are kept whole: `copy` them too (runs
+        /// with foreign keys on or off: framework transactions, Cloudflare D1, dqlite),
+        /// `repoint` their REFERENCES through writable_schema (dqlite, sqld, plain SQLite),
+        /// or `enforcement-off` (PRAGMA foreign_keys = OFF needed around the script).
+        #[arg(long, value_enum, default_value_t = Children::Copy)]
+        children: Children,
+        /// No SAVEPOINT or RELEASE in the script: for engines that refuse transaction
+        /// statements and apply a migration file atomically (Cloudflare D1).
+        #[arg(long)]
+        no_transaction: bool,
     },
     /// Execute the rebuild. Exit 0 when done, 1 when rows would violate the target
     /// (nothing changed; the report on stdout).
@@ -292,4 +302,15 @@ pub fn in_order(matches: &clap::ArgMatches) -> Vec<(usize, Given)> {
     }
     out.sort_by_key(|(i, _)| *i);
     out
+}
+
+/// `script --children`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Children {
+    /// Copy every table that references the table, too.
+    Copy,
+    /// Point the children's REFERENCES at the copy through writable_schema.
+    Repoint,
+    /// Leave them; foreign key enforcement must be off.
+    EnforcementOff,
 }

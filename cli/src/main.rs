@@ -6,10 +6,10 @@
 mod args;
 mod json;
 
-use args::{Cli, Command, Common};
+use args::{Children, Cli, Command, Common};
 use clap::{CommandFactory, FromArgMatches};
 use sqlite_rebuild::rusqlite::{Connection, OpenFlags};
-use sqlite_rebuild::{Error, OnViolation, Phase, TableRebuild};
+use sqlite_rebuild::{ChildTables, Error, OnViolation, Phase, ScriptOptions, TableRebuild};
 use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 
@@ -75,11 +75,24 @@ fn run(command: &Command, matches: &clap::ArgMatches) -> Result<u8, String> {
             }
             Ok(0)
         }
-        Command::Script { common, output } => {
+        Command::Script {
+            common,
+            output,
+            children,
+            no_transaction,
+        } => {
             let conn = open(common, true)?;
+            let mut options = ScriptOptions::new().children(match children {
+                Children::Copy => ChildTables::CopyClosure,
+                Children::Repoint => ChildTables::Repoint,
+                Children::EnforcementOff => ChildTables::EnforcementOff,
+            });
+            if *no_transaction {
+                options = options.without_transaction();
+            }
             let script = rebuild(common, matches)?
                 .plan(&conn)
-                .and_then(|plan| plan.to_sql())
+                .and_then(|plan| plan.to_sql_with(&options))
                 .map_err(|e| e.to_string())?;
             match output {
                 Some(path) => std::fs::write(path, script)

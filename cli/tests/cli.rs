@@ -242,6 +242,60 @@ fn plan_and_script_show_the_steps() {
     assert_eq!(left, 0);
 }
 
+/// `--children` and `--no-transaction` choose the script; each runs where it says.
+#[test]
+fn script_flags_choose_how_children_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = story(dir.path());
+    let render = |extra: &[&str]| {
+        let out = bin()
+            .args(["script", db.to_str().unwrap(), "v3_plans", "--target", V2])
+            .args(RULES)
+            .args(extra)
+            .assert()
+            .code(0)
+            .get_output()
+            .stdout
+            .clone();
+        String::from_utf8(out).unwrap()
+    };
+    let copy = render(&[]);
+    let repoint = render(&["--children", "repoint"]);
+    let off = render(&["--children", "enforcement-off"]);
+    let d1 = render(&["--no-transaction"]);
+    assert!(copy.contains("they are copied too"));
+    assert!(repoint.contains("writable_schema"));
+    assert!(off.contains("run this with foreign key enforcement OFF"));
+    let statements: Vec<&str> = d1.lines().filter(|l| !l.starts_with("--")).collect();
+    assert!(statements
+        .iter()
+        .all(|l| !l.starts_with("SAVEPOINT") && !l.starts_with("RELEASE")));
+    // With enforcement on, the default and the repointing script keep every child row;
+    // the enforcement-off one refuses.
+    for (script, works) in [(&copy, true), (&repoint, true), (&off, false)] {
+        let copy_db = dir.path().join("run.db");
+        std::fs::copy(&db, &copy_db).unwrap();
+        let conn = Connection::open(&copy_db).unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        assert_eq!(conn.execute_batch(script).is_ok(), works);
+        let children: i64 = conn
+            .query_row("SELECT count(*) FROM plan_projects", [], |r| r.get(0))
+            .unwrap();
+        let before: i64 = Connection::open(&db)
+            .unwrap()
+            .query_row("SELECT count(*) FROM plan_projects", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(children, before);
+        drop(conn);
+        std::fs::remove_file(&copy_db).unwrap();
+    }
+    bin()
+        .args(["script", db.to_str().unwrap(), "v3_plans", "--target", V2])
+        .args(["--children", "sideways"])
+        .assert()
+        .code(2);
+}
+
 #[test]
 fn apply_refuses_with_1_then_applies_with_the_rules() {
     let dir = tempfile::tempdir().unwrap();
