@@ -401,7 +401,7 @@ fn explain(conn: &Connection, ctx: &PlanContext, sample_size: usize, stop: Stop)
                 ),
                 // A foreign key SQLite finds broken, which the report's comparison does not
                 // model exactly: still a refusal naming the table.
-                Ok(_) if engine_error.sqlite_extended_error_code() == Some(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => {
+                Ok(_) if matches!(&engine_error, rusqlite::Error::SqliteFailure(e, _) if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => {
                     Error::CheckFailed {
                         table: ctx.facts.source.name.clone(),
                         reason: "rows of the target would break one of its foreign keys (SQLite compares a key under its parent column's type and collation)".to_owned(),
