@@ -358,3 +358,69 @@ fn a_grandchild_or_a_trigger_changed_since_rendering_is_drift() {
         assert_same(&snapshot(&conn), &before);
     }
 }
+
+/// `to_sql_statements` splits the script where SQLite would: run one by one in a
+/// transaction (as D1's `batch()` runs them), they do what the whole script does. The
+/// form without transaction statements creates nothing in `temp` (D1 refuses TEMP objects)
+/// and leaves nothing of its own behind.
+#[test]
+fn the_statements_one_by_one_do_what_the_script_does() {
+    for setup in [story_db as fn() -> Connection, family, self_referencing] {
+        let table = match int(
+            &setup(),
+            "SELECT count(*) FROM sqlite_schema WHERE name = 'v3_plans'",
+        ) {
+            1 => "v3_plans",
+            _ if int(
+                &setup(),
+                "SELECT count(*) FROM sqlite_schema WHERE name = 'p'",
+            ) == 1 =>
+            {
+                "p"
+            }
+            _ => "t",
+        };
+        let rb = match table {
+            "v3_plans" => with_rules(downgrade()),
+            _ => TableRebuild::new(table)
+                .add_check("positive_id", "id > 0")
+                .force_copy(true),
+        };
+        for options in [
+            ScriptOptions::new(),
+            ScriptOptions::new().without_transaction(),
+            ScriptOptions::new().children(ChildTables::Repoint),
+        ] {
+            let mut whole = setup();
+            let plan = rb.clone().plan(&whole).unwrap();
+            let script = plan.to_sql_with(&options).unwrap();
+            run(&mut whole, &script, true, true).unwrap();
+            let mut split = setup();
+            split.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+            let statements = plan.to_sql_statements(&options).unwrap();
+            assert!(statements.len() > 10);
+            let tx = split.transaction().unwrap();
+            for st in &statements {
+                tx.execute_batch(st).unwrap_or_else(|e| panic!("{st}: {e}"));
+            }
+            tx.commit().unwrap();
+            assert_same(&snapshot(&split), &snapshot(&whole));
+            if !options.opens_savepoint() {
+                // (The family's own TEMP trigger is recreated as TEMP; D1 has none.)
+                assert!(
+                    statements
+                        .iter()
+                        .all(|s| !s.contains("\"temp\".\"sqlite-rebuild")),
+                    "{statements:#?}"
+                );
+                assert_eq!(
+                    int(
+                        &split,
+                        "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'sqlite-rebuild%'"
+                    ),
+                    0
+                );
+            }
+        }
+    }
+}

@@ -550,8 +550,9 @@ pub(crate) fn droppable(
 /// A query whose one value describes `table` of `schema` as a rebuild depends on it: the
 /// statements of the table and of every table that references it, directly or through
 /// others (the family a script may copy), their indexes, every view and trigger of the
-/// schema, and TEMP views and triggers (but the script's own guards). A script renders it once and runs it again first:
-/// any difference is drift.
+/// schema, and TEMP views and triggers (but the script's own guards; Cloudflare D1's `_cf_`
+/// tables, whose pragmas it refuses, are no family). A script renders it once and runs it
+/// again first: any difference is drift.
 pub(crate) fn fingerprint_sql(schema: &str, table: &str) -> String {
     let s = ident(schema);
     let t = sql::literal(&rusqlite::types::Value::Text(table.to_owned()));
@@ -559,10 +560,12 @@ pub(crate) fn fingerprint_sql(schema: &str, table: &str) -> String {
     format!(
         "WITH RECURSIVE related(name) AS (SELECT {t} UNION \
 SELECT m.name FROM related AS r, {s}.sqlite_schema AS m, pragma_foreign_key_list(m.name, {schema_literal}) AS f \
-WHERE m.type = 'table' AND m.sql NOT LIKE 'CREATE VIRTUAL%' AND f.\"table\" = r.name COLLATE NOCASE) \
+WHERE m.type = 'table' AND m.sql NOT LIKE 'CREATE VIRTUAL%' AND m.name NOT LIKE '\\_cf\\_%' ESCAPE '\\' \
+AND f.\"table\" = r.name COLLATE NOCASE) \
 SELECT group_concat(kind || ' ' || name || ' ' || coalesce(sql, ''), char(10)) FROM (\
 SELECT type AS kind, name, sql FROM {s}.sqlite_schema \
-WHERE tbl_name COLLATE NOCASE IN (SELECT name FROM related) OR type IN ('view', 'trigger') \
+WHERE (tbl_name COLLATE NOCASE IN (SELECT name FROM related) OR type IN ('view', 'trigger')) \
+AND name NOT LIKE 'sqlite-rebuild %' \
 UNION ALL SELECT 'temp ' || type, name, sql FROM temp.sqlite_schema \
 WHERE type IN ('view', 'trigger') AND name NOT LIKE 'sqlite-rebuild %' \
 ORDER BY 1, 2)"

@@ -162,6 +162,39 @@ impl RebuildPlan {
             None => render(context, options),
         }
     }
+
+    /// The statements of [`to_sql_with`](Self::to_sql_with)'s script, one by one (without
+    /// their `;` and the comments), for APIs that take one statement per call: Cloudflare
+    /// D1's `batch()` (which runs them atomically, and whose `exec()` splits at newlines),
+    /// libSQL's batches. Run them in order, all or none.
+    ///
+    /// ```
+    /// use sqlite_rebuild::{rusqlite::Connection, ScriptOptions, TableRebuild};
+    ///
+    /// let conn = Connection::open_in_memory()?;
+    /// conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);")?;
+    /// let plan = TableRebuild::new("t")
+    ///     .create_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+    ///     .plan(&conn)?;
+    /// let statements = plan.to_sql_statements(&ScriptOptions::new().without_transaction())?;
+    /// conn.execute_batch("BEGIN")?; // what D1's batch() does around them
+    /// for statement in &statements {
+    ///     conn.execute_batch(statement)?;
+    /// }
+    /// conn.execute_batch("COMMIT")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`to_sql_with`](Self::to_sql_with).
+    pub fn to_sql_statements(&self, options: &ScriptOptions) -> Result<Vec<String>> {
+        let script = self.to_sql_with(options)?;
+        crate::sql::split_statements(&script).ok_or_else(|| Error::NotRenderable {
+            table: self.table().to_owned(),
+            reason: "the script could not be split into statements".to_owned(),
+        })
+    }
 }
 
 /// The guards: each a trigger, and the statements that fire it.
@@ -169,14 +202,29 @@ struct Guards {
     triggers: Vec<String>,
     /// The script opens a savepoint of its own, which a guard rolls back.
     atomic: bool,
+    /// Where the guard and the staging table live: `temp`, or for a script without
+    /// transaction statements (Cloudflare D1, which also refuses TEMP objects) the table's
+    /// own schema, left clean when the script ends and rolled back with it when it fails.
+    schema: String,
 }
 
 impl Guards {
-    fn new(options: &ScriptOptions) -> Self {
+    fn new(options: &ScriptOptions, facts: &Facts) -> Self {
+        let atomic = !options.without_transaction;
         Guards {
             triggers: Vec::new(),
-            atomic: !options.without_transaction,
+            atomic,
+            schema: if atomic {
+                "temp".to_owned()
+            } else {
+                facts.source.schema.clone()
+            },
         }
+    }
+
+    /// The guard table, qualified.
+    fn table(&self) -> String {
+        qualified(&self.schema, GUARD)
     }
 
     /// The script's opening: its savepoint, the guard table and triggers, and the guards
@@ -189,8 +237,8 @@ impl Guards {
         }
         let _ = writeln!(
             s,
-            "CREATE TEMP TABLE {} (problem INTEGER, n INTEGER);",
-            ident(GUARD)
+            "CREATE TABLE {} (problem INTEGER, n INTEGER);",
+            self.table()
         );
         for trigger in &self.triggers {
             let _ = writeln!(s, "{trigger}");
@@ -202,7 +250,7 @@ impl Guards {
 
     /// The script's end: the guard table goes, the savepoint is released.
     fn close(&self, s: &mut String) {
-        let _ = writeln!(s, "\nDROP TABLE {};", qualified("temp", GUARD));
+        let _ = writeln!(s, "\nDROP TABLE {};", self.table());
         if self.atomic {
             let _ = writeln!(s, "RELEASE sqlite_rebuild;");
         }
@@ -232,15 +280,15 @@ impl Guards {
         let k = self.triggers.len() + 1;
         let message = format!("sqlite-rebuild: {message}; nothing was changed");
         self.triggers.push(format!(
-            "CREATE TEMP TRIGGER {} BEFORE INSERT ON {} WHEN NEW.problem = {k} BEGIN SELECT RAISE({}, {}); END;",
-            ident(&format!("{GUARD} {k}")),
+            "CREATE TRIGGER {} BEFORE INSERT ON {} WHEN NEW.problem = {k} BEGIN SELECT RAISE({}, {}); END;",
+            qualified(&self.schema, &format!("{GUARD} {k}")),
             ident(GUARD),
             if self.atomic { "ROLLBACK" } else { "ABORT" },
             literal(&Value::Text(message))
         ));
         format!(
             "INSERT INTO {} (problem) SELECT {k} WHERE {condition};",
-            qualified("temp", GUARD)
+            self.table()
         )
     }
 }
@@ -263,7 +311,6 @@ fn render(context: &PlanContext, options: &ScriptOptions) -> Result<String> {
     let source = &facts.source;
     let table = &source.name;
     let t = ident(table);
-    let guard_table = qualified("temp", GUARD);
     let children = facts.child_tables();
     let referenced = !children.is_empty() || family::self_referencing(facts);
     let family = match (referenced, options.children) {
@@ -272,7 +319,8 @@ fn render(context: &PlanContext, options: &ScriptOptions) -> Result<String> {
         (true, ChildTables::Repoint) => Family::Repoint(family::Repoint::new(facts)),
         (true, ChildTables::EnforcementOff) => Family::EnforcementOff,
     };
-    let mut guards = Guards::new(options);
+    let mut guards = Guards::new(options, facts);
+    let guard_table = guards.table();
 
     let mut before = Vec::new();
     before.extend(guards.drift(facts));
@@ -284,7 +332,7 @@ fn render(context: &PlanContext, options: &ScriptOptions) -> Result<String> {
             "(SELECT foreign_keys FROM pragma_foreign_keys) = 1".to_owned(),
         ));
     }
-    let staging = Staging::new(facts, mapping, STAGE);
+    let staging = Staging::new_in(facts, mapping, &guards.schema, STAGE);
     let alias = ident(&facts.target.def.name);
     let validation: Vec<String> = probes(facts, &staging.table, &staging.seq, &alias)
         .into_iter()
@@ -470,7 +518,7 @@ fn render_alter(
     let facts = &context.facts;
     let source = &facts.source;
     let t = ident(&source.name);
-    let mut guards = Guards::new(options);
+    let mut guards = Guards::new(options, facts);
     let mut before = Vec::new();
     before.extend(guards.drift(facts));
     let checked: Vec<Option<String>> = statements

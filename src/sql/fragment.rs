@@ -244,6 +244,59 @@ pub(crate) fn replace_span(sql: &str, span: (usize, usize), replacement: &str) -
     }
 }
 
+/// The statements of a script, each without its `;`, comments and surrounding space: split
+/// at the semicolons that end a statement, as SQLite's `sqlite3_complete` would, so a
+/// trigger's body (`BEGIN ... END`, with `CASE ... END` inside) stays whole. `None` when
+/// the text does not tokenize.
+pub(crate) fn split_statements(sql: &str) -> Option<Vec<String>> {
+    let tokens = tokenize(sql).ok()?;
+    let mut out = Vec::new();
+    let mut current: Vec<super::lex::Token> = Vec::new();
+    // Inside a CREATE TRIGGER: how deep in BEGIN / CASE ... END.
+    let mut depth = 0usize;
+    let word = |t: &super::lex::Token, w: &str| {
+        t.kind == TokenKind::Word && sql[t.start..t.end].eq_ignore_ascii_case(w)
+    };
+    let is_trigger = |toks: &[super::lex::Token]| {
+        let words: Vec<&super::lex::Token> = toks
+            .iter()
+            .filter(|t| !matches!(t.kind, TokenKind::Space | TokenKind::Comment))
+            .take(3)
+            .collect();
+        words.first().is_some_and(|t| word(t, "CREATE"))
+            && words.iter().skip(1).any(|t| word(t, "TRIGGER"))
+    };
+    for t in tokens {
+        if t.kind == TokenKind::Semicolon && depth == 0 {
+            let significant: Vec<_> = current
+                .iter()
+                .filter(|t| !matches!(t.kind, TokenKind::Space | TokenKind::Comment))
+                .collect();
+            if let (Some(first), Some(last)) = (significant.first(), significant.last()) {
+                out.push(sql[first.start..last.end].to_owned());
+            }
+            current.clear();
+            continue;
+        }
+        if is_trigger(&current) {
+            if word(&t, "BEGIN") || (depth > 0 && word(&t, "CASE")) {
+                depth += 1;
+            } else if depth > 0 && word(&t, "END") {
+                depth -= 1;
+            }
+        }
+        current.push(t);
+    }
+    let significant: Vec<_> = current
+        .iter()
+        .filter(|t| !matches!(t.kind, TokenKind::Space | TokenKind::Comment))
+        .collect();
+    if let (Some(first), Some(last)) = (significant.first(), significant.last()) {
+        out.push(sql[first.start..last.end].to_owned());
+    }
+    Some(out)
+}
+
 /// `CREATE ...` with `TEMP` after `CREATE`, unless it is there already: SQLite stores a
 /// TEMP trigger's text without the keyword, and replaying it without would land in `main`.
 pub(crate) fn with_temp_keyword(sql: &str) -> String {
@@ -630,5 +683,21 @@ mod tests {
             Some(12)
         );
         assert_eq!(view_name_span("CREATE TABLE t (a)"), None);
+    }
+
+    #[test]
+    fn statements_split_where_they_end() {
+        let script = "-- a comment; with a semicolon\nCREATE TABLE t (a TEXT DEFAULT ';');\n\
+            CREATE TRIGGER tr AFTER INSERT ON t BEGIN\n  SELECT CASE WHEN new.a = 'x' THEN 1 END;\n  INSERT INTO t VALUES (';');\nEND;\n\
+            /* c */ INSERT INTO t VALUES ('begin'); SELECT 1";
+        assert_eq!(
+            split_statements(script).unwrap(),
+            vec![
+                "CREATE TABLE t (a TEXT DEFAULT ';')".to_owned(),
+                "CREATE TRIGGER tr AFTER INSERT ON t BEGIN\n  SELECT CASE WHEN new.a = 'x' THEN 1 END;\n  INSERT INTO t VALUES (';');\nEND".to_owned(),
+                "INSERT INTO t VALUES ('begin')".to_owned(),
+                "SELECT 1".to_owned(),
+            ]
+        );
     }
 }

@@ -12,7 +12,7 @@ use rusqlite::Connection;
 /// as the copy does and, for a rowid table, is the old row's rowid; key columns are added
 /// only for a WITHOUT ROWID table, and the origin column only when rows are restored.
 pub(crate) struct Staging {
-    /// `"temp"."<name>"`.
+    /// `"temp"."<name>"` (or the schema it was made in).
     pub table: String,
     /// Quoted name that reaches the staging table's rowid: the copy order.
     pub seq: String,
@@ -37,6 +37,12 @@ pub(crate) struct Staging {
 impl Staging {
     /// The staging table called `name` in `temp`.
     pub(crate) fn new(facts: &Facts, mapping: &Mapping, name: &str) -> Staging {
+        Self::new_in(facts, mapping, "temp", name)
+    }
+
+    /// The staging table called `name` in `schema` (a script for an engine that refuses
+    /// TEMP tables stages in the table's own schema).
+    pub(crate) fn new_in(facts: &Facts, mapping: &Mapping, schema: &str, name: &str) -> Staging {
         let source = &facts.source;
         let target = &facts.target.table;
         let taken = |n: &str| target.column(n).is_some();
@@ -101,7 +107,7 @@ impl Staging {
             }
             defs.push(def);
         }
-        let stage_q = qualified("temp", name);
+        let stage_q = qualified(schema, name);
         let create = format!("CREATE TABLE {stage_q} ({})", defs.join(", "));
         let sel = mapping.select_exprs(&source.name, false);
         let sel = &sel[usize::from(mapping.rowid.is_some())..];
