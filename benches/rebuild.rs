@@ -16,13 +16,19 @@
 //!   `execute` in place, `execute` forced to copy (`SQLITE_DBCONFIG_DEFENSIVE`), and the
 //!   hand-written copy and swap for the same change.
 //!
+//! - `script-closure/N`: the default script (`to_sql`), run with foreign keys on, which
+//!   copies v3_plans and its three child tables, vs the hand-written SQL that copies the
+//!   same four tables with foreign keys on (no pragma switch, as in a framework's migration).
+//! - `script-repoint/N`: the repointing script (`ChildTables::Repoint`), foreign keys on,
+//!   vs the enforcement-off script (`ChildTables::EnforcementOff`), foreign keys off.
+//!
 //! N = 100 000 by default; `SQLITE_REBUILD_BENCH_FULL=1` for N = 1 000 000;
 //! `SQLITE_REBUILD_BENCH_SMOKE=1` for a quick check (N = 2 000, short measurement; it wins
 //! over FULL). See BENCHMARKS.md for the commands and figures.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode};
 use sqlite_rebuild::rusqlite::Connection;
-use sqlite_rebuild::{Error, TableRebuild};
+use sqlite_rebuild::{ChildTables, Error, ScriptOptions, TableRebuild};
 use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -520,5 +526,172 @@ fn fast_path_benches(c: &mut Criterion) {
     }
 }
 
-criterion_group!(rebuild, benches, fast_path_benches);
+/// The family copy written by hand, as a migration that cannot switch foreign keys off
+/// would: new parent and children (referencing the new parent), the rows copied with the
+/// remaps, the view that names them dropped, the old tables dropped children first, the new
+/// ones renamed into place, the index, triggers and view recreated.
+fn hand_written_closure_sql() -> String {
+    let create = V2_PLANS.replacen("CREATE TABLE v3_plans", "CREATE TABLE v3_plans__new", 1);
+    let mut children = String::new();
+    for (table, col) in CHILDREN {
+        children.push_str(&format!(
+            "CREATE TABLE {table}__new (id INTEGER PRIMARY KEY, plan_id INTEGER NOT NULL REFERENCES v3_plans__new (id) ON DELETE CASCADE, {col} TEXT NOT NULL);
+INSERT INTO {table}__new (id, plan_id, {col}) SELECT id, plan_id, {col} FROM {table};
+"
+        ));
+    }
+    let view = V3_SCHEMA
+        .split(';')
+        .find(|s| s.contains("CREATE VIEW"))
+        .unwrap()
+        .trim();
+    let project_trigger = V3_SCHEMA
+        .split("CREATE TRIGGER")
+        .find(|s| s.contains("plan_projects_deleted"))
+        .map(|s| format!("CREATE TRIGGER{}", s.split("END;").next().unwrap()))
+        .unwrap();
+    format!(
+        "BEGIN;
+{create};
+INSERT INTO v3_plans__new (id, name, phase, processing_state, updated_at)
+SELECT id, name,
+       CASE WHEN phase IS 'action' THEN 'strategize' ELSE phase END,
+       CASE WHEN processing_state IS 'applied' THEN 'complete'
+            WHEN processing_state IS 'constrained' THEN 'complete'
+            ELSE processing_state END,
+       updated_at
+FROM v3_plans;
+{children}DROP VIEW active_plans;
+DROP TABLE plan_projects; DROP TABLE plan_arguments; DROP TABLE plan_invariants;
+DROP TABLE v3_plans;
+ALTER TABLE v3_plans__new RENAME TO v3_plans;
+ALTER TABLE plan_projects__new RENAME TO plan_projects;
+ALTER TABLE plan_arguments__new RENAME TO plan_arguments;
+ALTER TABLE plan_invariants__new RENAME TO plan_invariants;
+{INDEX_SQL};
+{TRIGGER_SQL};
+{project_trigger}END;
+{view};
+COMMIT;"
+    )
+}
+
+/// Untimed, once per size: each script and its counterpart give the same rows.
+fn check_scripts(clean: &Path, scripts: &[(&str, &str, bool)], n: i64) {
+    let mut dumps = Vec::new();
+    for (name, sql, fk) in scripts {
+        let (_dir, conn) = fresh_copy(clean);
+        conn.execute_batch(if *fk {
+            "PRAGMA foreign_keys = ON"
+        } else {
+            "PRAGMA foreign_keys = OFF"
+        })
+        .unwrap();
+        conn.execute_batch(sql)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        for (table, _) in CHILDREN {
+            assert_eq!(
+                int(&conn, &format!("SELECT count(*) FROM {table}")),
+                3 * n,
+                "{name}"
+            );
+        }
+        assert_eq!(
+            int(&conn, "SELECT count(*) FROM pragma_foreign_key_check"),
+            0
+        );
+        assert_eq!(int(&conn, "SELECT count(*) FROM plan_events"), 0, "{name}");
+        let digest: Vec<i64> = [
+            "SELECT total(id * length(phase || processing_state || name)) FROM v3_plans",
+            "SELECT total(id * plan_id) FROM plan_projects",
+            "SELECT count(*) FROM active_plans",
+            "SELECT count(*) FROM sqlite_schema",
+        ]
+        .iter()
+        .map(|q| conn.query_row(q, [], |r| r.get::<_, f64>(0)).unwrap() as i64)
+        .collect();
+        dumps.push(digest);
+    }
+    assert!(dumps.windows(2).all(|w| w[0] == w[1]), "{dumps:?}");
+}
+
+fn script_benches(c: &mut Criterion) {
+    let m = mode();
+    let n = m.n;
+    let templates = tempfile::tempdir().unwrap();
+    let clean: PathBuf = templates.path().join(format!("clean-{n}.db"));
+    build_template(&clean, n, STORY_PHASE, STORY_STATE);
+    let (_dir, conn) = fresh_copy(&clean);
+    let plan = story_rebuild().plan(&conn).unwrap();
+    let closure = plan.to_sql().unwrap();
+    let repoint = plan
+        .to_sql_with(&ScriptOptions::new().children(ChildTables::Repoint))
+        .unwrap();
+    let off = plan
+        .to_sql_with(&ScriptOptions::new().children(ChildTables::EnforcementOff))
+        .unwrap();
+    let hand = hand_written_closure_sql();
+    check_scripts(
+        &clean,
+        &[
+            ("closure script", &closure, true),
+            ("hand-written closure", &hand, true),
+            ("repoint script", &repoint, true),
+            ("enforcement-off script", &off, false),
+        ],
+        n,
+    );
+    let configure = |g: &mut criterion::BenchmarkGroup<'_, _>| {
+        g.sample_size(m.sample_size)
+            .warm_up_time(m.warm_up)
+            .measurement_time(m.measurement)
+            .sampling_mode(SamplingMode::Flat);
+    };
+    let run = |g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+               name: &str,
+               sql: &str,
+               fk: bool| {
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    let (dir, conn) = fresh_copy(&clean);
+                    conn.execute_batch(if fk {
+                        "PRAGMA foreign_keys = ON"
+                    } else {
+                        "PRAGMA foreign_keys = OFF"
+                    })
+                    .unwrap();
+                    (dir, conn)
+                },
+                |(dir, conn)| {
+                    conn.execute_batch(sql).unwrap();
+                    (dir, conn)
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    };
+    let mut g = c.benchmark_group(format!("script-closure/{n}"));
+    configure(&mut g);
+    run(
+        &mut g,
+        "sqlite-rebuild script (copies the family)",
+        &closure,
+        true,
+    );
+    run(&mut g, "hand-written (copies the family)", &hand, true);
+    g.finish();
+    let mut g = c.benchmark_group(format!("script-repoint/{n}"));
+    configure(&mut g);
+    run(&mut g, "repoint script (foreign keys on)", &repoint, true);
+    run(
+        &mut g,
+        "enforcement-off script (foreign keys off)",
+        &off,
+        false,
+    );
+    g.finish();
+}
+
+criterion_group!(rebuild, benches, fast_path_benches, script_benches);
 criterion_main!(rebuild);

@@ -13,6 +13,7 @@ use sqlite_rebuild::{ChildTables, ScriptOptions, TableRebuild};
 const V3: &str = include_str!("../../examples/v3_plans.sql");
 const V2: &str = include_str!("../../examples/v3_plans_v2.sql");
 
+#[allow(dead_code)] // cli/tests/engines.rs includes this file for `fixture`.
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let out = args
@@ -20,6 +21,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("usage: engine_fixture OUT.json [d1|dqlite] [PLANS]")?;
     let engine = args.get(1).map_or("d1", String::as_str);
     let plans: i64 = args.get(2).map_or(Ok(100), |n| n.parse())?;
+    std::fs::write(out, serde_json::to_string_pretty(&fixture(engine, plans)?)?)?;
+    Ok(())
+}
+
+/// The fixture for `engine` (`d1` or `dqlite`) with `plans` plans.
+pub fn fixture(engine: &str, plans: i64) -> Result<Json, Box<dyn std::error::Error>> {
     // D1 refuses SAVEPOINT and TEMP objects and runs a batch atomically; dqlite takes a
     // plain script, and allows writable_schema.
     let options = match engine {
@@ -74,9 +81,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             json!({"rebuild": rebuild, "refused": refused, "script": script, "after": dump(&after)?}),
         );
     }
-    let fixture = json!({"plans": plans, "setup": setup, "before": before, "scripts": scripts});
-    std::fs::write(out, serde_json::to_string_pretty(&fixture)?)?;
-    Ok(())
+    Ok(json!({"plans": plans, "setup": setup, "before": before, "scripts": scripts}))
 }
 
 /// The statements of the story's schema file: each ends a line with `;`, a trigger's with

@@ -377,7 +377,7 @@ fn render(context: &PlanContext, options: &ScriptOptions) -> Result<String> {
                 ));
             }
         }
-        _ if mapping.parent_keys_change(facts) || matches!(family, Family::Repoint(_)) => {
+        _ if mapping.parent_keys_change(facts) => {
             for (i, child) in children.iter().enumerate() {
                 let violations = format!(
                     "(SELECT count(*) FROM pragma_foreign_key_check({}, {}) WHERE parent = {} COLLATE NOCASE)",
