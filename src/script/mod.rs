@@ -336,6 +336,8 @@ fn render(context: &PlanContext, options: &ScriptOptions) -> Result<String> {
     let alias = ident(&facts.target.def.name);
     let validation: Vec<String> = probes(facts, &staging.table, &staging.seq, &alias)
         .into_iter()
+        // An INTEGER PRIMARY KEY that is the old rowid cannot be duplicate or not an integer.
+        .filter(|probe| !(staging.ipk_is_old_rowid && probe.is_rowid_key(facts)))
         .map(|probe| {
             guards.guard(
                 format!(
@@ -361,8 +363,11 @@ fn render(context: &PlanContext, options: &ScriptOptions) -> Result<String> {
     let mut child_checks = Vec::new();
     let mut closure_checks = Vec::new();
     match &family {
-        Family::Closure(closure) => {
-            // The copies are checked before anything is dropped.
+        // The copies are checked before anything is dropped, when a remap or an
+        // expression changes keys (else each copy's keys find what the old table's did).
+        Family::Closure(closure)
+            if mapping.parent_keys_change(facts) || !mapping.follow.is_empty() =>
+        {
             for (i, (child, old, copy)) in closure.key_checks().into_iter().enumerate() {
                 let id = -(i as i64) - 1;
                 baselines.push(format!(

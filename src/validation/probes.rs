@@ -41,6 +41,19 @@ pub(crate) fn strict_storage_class(decl_type: &str) -> Option<&'static str> {
 
 /// Every constraint of the target over the staging table `stage_q`, whose rows are
 /// aliased `alias` and ordered by `seq`.
+impl Probe {
+    /// It checks the target's INTEGER PRIMARY KEY (integer, unique) and nothing else.
+    pub(crate) fn is_rowid_key(&self, facts: &Facts) -> bool {
+        self.kind == ConstraintKind::PrimaryKey
+            && facts
+                .target
+                .table
+                .ipk
+                .as_ref()
+                .is_some_and(|ipk| self.show.len() == 1 && self.show[0].eq_ignore_ascii_case(ipk))
+    }
+}
+
 pub(crate) fn probes(facts: &Facts, stage_q: &str, seq: &str, alias: &str) -> Vec<Probe> {
     let target = &facts.target.table;
     let mut out = Vec::new();

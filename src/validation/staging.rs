@@ -25,6 +25,9 @@ pub(crate) struct Staging {
     pub keys: Vec<String>,
     /// Whether `keys` is the old table's rowid.
     pub keys_are_rowid: bool,
+    /// The target's INTEGER PRIMARY KEY takes the old rowid unchanged and no other row is
+    /// staged: it is a unique integer in every row, with nothing to check.
+    pub ipk_is_old_rowid: bool,
     pub create: String,
     /// Fill it: from the old table, then from the quarantine table being restored. They
     /// bind the copy's parameters.
@@ -160,6 +163,7 @@ impl Staging {
             origin,
             keys,
             keys_are_rowid: source_rowid.is_some(),
+            ipk_is_old_rowid: ipk_is_rowid && !restoring,
             create,
             inserts,
             assign_rowids,
