@@ -277,6 +277,16 @@ impl Guards {
     /// A guard with `message` that fires when `condition` holds: returns the statement
     /// that checks it.
     fn guard(&mut self, message: String, condition: String) -> String {
+        let k = self.register(message);
+        format!(
+            "INSERT INTO {} (problem) SELECT {k} WHERE {condition};",
+            self.table()
+        )
+    }
+
+    /// The trigger of a guard with `message`: returns its number, which inserting into the
+    /// guard table fires.
+    fn register(&mut self, message: String) -> usize {
         let k = self.triggers.len() + 1;
         let message = format!("sqlite-rebuild: {message}; nothing was changed");
         self.triggers.push(format!(
@@ -286,10 +296,24 @@ impl Guards {
             if self.atomic { "ROLLBACK" } else { "ABORT" },
             literal(&Value::Text(message))
         ));
-        format!(
-            "INSERT INTO {} (problem) SELECT {k} WHERE {condition};",
-            self.table()
-        )
+        k
+    }
+
+    /// One statement for guards over the rows of `table` (as `alias`): a single scan
+    /// finds the first row that fails any `(number, predicate)`, and fires that guard.
+    fn over_rows(&self, table: &str, alias: &str, checks: &[(usize, String)]) -> Option<String> {
+        if checks.is_empty() {
+            return None;
+        }
+        let cases: Vec<String> = checks
+            .iter()
+            .map(|(k, predicate)| format!("WHEN {predicate} THEN {k}"))
+            .collect();
+        Some(format!(
+            "INSERT INTO {} (problem) SELECT k FROM (SELECT CASE {} END AS k FROM {table} AS {alias}) WHERE k IS NOT NULL LIMIT 1;",
+            self.table(),
+            cases.join(" ")
+        ))
     }
 }
 
@@ -334,23 +358,19 @@ fn render(context: &PlanContext, options: &ScriptOptions) -> Result<String> {
     }
     let staging = Staging::new_in(facts, mapping, &guards.schema, STAGE);
     let alias = ident(&facts.target.def.name);
-    let validation: Vec<String> = probes(facts, &staging.table, &staging.seq, &alias)
+    let checks: Vec<(usize, String)> = probes(facts, &staging.table, &staging.seq, &alias)
         .into_iter()
         // An INTEGER PRIMARY KEY that is the old rowid cannot be duplicate or not an integer.
         .filter(|probe| !(staging.ipk_is_old_rowid && probe.is_rowid_key(facts)))
         .map(|probe| {
-            guards.guard(
-                format!(
-                    "rows of {t} would violate the target's {}; remap them or change the target (TableRebuild::validate lists them)",
-                    probe.label()
-                ),
-                format!(
-                    "EXISTS (SELECT 1 FROM {} AS {alias} WHERE {})",
-                    staging.table, probe.predicate
-                ),
-            )
+            let k = guards.register(format!(
+                "rows of {t} would violate the target's {}; remap them or change the target (TableRebuild::validate lists them)",
+                probe.label()
+            ));
+            (k, format!("({})", probe.predicate))
         })
         .collect();
+    let validation = guards.over_rows(&staging.table, &alias, &checks);
     let scratch = qualified(&source.schema, &facts.scratch);
     let count_check = guards.guard(
         format!("the copy of {t} does not hold every row"),
@@ -427,7 +447,7 @@ fn render(context: &PlanContext, options: &ScriptOptions) -> Result<String> {
     if let Some(sql) = &staging.assign_rowids {
         let _ = writeln!(s, "{sql};");
     }
-    for line in &validation {
+    if let Some(line) = &validation {
         let _ = writeln!(s, "{line}");
     }
     let _ = writeln!(s, "DROP TABLE {};", staging.table);
