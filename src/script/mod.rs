@@ -358,10 +358,20 @@ fn render(context: &PlanContext, options: &ScriptOptions) -> Result<String> {
     }
     let staging = Staging::new_in(facts, mapping, &guards.schema, STAGE);
     let alias = ident(&facts.target.def.name);
-    let checks: Vec<(usize, String)> = probes(facts, &staging.table, &staging.seq, &alias)
+    let probes: Vec<_> = probes(facts, &staging.table, &staging.seq, &alias)
         .into_iter()
         // An INTEGER PRIMARY KEY that is the old rowid cannot be duplicate or not an integer.
         .filter(|probe| !(staging.ipk_is_old_rowid && probe.is_rowid_key(facts)))
+        .collect();
+    // Only the columns the guards read are staged (the table and key names stay the same).
+    let staging = Staging::with_columns(facts, mapping, &guards.schema, STAGE, |column| {
+        probes
+            .iter()
+            .any(|p| crate::sql::mentions_identifier(&p.predicate, column))
+    });
+    let staged = !probes.is_empty();
+    let checks: Vec<(usize, String)> = probes
+        .into_iter()
         .map(|probe| {
             let k = guards.register(format!(
                 "rows of {t} would violate the target's {}; remap them or change the target (TableRebuild::validate lists them)",
@@ -436,21 +446,24 @@ fn render(context: &PlanContext, options: &ScriptOptions) -> Result<String> {
         );
         let _ = writeln!(s, "PRAGMA defer_foreign_keys = ON;");
     }
-    let _ = writeln!(
-        s,
-        "\n-- Stage every row as the target would store it, and check each constraint."
-    );
-    let _ = writeln!(s, "{};", staging.create);
-    for insert in &staging.inserts {
-        let _ = writeln!(s, "{};", with_literals(insert, &mapping.params));
+    // No constraint to check, no row to stage.
+    if staged {
+        let _ = writeln!(
+            s,
+            "\n-- Stage every row as the target would store it, and check each constraint."
+        );
+        let _ = writeln!(s, "{};", staging.create);
+        for insert in &staging.inserts {
+            let _ = writeln!(s, "{};", with_literals(insert, &mapping.params));
+        }
+        if let Some(sql) = &staging.assign_rowids {
+            let _ = writeln!(s, "{sql};");
+        }
+        if let Some(line) = &validation {
+            let _ = writeln!(s, "{line}");
+        }
+        let _ = writeln!(s, "DROP TABLE {};", staging.table);
     }
-    if let Some(sql) = &staging.assign_rowids {
-        let _ = writeln!(s, "{sql};");
-    }
-    if let Some(line) = &validation {
-        let _ = writeln!(s, "{line}");
-    }
-    let _ = writeln!(s, "DROP TABLE {};", staging.table);
     for line in &baselines {
         let _ = writeln!(s, "{line}");
     }

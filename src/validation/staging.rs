@@ -46,6 +46,19 @@ impl Staging {
     /// The staging table called `name` in `schema` (a script for an engine that refuses
     /// TEMP tables stages in the table's own schema).
     pub(crate) fn new_in(facts: &Facts, mapping: &Mapping, schema: &str, name: &str) -> Staging {
+        Self::with_columns(facts, mapping, schema, name, |_| true)
+    }
+
+    /// [`Staging::new_in`], staging only the target's columns `keep` says (and the INTEGER
+    /// PRIMARY KEY, and what a kept generated column reads): a script's guards need only the
+    /// columns their predicates name, and a narrower table is cheaper to fill and scan.
+    pub(crate) fn with_columns(
+        facts: &Facts,
+        mapping: &Mapping,
+        schema: &str,
+        name: &str,
+        keep: impl Fn(&str) -> bool,
+    ) -> Staging {
         let source = &facts.source;
         let target = &facts.target.table;
         let taken = |n: &str| target.column(n).is_some();
@@ -92,7 +105,47 @@ impl Staging {
         if source_rowid.is_none() {
             defs.extend(keys.iter().cloned());
         }
-        for c in &facts.target.def.columns {
+        // The kept columns, and what the kept generated columns read, until nothing is added.
+        let columns = &facts.target.def.columns;
+        let mut kept: Vec<bool> = columns
+            .iter()
+            .map(|c| keep(&c.name) || target.ipk.as_deref() == Some(c.name.as_str()))
+            .collect();
+        // A table needs a column.
+        if !kept.iter().any(|k| *k) {
+            if let Some(first) = kept.first_mut() {
+                *first = true;
+            }
+        }
+        loop {
+            let mut grew = false;
+            for (i, c) in columns.iter().enumerate() {
+                let Some(g) = c.generated_clause.as_ref().filter(|_| kept[i]) else {
+                    continue;
+                };
+                for (j, other) in columns.iter().enumerate() {
+                    if !kept[j] && crate::sql::mentions_identifier(g, &other.name) {
+                        kept[j] = true;
+                        grew = true;
+                    }
+                }
+            }
+            if !grew {
+                break;
+            }
+        }
+        let is_kept = |name: &str| {
+            columns
+                .iter()
+                .zip(&kept)
+                .any(|(c, k)| *k && c.name.eq_ignore_ascii_case(name))
+        };
+        for c in columns
+            .iter()
+            .zip(&kept)
+            .filter(|(_, k)| **k)
+            .map(|(c, _)| c)
+        {
             let ty = if target.strict && c.type_text.eq_ignore_ascii_case("ANY") {
                 ""
             } else {
@@ -114,10 +167,16 @@ impl Staging {
         let create = format!("CREATE TABLE {stage_q} ({})", defs.join(", "));
         let sel = mapping.select_exprs(&source.name, false);
         let sel = &sel[usize::from(mapping.rowid.is_some())..];
-        let transfers = mapping.transfers.iter().map(|t| ident(&t.target));
+        let transfers: Vec<(String, String)> = mapping
+            .transfers
+            .iter()
+            .zip(sel.iter().cloned())
+            .filter(|(t, _)| is_kept(&t.target))
+            .map(|(t, e)| (ident(&t.target), e))
+            .collect();
         // (column, expression) pairs of one insert, the target's columns last.
         let insert = |mut pairs: Vec<(String, String)>, from: String| {
-            pairs.extend(transfers.clone().zip(sel.iter().cloned()));
+            pairs.extend(transfers.iter().cloned());
             let (cols, exprs): (Vec<String>, Vec<String>) = pairs.into_iter().unzip();
             format!(
                 "INSERT INTO {stage_q} ({}) SELECT {} FROM {from}",
