@@ -617,7 +617,11 @@ fn render_alter(
     );
     let _ = writeln!(
         s,
-        "-- it changes: its first guard refuses to run when that schema has changed since."
+        "-- it changes: its first guard refuses to run when that schema has changed since. Run it"
+    );
+    let _ = writeln!(
+        s,
+        "-- where the first error stops it (the sqlite3 shell needs -bail)."
     );
     guards.open(&mut s, &before);
     for d in facts.dropped.iter().filter_map(|d| d.drop_sql.as_ref()) {
@@ -692,6 +696,8 @@ fn header(s: &mut String, facts: &Facts, children: &[&str], family: &Family, gua
         "-- finds a problem it rolls the whole transaction back (RAISE(ROLLBACK)) with a message",
         "-- naming it: the database is left unchanged (inside a framework's transaction, that",
         "-- transaction is rolled back). If any other statement fails, roll the transaction back.",
+        "-- Run it where the first error stops it (rusqlite, the frameworks; the sqlite3 shell needs",
+        "-- -bail): after a refusal, the statements that follow must not run.",
         "-- It was rendered against the schema it rebuilds: its first guard refuses to run when the",
         "-- table, its indexes, triggers, children or any view has changed since.",
     ] {
