@@ -299,9 +299,10 @@ pub enum Error {
 
     /// A script that copies the table's family cannot drop the old tables in any order
     /// without a cascade: their foreign keys form a cycle. Render it with
-    /// [`ChildTables::EnforcementOff`](crate::ChildTables::EnforcementOff) (and switch
-    /// enforcement off around it) or run the rebuild with execute().
-    #[error("the tables referencing \"{table}\" form a cycle of foreign keys ({}): with enforcement on, no order of drops avoids a cascade; render the script with ChildTables::EnforcementOff and run it with foreign keys off, or use execute()", cycle.join(" -> "))]
+    /// [`ChildTables::Repoint`](crate::ChildTables::Repoint) where `writable_schema` is
+    /// allowed, or [`ChildTables::EnforcementOff`](crate::ChildTables::EnforcementOff) (and
+    /// switch enforcement off around it), or run the rebuild with execute().
+    #[error("the tables referencing \"{table}\" form a cycle of foreign keys ({}): with enforcement on, no order of drops avoids a cascade; render the script with ChildTables::Repoint (where writable_schema is allowed) or ChildTables::EnforcementOff (foreign keys off around it), or use execute()", cycle.join(" -> "))]
     ReferenceCycle {
         /// The table being rebuilt.
         table: String,

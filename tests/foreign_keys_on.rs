@@ -328,10 +328,38 @@ fn a_cycle_of_references_is_a_typed_error_before_anything_runs() {
         other => panic!("expected a cycle error, got {other:?}"),
     }
     assert_same(&snapshot(&conn), &before);
-    // The other scripts still render.
     assert!(plan
         .to_sql_with(&ScriptOptions::new().children(ChildTables::EnforcementOff))
         .is_ok());
+    // Repointing drops no child, so a cycle is no obstacle to it, with enforcement on.
+    let mut conn = conn;
+    conn.execute_batch(
+        "PRAGMA foreign_keys = OFF;
+         INSERT INTO a VALUES (1, 10), (2, NULL); INSERT INTO b VALUES (10, 1), (11, 2);",
+    )
+    .unwrap();
+    let plan = TableRebuild::new("a")
+        .create_sql("CREATE TABLE a (id INTEGER PRIMARY KEY, b_id REFERENCES b (id), v)")
+        .plan(&conn)
+        .unwrap();
+    let script = plan
+        .to_sql_with(&ScriptOptions::new().children(ChildTables::Repoint))
+        .unwrap();
+    run(&mut conn, &script, true, true).unwrap();
+    assert_eq!((count(&conn, "a"), count(&conn, "b")), (2, 2));
+    assert_eq!(
+        int(&conn, "SELECT count(*) FROM pragma_foreign_key_check"),
+        0
+    );
+    let b_sql: String = conn
+        .query_row("SELECT sql FROM sqlite_schema WHERE name = 'b'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(
+        b_sql,
+        "CREATE TABLE b (id INTEGER PRIMARY KEY, a_id REFERENCES a (id))"
+    );
 }
 
 #[test]
