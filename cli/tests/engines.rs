@@ -25,6 +25,13 @@ fn on_path(program: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// Says what was skipped where `cargo test` shows it: libtest captures `eprintln!` of a
+/// passing test, not a write to the process's stderr.
+fn skipped(why: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "skipped: {why}");
+}
+
 fn write_fixture(dir: &Path, engine: &str) -> PathBuf {
     let path = dir.join(format!("{engine}.json"));
     let fixture = engine_fixture::fixture(engine, 100).unwrap();
@@ -47,7 +54,7 @@ fn run(cmd: &mut Command) {
 fn cloudflare_d1_under_miniflare() {
     let d1 = repo().join("ecosystem/d1");
     if !on_path("node") || !d1.join("node_modules/miniflare").exists() {
-        eprintln!("skipped: Cloudflare D1 needs node and `npm ci` in ecosystem/d1 (miniflare)");
+        skipped("Cloudflare D1 needs node and `npm ci` in ecosystem/d1 (miniflare)");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -64,9 +71,9 @@ fn dqlite_three_node_cluster() {
     if !missing.is_empty()
         || !Path::new("/usr/share/gocode/src/github.com/canonical/go-dqlite").exists()
     {
-        eprintln!(
-            "skipped: dqlite needs Debian's go-dqlite, golang-go and golang-github-canonical-go-dqlite-dev (missing: {missing:?})"
-        );
+        skipped(&format!(
+            "dqlite needs Debian's go-dqlite, golang-go and golang-github-canonical-go-dqlite-dev (missing: {missing:?})"
+        ));
         return;
     }
     let dir = tempfile::tempdir().unwrap();
