@@ -241,6 +241,54 @@ pub(crate) fn procedure(conn: &Connection, case: &Case, keep_going: bool) -> Vec
         if !step(Stage::Copy, &copy, &mut failures) {
             break 'procedure;
         }
+        // A STRICT table's generated columns must compute values of their type. SQLite checks
+        // them since 3.51 (VIRTUAL ones since June 2025); an older one (Debian's 3.40) stores
+        // or computes them unchecked, so the careful procedure checks them itself, as the
+        // crate does on every SQLite.
+        if failures.is_empty() {
+            let strict: bool = conn
+                .query_row(
+                    "SELECT strict FROM pragma_table_list WHERE schema = 'main' AND name = 'new_t'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            let generated: Vec<(String, String)> = if strict {
+                conn.prepare("SELECT name, upper(type) FROM pragma_table_xinfo('new_t', 'main') WHERE hidden IN (2, 3)")
+                    .unwrap()
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            for (column, ty) in generated {
+                let allowed = match ty.as_str() {
+                    "INT" | "INTEGER" => "'integer'",
+                    "REAL" => "'real', 'integer'",
+                    "TEXT" => "'text'",
+                    "BLOB" => "'blob'",
+                    _ => continue,
+                };
+                let bad: i64 = conn
+                    .query_row(
+                        &format!("SELECT count(*) FROM main.new_t WHERE typeof({}) NOT IN ('null', {allowed})", qq(&column)),
+                        [],
+                        |r| r.get(0),
+                    )
+                    .unwrap();
+                if bad > 0 {
+                    failures.push((
+                        Stage::Copy,
+                        format!("cannot store a value of another type in {ty} column new_t.{column} (STRICT, generated)"),
+                    ));
+                    if !keep_going {
+                        break 'procedure;
+                    }
+                }
+            }
+        }
         // After a failed copy the new table is empty: its rows' foreign keys say nothing.
         let copied = failures.is_empty();
         if !step(Stage::Swap, "DROP TABLE main.t", &mut failures)
