@@ -250,35 +250,29 @@ pub(crate) fn replace_span(sql: &str, span: (usize, usize), replacement: &str) -
 /// the text does not tokenize.
 pub(crate) fn split_statements(sql: &str) -> Option<Vec<String>> {
     let tokens = tokenize(sql).ok()?;
-    let mut out = Vec::new();
-    let mut current: Vec<super::lex::Token> = Vec::new();
-    // Inside a CREATE TRIGGER: how deep in BEGIN / CASE ... END.
-    let mut depth = 0usize;
     let word = |t: &super::lex::Token, w: &str| {
         t.kind == TokenKind::Word && sql[t.start..t.end].eq_ignore_ascii_case(w)
     };
-    let is_trigger = |toks: &[super::lex::Token]| {
-        let words: Vec<&super::lex::Token> = toks
-            .iter()
-            .filter(|t| !matches!(t.kind, TokenKind::Space | TokenKind::Comment))
-            .take(3)
-            .collect();
-        words.first().is_some_and(|t| word(t, "CREATE"))
-            && words.iter().skip(1).any(|t| word(t, "TRIGGER"))
+    let mut out = Vec::new();
+    // The significant tokens of the statement so far.
+    let mut current: Vec<super::lex::Token> = Vec::new();
+    let mut end_statement = |current: &mut Vec<super::lex::Token>| {
+        if let (Some(first), Some(last)) = (current.first(), current.last()) {
+            out.push(sql[first.start..last.end].to_owned());
+        }
+        current.clear();
     };
-    for t in tokens {
+    // Inside a CREATE TRIGGER: how deep in BEGIN / CASE ... END.
+    let mut depth = 0usize;
+    for t in significant(&tokens) {
         if t.kind == TokenKind::Semicolon && depth == 0 {
-            let significant: Vec<_> = current
-                .iter()
-                .filter(|t| !matches!(t.kind, TokenKind::Space | TokenKind::Comment))
-                .collect();
-            if let (Some(first), Some(last)) = (significant.first(), significant.last()) {
-                out.push(sql[first.start..last.end].to_owned());
-            }
-            current.clear();
+            end_statement(&mut current);
             continue;
         }
-        if is_trigger(&current) {
+        // `CREATE [TEMP] TRIGGER`: the trigger word is the second or third.
+        let in_trigger = current.first().is_some_and(|c| word(c, "CREATE"))
+            && current.iter().skip(1).take(2).any(|w| word(w, "TRIGGER"));
+        if in_trigger {
             if word(&t, "BEGIN") || (depth > 0 && word(&t, "CASE")) {
                 depth += 1;
             } else if depth > 0 && word(&t, "END") {
@@ -287,13 +281,7 @@ pub(crate) fn split_statements(sql: &str) -> Option<Vec<String>> {
         }
         current.push(t);
     }
-    let significant: Vec<_> = current
-        .iter()
-        .filter(|t| !matches!(t.kind, TokenKind::Space | TokenKind::Comment))
-        .collect();
-    if let (Some(first), Some(last)) = (significant.first(), significant.last()) {
-        out.push(sql[first.start..last.end].to_owned());
-    }
+    end_statement(&mut current);
     Some(out)
 }
 
