@@ -389,7 +389,23 @@ fn render(context: &PlanContext, options: &ScriptOptions) -> Result<String> {
             source.qualified()
         ),
     );
+    // A table's count of rows with no parent, taken before the change (`before`, kept in
+    // the guard table under a negative number) and compared after (`after`): its guard
+    // fires when there are more.
     let mut baselines = Vec::new();
+    let mut key_check = |child: &str, before: String, after: String, message: String| {
+        let id = -(baselines.len() as i64) - 1;
+        baselines.push(format!(
+            "INSERT INTO {guard_table} (problem, n) SELECT {id}, {before};"
+        ));
+        guards.guard(
+            format!(
+                "rows of child {} would no longer find their parent {message}",
+                ident(child)
+            ),
+            format!("{after} > (SELECT n FROM {guard_table} WHERE problem = {id})"),
+        )
+    };
     let mut child_checks = Vec::new();
     let mut closure_checks = Vec::new();
     match &family {
@@ -398,38 +414,23 @@ fn render(context: &PlanContext, options: &ScriptOptions) -> Result<String> {
         Family::Closure(closure)
             if mapping.parent_keys_change(facts) || !mapping.follow.is_empty() =>
         {
-            for (i, (child, old, copy)) in closure.key_checks().into_iter().enumerate() {
-                let id = -(i as i64) - 1;
-                baselines.push(format!(
-                    "INSERT INTO {guard_table} (problem, n) SELECT {id}, {old};"
-                ));
-                closure_checks.push(guards.guard(
-                    format!(
-                        "rows of child {} would no longer find their parent rows",
-                        ident(&child)
-                    ),
-                    format!("{copy} > (SELECT n FROM {guard_table} WHERE problem = {id})"),
-                ));
+            for (child, old, copy) in closure.key_checks() {
+                closure_checks.push(key_check(&child, old, copy, "rows".to_owned()));
             }
         }
         _ if mapping.parent_keys_change(facts) => {
-            for (i, child) in children.iter().enumerate() {
+            for child in &children {
                 let violations = format!(
                     "(SELECT count(*) FROM pragma_foreign_key_check({}, {}) WHERE parent = {} COLLATE NOCASE)",
                     literal(&Value::Text((*child).to_owned())),
                     literal(&Value::Text(source.schema.clone())),
                     literal(&Value::Text(table.clone()))
                 );
-                let id = -(i as i64) - 1;
-                baselines.push(format!(
-                    "INSERT INTO {guard_table} (problem, n) SELECT {id}, {violations};"
-                ));
-                child_checks.push(guards.guard(
-                    format!(
-                        "rows of child {} would no longer find their parent row in {t}",
-                        ident(child)
-                    ),
-                    format!("{violations} > (SELECT n FROM {guard_table} WHERE problem = {id})"),
+                child_checks.push(key_check(
+                    child,
+                    violations.clone(),
+                    violations,
+                    format!("row in {t}"),
                 ));
             }
         }
