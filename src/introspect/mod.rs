@@ -65,7 +65,7 @@ pub(crate) struct Facts {
     /// Views and triggers on other tables that name the rebuilt table or a descendant (or
     /// such a view), in schema order: SQLite's rename check fails on them while a table
     /// they name is missing, so a script that copies the descendants drops and recreates
-    /// them.
+    /// them. For `plan` only (empty otherwise).
     pub mentioning: Vec<Dependent>,
     /// For each foreign key of the target, what its parent is.
     pub target_parents: Vec<ParentKey>,
@@ -177,7 +177,8 @@ pub(crate) struct Descendant {
     pub triggers: Vec<Dependent>,
     /// Its explicit indexes, as after the renames.
     pub indexes: Vec<Dependent>,
-    /// A free name for its copy in a script that copies the tables below the rebuilt one.
+    /// A free name for its copy in a script that copies the tables below the rebuilt one
+    /// (for `plan` only, as `sequence`).
     pub scratch: String,
     /// Its AUTOINCREMENT counter, which dropping the table would lose.
     pub sequence: Option<i64>,
@@ -338,11 +339,16 @@ pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) 
         .filter(|fk| !fk.child.eq_ignore_ascii_case(&source.name))
         .cloned()
         .collect();
-    let mut descendants = descendants(renamed, &source, &keys)?;
-    for d in &mut descendants {
-        d.sequence = catalog::sequence(conn, &d.table.schema, &d.table.name)?;
+    // What only a script that copies the family reads: for `plan`, whose plan renders it.
+    let rendering = matches!(pre.verb, Verb::Plan);
+    let mut descendants = descendants(renamed, &source, &keys, rendering)?;
+    let mut mentioning = Vec::new();
+    if rendering {
+        for d in &mut descendants {
+            d.sequence = catalog::sequence(conn, &d.table.schema, &d.table.name)?;
+        }
+        mentioning = self::mentioning(renamed, &source, &descendants)?;
     }
-    let mentioning = mentioning(renamed, &source, &descendants)?;
     let target_parents = target_parents(conn, &source, &target_table, &target_fks)?;
     let mut dependents: Vec<DependentFacts> = dependents
         .into_iter()
@@ -557,7 +563,13 @@ fn requested_drops(
 }
 
 /// The tables reachable from the rebuilt one by following references downwards.
-fn descendants(conn: &Connection, source: &Table, keys: &[ForeignKey]) -> Result<Vec<Descendant>> {
+/// `scratch`: choose each one's free scratch name (only a script copies them).
+fn descendants(
+    conn: &Connection,
+    source: &Table,
+    keys: &[ForeignKey],
+    scratch: bool,
+) -> Result<Vec<Descendant>> {
     let mut seen = vec![source.name.to_ascii_lowercase()];
     let mut queue = vec![source.name.clone()];
     let mut out = Vec::new();
@@ -575,8 +587,11 @@ fn descendants(conn: &Connection, source: &Table, keys: &[ForeignKey]) -> Result
             let (indexes, triggers) = catalog::dependents(conn, &table)?
                 .into_iter()
                 .partition(|d| d.kind == DependentKind::Index);
-            let scratch =
-                catalog::free_name(conn, &table.schema, &format!("{}__rebuild", table.name))?;
+            let scratch = if scratch {
+                catalog::free_name(conn, &table.schema, &format!("{}__rebuild", table.name))?
+            } else {
+                String::new()
+            };
             queue.push(table.name.clone());
             out.push(Descendant {
                 table,
