@@ -137,6 +137,17 @@ fn story_rebuild() -> TableRebuild {
         .remap("processing_state", "constrained", "complete")
 }
 
+/// The hand-written copy of the plans into `v3_plans__new`, the three rules as CASEs.
+const COPY_PLANS_SQL: &str =
+    "INSERT INTO v3_plans__new (id, name, phase, processing_state, updated_at)
+SELECT id, name,
+       CASE WHEN phase IS 'action' THEN 'strategize' ELSE phase END,
+       CASE WHEN processing_state IS 'applied' THEN 'complete'
+            WHEN processing_state IS 'constrained' THEN 'complete'
+            ELSE processing_state END,
+       updated_at
+FROM v3_plans;";
+
 /// The generalized ALTER TABLE procedure, written by hand for this downgrade.
 fn hand_written_sql() -> String {
     let create = V2_PLANS.replacen("CREATE TABLE v3_plans", "CREATE TABLE v3_plans__new", 1);
@@ -145,14 +156,7 @@ fn hand_written_sql() -> String {
         "PRAGMA foreign_keys = OFF;
 BEGIN;
 {create};
-INSERT INTO v3_plans__new (id, name, phase, processing_state, updated_at)
-SELECT id, name,
-       CASE WHEN phase IS 'action' THEN 'strategize' ELSE phase END,
-       CASE WHEN processing_state IS 'applied' THEN 'complete'
-            WHEN processing_state IS 'constrained' THEN 'complete'
-            ELSE processing_state END,
-       updated_at
-FROM v3_plans;
+{COPY_PLANS_SQL}
 DROP TABLE v3_plans;
 PRAGMA legacy_alter_table = ON;
 ALTER TABLE v3_plans__new RENAME TO v3_plans;
@@ -553,14 +557,7 @@ INSERT INTO {table}__new (id, plan_id, {col}) SELECT id, plan_id, {col} FROM {ta
     format!(
         "BEGIN;
 {create};
-INSERT INTO v3_plans__new (id, name, phase, processing_state, updated_at)
-SELECT id, name,
-       CASE WHEN phase IS 'action' THEN 'strategize' ELSE phase END,
-       CASE WHEN processing_state IS 'applied' THEN 'complete'
-            WHEN processing_state IS 'constrained' THEN 'complete'
-            ELSE processing_state END,
-       updated_at
-FROM v3_plans;
+{COPY_PLANS_SQL}
 {children}DROP VIEW active_plans;
 DROP TABLE plan_projects; DROP TABLE plan_arguments; DROP TABLE plan_invariants;
 DROP TABLE v3_plans;
