@@ -77,6 +77,23 @@ pub fn dump(conn: &Connection) -> Vec<String> {
     out
 }
 
+/// Asserts the downgrade happened and took nothing with it: every child row of the `plans`
+/// plans is there, no trigger fired, and no plan is left in a phase v2 rejects.
+pub fn assert_downgraded(conn: &Connection, plans: i64) {
+    for child in CHILDREN {
+        assert_eq!(count(conn, child), plans, "no cascade into {child}");
+    }
+    assert_eq!(count(conn, "plan_events"), 0, "no trigger fired");
+    let action: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM v3_plans WHERE phase = 'action'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(action, 0);
+}
+
 /// Row count of `table`.
 pub fn count(conn: &Connection, table: &str) -> i64 {
     conn.query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |r| {

@@ -75,10 +75,7 @@ fn the_downgrade_runs_as_a_diesel_migration_with_foreign_keys_on() {
     let migrations = FileBasedMigrations::from_path(dir.path().join("migrations")).unwrap();
     let ran = diesel.run_pending_migrations(migrations).unwrap();
     assert_eq!(ran.len(), 1);
-    for child in CHILDREN {
-        assert_eq!(count(&conn, child), PLANS, "no cascade into {child}");
-    }
-    assert_eq!(count(&conn, "plan_events"), 0);
+    assert_downgraded(&conn, PLANS);
     assert_eq!(versions(&conn), vec!["20260101000001", "20260102000001"]);
 }
 
