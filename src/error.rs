@@ -450,6 +450,15 @@ pub enum Error {
         base: String,
     },
 
+    /// The rebuild cannot run online (the one-shot `execute` can): `reason` says why.
+    #[error("table \"{table}\" cannot be rebuilt online: {reason}; nothing was changed")]
+    OnlineUnsupported {
+        /// The table.
+        table: String,
+        /// What the online mode does not do.
+        reason: String,
+    },
+
     /// SQLite reported an error; `context` says which step.
     #[error("{context}: {source}")]
     Sqlite {

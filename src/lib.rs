@@ -401,7 +401,9 @@ mod execute;
 // What `TableRebuild` does with a connection.
 mod verbs;
 
-pub use builder::{OnViolation, Orphans, TableRebuild, TableSnapshot, DEFAULT_SAMPLE_SIZE};
+pub use builder::{
+    OnViolation, OnlineOptions, Orphans, TableRebuild, TableSnapshot, DEFAULT_SAMPLE_SIZE,
+};
 pub use db::MIN_SQLITE_VERSION;
 pub use error::{DependentKind, Error, Result, RuleKind};
 pub use report::{

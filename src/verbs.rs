@@ -2,7 +2,7 @@
 //! `execute_in`) and [`TableSnapshot::capture`]. Each is a thin driver over the layers
 //! below: one preflight, the catalog read once, a plan, and its execution.
 
-use crate::builder::{TableRebuild, TableSnapshot};
+use crate::builder::{OnlineOptions, TableRebuild, TableSnapshot};
 use crate::db::guards::ForeignKeysOff;
 use crate::db::{catalog, check_sqlite};
 use crate::error::Result;
@@ -108,6 +108,47 @@ impl TableRebuild {
     /// ended.
     pub fn execute_in(&self, tx: &Transaction<'_>) -> Result<RebuildReport> {
         execute::execute_in(tx, self)
+    }
+
+    /// Runs the rebuild online, for a connection of its own while the application goes on
+    /// writing through others (on a WAL database, readers and writers both go on).
+    ///
+    /// Triggers on the old table log which rows the application changes; the rows are
+    /// copied in chunks, each its own short transaction sized to
+    /// [`OnlineOptions::chunk_time`], with a pause between them; the log is applied until
+    /// little is left; one cut-over transaction applies the rest, runs the same checks as
+    /// [`execute`](Self::execute), renames the old table aside and the copy in, and
+    /// creates the indexes and triggers; the old table is then deleted in chunks. A run
+    /// that is killed leaves the application's table whole: before the cut-over commits it
+    /// is the old one (with the logging triggers until a later call), after it the new one.
+    /// The next `execute_online` of the table, or [`clean_up_online`](Self::clean_up_online),
+    /// removes what was left (or finishes the purge).
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute); [`Error::OnlineUnsupported`](crate::Error::OnlineUnsupported)
+    /// for what only the one-shot rebuild does (WITHOUT ROWID tables, rowids that change,
+    /// children's keys that follow a remap, quarantine, column renames, full-text external
+    /// content); [`Error::Busy`](crate::Error::Busy) when the write lock is not free within
+    /// [`OnlineOptions::lock_wait`]. On error, whatever was set up is removed.
+    pub fn execute_online(
+        &self,
+        conn: &mut Connection,
+        options: &OnlineOptions,
+    ) -> Result<RebuildReport> {
+        execute::execute_online(conn, self, options)
+    }
+
+    /// Removes what an online rebuild of this table that was killed left behind: before its
+    /// cut-over, the logging triggers, the change log and the scratch copy; after it, the
+    /// rest of the old table. Does nothing when nothing was left.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Busy`](crate::Error::Busy) when the write lock is not free in time; SQLite's
+    /// errors.
+    pub fn clean_up_online(&self, conn: &Connection, options: &OnlineOptions) -> Result<()> {
+        execute::clean_up_online(conn, &self.schema, &self.table, options)
     }
 }
 

@@ -3,11 +3,13 @@
 //! (`validate`, `plan`, `execute`, `execute_in`) live in `verbs.rs`, above every layer they
 //! drive; nothing here reads a database.
 
+mod online;
 mod operations;
 pub(crate) mod quarantine;
 mod rules;
 mod snapshot;
 
+pub use online::OnlineOptions;
 pub(crate) use operations::Operation;
 pub(crate) use rules::{Remap, RemapFn, Rule};
 pub(crate) use snapshot::Dependent;

@@ -19,6 +19,13 @@ pub enum Phase {
     /// Checks before commit (row counts, foreign keys, views and triggers); `done` and
     /// `total` count the tables checked.
     Checks,
+    /// Online rebuilds: applying the rows the application changed while the copy ran.
+    /// `done` counts the changes applied, `total` is the change log's backlog.
+    CatchUp,
+    /// Online rebuilds: the one short transaction that swaps the tables.
+    CutOver,
+    /// Online rebuilds: the old table's rows deleted in chunks after the swap.
+    Purge,
 }
 
 impl fmt::Display for Phase {
@@ -28,6 +35,9 @@ impl fmt::Display for Phase {
             Phase::Copy => "copy",
             Phase::Indexes => "indexes",
             Phase::Checks => "checks",
+            Phase::CatchUp => "catch-up",
+            Phase::CutOver => "cut-over",
+            Phase::Purge => "purge",
         })
     }
 }

@@ -53,7 +53,7 @@ pub fn plans_db(conn: &Connection, plans: i64) {
 
 /// Everything observable about a database: schema rows of main, temp and every attached
 /// database, and every row of every table (with its rowid where it has one), in order.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, PartialEq, Clone)]
 pub struct Snapshot {
     pub schema: Vec<(String, String, String, Option<String>)>,
     pub rows: BTreeMap<String, Vec<Vec<Value>>>,

@@ -1,0 +1,55 @@
+//! The caller's settings for an online rebuild ([`OnlineOptions`]): how long each chunk may
+//! hold SQLite's write lock, how long writers get between chunks, how long to wait for it.
+
+use std::time::Duration;
+
+/// How an online rebuild ([`TableRebuild::execute_online`](crate::TableRebuild::execute_online))
+/// shares the write lock with the application's writers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnlineOptions {
+    pub(crate) chunk_time: Duration,
+    pub(crate) pause: Duration,
+    pub(crate) lock_wait: Duration,
+    pub(crate) first_chunk_rows: u64,
+}
+
+impl Default for OnlineOptions {
+    fn default() -> Self {
+        OnlineOptions {
+            chunk_time: Duration::from_millis(20),
+            pause: Duration::from_millis(20),
+            lock_wait: Duration::from_secs(30),
+            first_chunk_rows: 1_000,
+        }
+    }
+}
+
+impl OnlineOptions {
+    /// The time each chunk's transaction should hold the write lock (default 20 ms, as
+    /// pt-online-schema-change's `--chunk-time`): chunk sizes follow the rows per second
+    /// measured on the previous chunks.
+    pub fn chunk_time(mut self, budget: Duration) -> Self {
+        self.chunk_time = budget.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How long the rebuild leaves the lock to the application between chunks (default
+    /// 20 ms): without it, a writer sleeping in its busy handler would find every chunk.
+    pub fn pause(mut self, pause: Duration) -> Self {
+        self.pause = pause;
+        self
+    }
+
+    /// How long the rebuild waits for the write lock before each of its transactions
+    /// (default 30 s) before giving up with [`Error::Busy`](crate::Error::Busy).
+    pub fn lock_wait(mut self, wait: Duration) -> Self {
+        self.lock_wait = wait;
+        self
+    }
+
+    /// Rows in the first chunk, before any rate is measured (default 1000).
+    pub fn first_chunk_rows(mut self, rows: u64) -> Self {
+        self.first_chunk_rows = rows.max(1);
+        self
+    }
+}

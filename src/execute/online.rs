@@ -1,0 +1,887 @@
+//! Online rebuilds: the table changes while the application keeps writing through other
+//! connections. Triggers on the old table log which rows the application changes; the rows
+//! are copied in short chunks sized to a time budget; the log is applied until little is
+//! left; one short cut-over transaction applies the rest, runs the one-shot's checks and
+//! swaps the tables; the old table is then purged in chunks. The state table
+//! `"sqlite-rebuild online"` records where a run is, so a later call cleans up what a
+//! killed run set up (before its cut-over) or finishes its purge (after).
+
+use super::checks::{self, Baseline};
+use super::runtime::Runtime;
+use super::{explain, is_violation, report, Stop, Tally};
+use crate::builder::{OnViolation, OnlineOptions, TableRebuild};
+use crate::db::guards::{ForeignKeysOff, ForeignKeysPragmaOff, PragmaSet};
+use crate::error::{DependentKind, Error, Result};
+use crate::introspect::{introspect, preflight, Verb};
+use crate::report::{Phase, RebuildReport};
+use crate::sql::{ident, qualified};
+use crate::strategy::{self, Choice, PlanContext, Purpose, RebuildPlan};
+use rusqlite::{Connection, ErrorCode, OptionalExtension};
+use std::time::{Duration, Instant};
+
+/// The table recording online runs in progress, one row per table.
+const STATE: &str = "sqlite-rebuild online";
+
+/// The names of what one run sets up beside the table.
+struct Run {
+    schema: String,
+    table: String,
+    scratch: String,
+    log: String,
+    aside: String,
+}
+
+impl Run {
+    fn new(schema: &str, table: &str, scratch: &str) -> Run {
+        Run {
+            schema: schema.to_owned(),
+            table: table.to_owned(),
+            scratch: scratch.to_owned(),
+            log: format!("sqlite-rebuild log {table}"),
+            aside: format!("sqlite-rebuild old {table}"),
+        }
+    }
+
+    fn q(&self, name: &str) -> String {
+        qualified(&self.schema, name)
+    }
+
+    fn triggers(&self) -> [String; 3] {
+        ["insert", "update", "delete"].map(|op| format!("{} {op}", self.log))
+    }
+
+    fn state(&self) -> String {
+        self.q(STATE)
+    }
+}
+
+/// `TableRebuild::execute_online`.
+pub(crate) fn execute_online(
+    conn: &mut Connection,
+    rb: &TableRebuild,
+    opts: &OnlineOptions,
+) -> Result<RebuildReport> {
+    let conn: &Connection = conn;
+    let pre = preflight(conn, rb, Verb::Execute)?;
+    let schema = rb.schema.clone();
+    finish_leftovers(conn, &schema, &rb.table, opts)?;
+    // Enforcement off on this connection for the whole run: the copy writes children's
+    // parents out of order, and the purge must cascade into nothing.
+    let foreign_keys = ForeignKeysPragmaOff::engage(conn, &rb.table)?;
+    let rb = rb.clone().force_copy(true);
+    let plan = read(conn, opts, |conn| {
+        let _off = ForeignKeysOff::engage(conn, &rb.table)?;
+        let facts = introspect(conn, &rb, &pre)?;
+        strategy::plan(conn, &rb, facts, Purpose::Execute)
+    })?;
+    let ctx = plan.context();
+    if ctx.choice == Choice::Unchanged {
+        foreign_keys.restore()?;
+        return Ok(report(ctx, &[], Tally::default(), Vec::new()));
+    }
+    supported(&rb, ctx)?;
+    let mut rt = Runtime::new(conn, &rb, &plan)?;
+    let run = Run::new(
+        &ctx.facts.source.schema,
+        &ctx.facts.source.name,
+        &ctx.facts.scratch,
+    );
+    let result = online(&mut rt, &rb, &plan, &run, opts);
+    let result = match result {
+        Ok(report) => Ok(report),
+        Err(e) => {
+            // Whatever was set up goes; the old table is as the application left it.
+            if let Err(cleanup) = abandon(conn, &run, opts) {
+                log::error!(
+                    "could not remove what the online rebuild of {} set up: {cleanup}",
+                    ident(&run.table)
+                );
+            }
+            Err(e)
+        }
+    };
+    drop(rt);
+    let restored = foreign_keys.restore();
+    let report = result?;
+    restored?;
+    Ok(report)
+}
+
+/// What the online mode refuses, before anything is written.
+fn supported(rb: &TableRebuild, ctx: &PlanContext) -> Result<()> {
+    let facts = &ctx.facts;
+    let source = &facts.source;
+    let refuse = |reason: &str| {
+        Err(Error::OnlineUnsupported {
+            table: source.name.clone(),
+            reason: reason.to_owned(),
+        })
+    };
+    if source.without_rowid || facts.target.table.without_rowid {
+        return refuse("the change log follows rows by rowid, and a WITHOUT ROWID table has none");
+    }
+    if source.rowid_name().is_none() || facts.target.table.rowid_name().is_none() {
+        return refuse("its columns rowid, oid and _rowid_ hide the rowid the change log follows");
+    }
+    if ctx.mapping.renumbers(facts) {
+        return refuse("the target gives rows other rowids, which the change log cannot follow");
+    }
+    if !ctx.mapping.follow.is_empty() {
+        return refuse("children's keys follow remapped keys (run it with execute)");
+    }
+    if rb.on_violation != OnViolation::Abort {
+        return refuse("quarantine moves rows in one transaction (run it with execute)");
+    }
+    if facts.restore.is_some() || facts.kept_old.is_some() || !facts.renames.is_empty() {
+        return refuse("restoring quarantined rows, keeping the old table and renaming columns run with execute");
+    }
+    if !facts.full_text.is_empty() {
+        return refuse("a full-text index keeps the table as external content");
+    }
+    Ok(())
+}
+
+/// Setup, the chunked copy, the catch-up, the cut-over and the purge.
+fn online(
+    rt: &mut Runtime<'_>,
+    rb: &TableRebuild,
+    plan: &RebuildPlan,
+    run: &Run,
+    opts: &OnlineOptions,
+) -> Result<RebuildReport> {
+    let conn = rt.conn;
+    let ctx = plan.context();
+    let source = &ctx.facts.source;
+    let rowid = source.rowid_name().unwrap_or("rowid");
+    let (low, high) = write(conn, opts, "setting up the online rebuild", |conn| {
+        set_up(conn, ctx, run)
+    })?;
+    log::info!(
+        "online rebuild of {}: rows {low}..={high} to copy, changes logged in {}",
+        source.qualified(),
+        ident(&run.log)
+    );
+    let copy = ctx.mapping.copy_sql(
+        &run.q(&run.scratch),
+        &source.qualified(),
+        &source.name,
+        ctx.mapping.counts_in_copy(),
+    );
+    let apply = ctx.mapping.copy_sql(
+        &run.q(&run.scratch),
+        &source.qualified(),
+        &source.name,
+        false,
+    );
+    let src_rowid = format!("{}.{}", source.qualified(), ident(rowid));
+    let total = count(conn, &source.qualified())?;
+    let mut chunk = ChunkSize::new(opts);
+    let mut done = low - 1;
+    let mut copied = 0u64;
+    rt.progress(Phase::Copy, 0, total);
+    while done < high {
+        let rows = chunk.rows;
+        let started = Instant::now();
+        let attempt = write(conn, opts, "copying a chunk", |conn| {
+            let hi: i64 = conn
+                .query_row(
+                    &format!(
+                        "SELECT {src_rowid} FROM {} WHERE {src_rowid} > ?1 ORDER BY {src_rowid} LIMIT 1 OFFSET ?2",
+                        source.qualified()
+                    ),
+                    (done, rows as i64 - 1),
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(Error::sqlite("finding a chunk's end"))?
+                .map_or(high, |hi: i64| hi.min(high));
+            conn.execute(
+                &format!(
+                    "DELETE FROM {} WHERE rowid > ?1 AND rowid <= ?2",
+                    run.q(&run.scratch)
+                ),
+                (done, hi),
+            )
+            .map_err(Error::sqlite("clearing a chunk's range"))?;
+            let n = conn
+                .execute(
+                    &format!("{copy} WHERE {src_rowid} > {done} AND {src_rowid} <= {hi}"),
+                    rusqlite::params_from_iter(ctx.mapping.params.iter()),
+                )
+                .map_err(Chunk::Copy)?;
+            conn.execute(
+                &format!("UPDATE {} SET high = ?1 WHERE tbl = ?2", run.state()),
+                (hi, &run.table),
+            )
+            .map_err(Error::sqlite("recording the copy's progress"))?;
+            Ok((hi, n as u64))
+        });
+        match attempt {
+            Ok((hi, n)) => {
+                done = hi;
+                copied += n;
+                chunk.measured(n, started.elapsed());
+                rt.progress(Phase::Copy, copied.min(total), total.max(copied));
+            }
+            Err(Chunk::Copy(e)) if is_violation(&e) => {
+                // A row the application changed since may hold a value its old row did:
+                // bring the copied rows up to date, then try once more before refusing.
+                catch_up(rt, ctx, run, &apply, opts, 0).map_err(|e| match e {
+                    Chunk::Copy(e) if is_violation(&e) => refusal(conn, ctx, rb, e, opts),
+                    other => chunk_error(other),
+                })?;
+                let again = write(conn, opts, "copying a chunk", |conn| {
+                    conn.execute(
+                        &format!(
+                            "{copy} WHERE {src_rowid} > {done} AND {src_rowid} <= {}",
+                            done + rows as i64
+                        ),
+                        rusqlite::params_from_iter(ctx.mapping.params.iter()),
+                    )
+                    .map_err(Chunk::Copy)
+                });
+                match again {
+                    Ok(_) => return Err(Error::CheckFailed {
+                        table: source.name.clone(),
+                        reason:
+                            "rows changed while a refused chunk was retried; run the rebuild again"
+                                .into(),
+                    }),
+                    Err(Chunk::Copy(e)) if is_violation(&e) => {
+                        return Err(refusal(conn, ctx, rb, e, opts))
+                    }
+                    Err(Chunk::Copy(e)) => return Err(Error::sqlite("copying a chunk")(e)),
+                    Err(Chunk::Other(e)) => return Err(e),
+                }
+            }
+            Err(Chunk::Copy(e)) => return Err(Error::sqlite("copying a chunk")(e)),
+            Err(Chunk::Other(e)) => return Err(e),
+        }
+        pause(opts);
+    }
+    // Catch up until the backlog fits in one chunk's budget.
+    catch_up(rt, ctx, run, &apply, opts, chunk.rows).map_err(|e| match e {
+        Chunk::Copy(e) if is_violation(&e) => refusal(conn, ctx, rb, e, opts),
+        Chunk::Copy(e) => Error::sqlite("applying the change log")(e),
+        Chunk::Other(e) => e,
+    })?;
+    let report = cut_over(rt, ctx, run, &apply, opts, rb.sample_size)?;
+    purge(rt, run, opts)?;
+    Ok(report)
+}
+
+/// What a chunk's transaction stopped on: a row SQLite refused, or anything else.
+enum Chunk {
+    Copy(rusqlite::Error),
+    Other(Error),
+}
+
+impl From<Error> for Chunk {
+    fn from(e: Error) -> Self {
+        Chunk::Other(e)
+    }
+}
+
+/// The violations, diagnosed over the whole table as the one-shot does (in a read
+/// transaction: on a WAL database, writers go on).
+fn refusal(
+    conn: &Connection,
+    ctx: &PlanContext,
+    rb: &TableRebuild,
+    e: rusqlite::Error,
+    opts: &OnlineOptions,
+) -> Error {
+    read(conn, opts, |conn| {
+        Ok(explain(conn, ctx, rb.sample_size, Stop::Violations(e)))
+    })
+    .unwrap_or_else(|e| e)
+}
+
+/// Chunk sizes that keep each transaction near the time budget.
+struct ChunkSize {
+    rows: u64,
+    budget: Duration,
+}
+
+impl ChunkSize {
+    fn new(opts: &OnlineOptions) -> Self {
+        ChunkSize {
+            rows: opts.first_chunk_rows,
+            budget: opts.chunk_time,
+        }
+    }
+
+    /// Follows the rate just measured, by at most a factor of two either way.
+    fn measured(&mut self, rows: u64, took: Duration) {
+        if rows == 0 {
+            return;
+        }
+        let per_row = took.as_secs_f64() / rows as f64;
+        let ideal = (self.budget.as_secs_f64() / per_row.max(1e-9)) as u64;
+        self.rows = ideal.clamp((self.rows / 2).max(1), self.rows.saturating_mul(2).max(2));
+    }
+}
+
+fn pause(opts: &OnlineOptions) {
+    if !opts.pause.is_zero() {
+        std::thread::sleep(opts.pause);
+    }
+}
+
+/// The scratch table, the change log and its triggers, and the run's state row, in one
+/// transaction. Returns the range of rowids to copy (rows above it are logged anyway).
+fn set_up(conn: &Connection, ctx: &PlanContext, run: &Run) -> Result<(i64, i64)> {
+    let source = &ctx.facts.source;
+    let rowid = source.rowid_name().unwrap_or("rowid");
+    let batch = |sql: &str, what: &str| {
+        conn.execute_batch(sql)
+            .map_err(Error::sqlite(format!("{what} for the online rebuild")))
+    };
+    batch(
+        &format!(
+            "CREATE TABLE IF NOT EXISTS {} (tbl TEXT PRIMARY KEY, phase TEXT NOT NULL, scratch TEXT NOT NULL, high INTEGER)",
+            run.state()
+        ),
+        "creating the state table",
+    )?;
+    conn.execute(
+        &format!(
+            "INSERT INTO {} (tbl, phase, scratch) VALUES (?1, 'copy', ?2)",
+            run.state()
+        ),
+        (&run.table, &run.scratch),
+    )
+    .map_err(Error::sqlite("recording the online rebuild"))?;
+    batch(
+        &ctx.facts.target.create_scratch,
+        "creating the scratch table",
+    )?;
+    let log = run.q(&run.log);
+    batch(
+        &format!("CREATE TABLE {log} (seq INTEGER PRIMARY KEY, id INTEGER NOT NULL)"),
+        "creating the change log",
+    )?;
+    let [insert, update, delete] = run.triggers();
+    let r = ident(rowid);
+    batch(
+        &format!(
+            "CREATE TRIGGER {} AFTER INSERT ON {} BEGIN INSERT INTO {} (id) VALUES (new.{r}); END;
+             CREATE TRIGGER {} AFTER UPDATE ON {} BEGIN INSERT INTO {} (id) SELECT old.{r} UNION SELECT new.{r}; END;
+             CREATE TRIGGER {} AFTER DELETE ON {} BEGIN INSERT INTO {} (id) VALUES (old.{r}); END;",
+            run.q(&insert),
+            ident(&source.name),
+            ident(&run.log),
+            run.q(&update),
+            ident(&source.name),
+            ident(&run.log),
+            run.q(&delete),
+            ident(&source.name),
+            ident(&run.log),
+        ),
+        "creating the change log's triggers",
+    )?;
+    conn.query_row(
+        &format!(
+            "SELECT coalesce(min({r}), 1), coalesce(max({r}), 0) FROM {}",
+            source.qualified()
+        ),
+        [],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )
+    .map_err(Error::sqlite("reading the range of rowids"))
+}
+
+/// Applies the change log in chunks until at most `leave` changes are left: each logged
+/// row is copied again from the old table (or removed, when it is gone).
+fn catch_up(
+    rt: &Runtime<'_>,
+    ctx: &PlanContext,
+    run: &Run,
+    apply: &str,
+    opts: &OnlineOptions,
+    leave: u64,
+) -> std::result::Result<(), Chunk> {
+    let conn = rt.conn;
+    let mut chunk = ChunkSize::new(opts);
+    let mut applied = 0u64;
+    loop {
+        let backlog = count(conn, &run.q(&run.log))?;
+        rt.progress(Phase::CatchUp, applied, applied + backlog);
+        if backlog <= leave || backlog == 0 {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let rows = chunk.rows;
+        let n = write(conn, opts, "applying the change log", |conn| {
+            apply_log(conn, ctx, run, apply, Some(rows))
+        })?;
+        applied += n;
+        chunk.measured(n, started.elapsed());
+        pause(opts);
+    }
+}
+
+/// One batch of the change log (`limit` entries, or all of them), inside a transaction.
+fn apply_log(
+    conn: &Connection,
+    ctx: &PlanContext,
+    run: &Run,
+    apply: &str,
+    limit: Option<u64>,
+) -> std::result::Result<u64, Chunk> {
+    let source = &ctx.facts.source;
+    let rowid = ident(source.rowid_name().unwrap_or("rowid"));
+    let log = run.q(&run.log);
+    let upto: Option<i64> = match limit {
+        Some(n) => conn
+            .query_row(
+                &format!("SELECT seq FROM {log} ORDER BY seq LIMIT 1 OFFSET ?1"),
+                [n as i64 - 1],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(Error::sqlite("reading the change log"))?,
+        None => None,
+    };
+    let within = match upto {
+        Some(seq) => format!("seq <= {seq}"),
+        None => "1".to_owned(),
+    };
+    let ids = format!("SELECT id FROM {log} WHERE {within}");
+    conn.execute(
+        &format!("DELETE FROM {} WHERE rowid IN ({ids})", run.q(&run.scratch)),
+        [],
+    )
+    .map_err(Error::sqlite("removing changed rows from the copy"))?;
+    conn.execute(
+        &format!("{apply} WHERE {}.{rowid} IN ({ids})", source.qualified()),
+        rusqlite::params_from_iter(ctx.mapping.params.iter()),
+    )
+    .map_err(Chunk::Copy)?;
+    let n = conn
+        .execute(&format!("DELETE FROM {log} WHERE {within}"), [])
+        .map_err(Error::sqlite("emptying the change log"))?;
+    Ok(n as u64)
+}
+
+/// The one transaction that swaps the tables: the last changes, the one-shot's checks
+/// before commit, the old table renamed aside, the copy renamed in, its indexes and
+/// triggers created.
+fn cut_over(
+    rt: &Runtime<'_>,
+    ctx: &PlanContext,
+    run: &Run,
+    apply: &str,
+    opts: &OnlineOptions,
+    sample_size: usize,
+) -> Result<RebuildReport> {
+    let conn = rt.conn;
+    let facts = &ctx.facts;
+    let source = &facts.source;
+    rt.progress(Phase::CutOver, 0, 1);
+    let started = Instant::now();
+    let outcome = write(conn, opts, "cutting over", |conn| {
+        apply_log(conn, ctx, run, apply, None)?;
+        for trigger in run.triggers() {
+            exec(
+                conn,
+                &format!("DROP TRIGGER {}", run.q(&trigger)),
+                "dropping the change log's trigger",
+            )?;
+        }
+        exec(
+            conn,
+            &format!("DROP TABLE {}", run.q(&run.log)),
+            "dropping the change log",
+        )?;
+        let baseline = Baseline::take(rt, ctx)?;
+        for d in &facts.dropped {
+            if let Some(sql) = &d.drop_sql {
+                exec(conn, sql, "dropping a dependent")?;
+            }
+        }
+        for d in &facts.dependents {
+            let kind = match d.def.kind {
+                DependentKind::Index => "INDEX",
+                _ => "TRIGGER",
+            };
+            exec(
+                conn,
+                &format!("DROP {kind} IF EXISTS {}", run.q(&d.def.name)),
+                "dropping the old table's index or trigger",
+            )?;
+        }
+        let sequence: Option<i64> = if facts.target.autoincrement {
+            conn.query_row(
+                &format!(
+                    "SELECT seq FROM {} WHERE name = ?1",
+                    run.q("sqlite_sequence")
+                ),
+                [&source.name],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(Error::sqlite("reading the AUTOINCREMENT counter"))?
+        } else {
+            None
+        };
+        {
+            // Legacy renames touch nothing that names the table: children's REFERENCES,
+            // views and triggers go on naming it, and find the new table.
+            let _legacy = PragmaSet::legacy_alter_table(conn, true)?;
+            exec(
+                conn,
+                &format!(
+                    "ALTER TABLE {} RENAME TO {}",
+                    source.qualified(),
+                    ident(&run.aside)
+                ),
+                "renaming the old table aside",
+            )?;
+            exec(
+                conn,
+                &format!(
+                    "ALTER TABLE {} RENAME TO {}",
+                    run.q(&run.scratch),
+                    ident(&source.name)
+                ),
+                "renaming the new table in",
+            )?;
+        }
+        let mut tally = Tally {
+            old_rows: baseline.old_rows,
+            rows_copied: baseline.old_rows,
+            copy_counts: rt.counts(),
+            ..Tally::default()
+        };
+        rt.progress(Phase::Indexes, 0, facts.dependents.len() as u64);
+        for (i, d) in facts.dependents.iter().enumerate() {
+            conn.execute_batch(&d.recreate)
+                .map_err(|e| match is_violation(&e) {
+                    true => Chunk::Copy(e),
+                    false => Chunk::Other(Error::sqlite(format!(
+                        "recreating {}",
+                        ident(&d.def.name)
+                    ))(e)),
+                })?;
+            tally.recreated.push(d.def.name.clone());
+            rt.progress(Phase::Indexes, i as u64 + 1, facts.dependents.len() as u64);
+        }
+        if let Some(seq) = sequence {
+            let seq_table = run.q("sqlite_sequence");
+            conn.execute(
+                &format!("UPDATE {seq_table} SET seq = max(seq, ?1) WHERE name = ?2"),
+                (seq, &source.name),
+            )
+            .map_err(Error::sqlite("raising the AUTOINCREMENT counter"))?;
+            conn.execute(&format!("INSERT INTO {seq_table} (name, seq) SELECT ?2, ?1 WHERE NOT EXISTS (SELECT 1 FROM {seq_table} WHERE name = ?2)"), (seq, &source.name))
+                .map_err(Error::sqlite("recording the AUTOINCREMENT counter"))?;
+        }
+        match checks::before_commit(rt, ctx, &baseline, &mut tally) {
+            Ok(()) => {}
+            Err(Stop::Violations(e)) => return Err(Chunk::Copy(e)),
+            Err(Stop::Error(e)) => return Err(Chunk::Other(e)),
+        }
+        conn.execute(
+            &format!("UPDATE {} SET phase = 'purge' WHERE tbl = ?1", run.state()),
+            [&run.table],
+        )
+        .map_err(Error::sqlite("recording the cut-over"))?;
+        let children: Vec<String> = baseline.children.iter().map(|c| c.name.clone()).collect();
+        Ok((children, tally))
+    });
+    let (children, tally) = match outcome {
+        Ok(x) => x,
+        Err(Chunk::Copy(e)) if is_violation(&e) => {
+            return Err(read(conn, opts, |conn| {
+                Ok(explain(conn, ctx, sample_size, Stop::Violations(e)))
+            })
+            .unwrap_or_else(|e| e))
+        }
+        Err(Chunk::Copy(e)) => return Err(Error::sqlite("cutting over")(e)),
+        Err(Chunk::Other(e)) => return Err(e),
+    };
+    log::info!(
+        "online rebuild of {}: cut over in {} ms",
+        source.qualified(),
+        started.elapsed().as_millis()
+    );
+    rt.progress(Phase::CutOver, 1, 1);
+    let rule_counts = vec![0; ctx.mapping.rules.len()];
+    Ok(report(ctx, &children, tally, rule_counts))
+}
+
+fn exec(conn: &Connection, sql: &str, what: &str) -> std::result::Result<(), Chunk> {
+    conn.execute_batch(sql)
+        .map_err(|e| Chunk::Other(Error::sqlite(what.to_owned())(e)))
+}
+
+/// Deletes a table's rows in chunks, each its own transaction, then drops it: a DROP of a
+/// large table would hold the lock while it frees every page.
+fn purge_table(
+    rt_conn: &Connection,
+    schema: &str,
+    table: &str,
+    opts: &OnlineOptions,
+    progress: &dyn Fn(u64),
+) -> Result<()> {
+    let q = qualified(schema, table);
+    let mut chunk = ChunkSize::new(opts);
+    let mut purged = 0u64;
+    loop {
+        let started = Instant::now();
+        let rows = chunk.rows;
+        let n = write(rt_conn, opts, "purging the old table", |conn| {
+            conn.execute(
+                &format!("DELETE FROM {q} WHERE rowid IN (SELECT rowid FROM {q} LIMIT ?1)"),
+                [rows as i64],
+            )
+            .map(|n| n as u64)
+            .map_err(|e| Chunk::Other(Error::sqlite(format!("purging {}", ident(table)))(e)))
+        })
+        .map_err(chunk_error)?;
+        purged += n;
+        progress(purged);
+        if n < rows {
+            break;
+        }
+        chunk.measured(n, started.elapsed());
+        pause(opts);
+    }
+    write(rt_conn, opts, "dropping the old table", |conn| {
+        exec(
+            conn,
+            &format!("DROP TABLE IF EXISTS {q}"),
+            "dropping the purged table",
+        )
+    })
+    .map_err(chunk_error)
+}
+
+fn chunk_error(e: Chunk) -> Error {
+    match e {
+        Chunk::Copy(e) => Error::sqlite("purging")(e),
+        Chunk::Other(e) => e,
+    }
+}
+
+/// After the cut-over: the old table goes in chunks, then the run's state row.
+fn purge(rt: &Runtime<'_>, run: &Run, opts: &OnlineOptions) -> Result<()> {
+    let total = count(rt.conn, &run.q(&run.aside))?;
+    rt.progress(Phase::Purge, 0, total);
+    purge_table(rt.conn, &run.schema, &run.aside, opts, &|n| {
+        rt.progress(Phase::Purge, n, total)
+    })?;
+    forget(rt.conn, run, opts)
+}
+
+/// Removes the run's state row, and the state table once no run is left.
+fn forget(conn: &Connection, run: &Run, opts: &OnlineOptions) -> Result<()> {
+    write(conn, opts, "ending the online rebuild", |conn| {
+        conn.execute(
+            &format!("DELETE FROM {} WHERE tbl = ?1", run.state()),
+            [&run.table],
+        )
+        .map_err(Error::sqlite("removing the online rebuild's state"))?;
+        let left: i64 = conn
+            .query_row(&format!("SELECT count(*) FROM {}", run.state()), [], |r| {
+                r.get(0)
+            })
+            .map_err(Error::sqlite("reading the online rebuild's state"))?;
+        if left == 0 {
+            exec(
+                conn,
+                &format!("DROP TABLE {}", run.state()),
+                "dropping the state table",
+            )?;
+        }
+        Ok(())
+    })
+    .map_err(chunk_error)
+}
+
+/// Before the cut-over: the logging triggers and the log go at once (the application's
+/// writes stop paying for them), then the scratch copy in chunks, then the state row.
+fn abandon(conn: &Connection, run: &Run, opts: &OnlineOptions) -> Result<()> {
+    write(conn, opts, "removing the change log", |conn| {
+        for trigger in run.triggers() {
+            exec(
+                conn,
+                &format!("DROP TRIGGER IF EXISTS {}", run.q(&trigger)),
+                "dropping the change log's trigger",
+            )?;
+        }
+        exec(
+            conn,
+            &format!("DROP TABLE IF EXISTS {}", run.q(&run.log)),
+            "dropping the change log",
+        )
+    })
+    .map_err(chunk_error)?;
+    let exists: bool = conn
+        .query_row(
+            &format!(
+                "SELECT count(*) FROM {} WHERE name = ?1 AND type = 'table'",
+                run.q("sqlite_schema")
+            ),
+            [&run.scratch],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_err(Error::sqlite("looking for the scratch table"))?
+        > 0;
+    if exists {
+        purge_table(conn, &run.schema, &run.scratch, opts, &|_| {})?;
+    }
+    let state: bool = conn
+        .query_row(
+            &format!(
+                "SELECT count(*) FROM {} WHERE name = ?1",
+                run.q("sqlite_schema")
+            ),
+            [STATE],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_err(Error::sqlite("looking for the state table"))?
+        > 0;
+    if state {
+        forget(conn, run, opts)?;
+    }
+    log::info!(
+        "removed what the online rebuild of {} had set up",
+        ident(&run.table)
+    );
+    Ok(())
+}
+
+/// What an earlier run left, found through the state table: set-up that never cut over is
+/// removed, a purge that did not finish is finished.
+fn finish_leftovers(
+    conn: &Connection,
+    schema: &str,
+    table: &str,
+    opts: &OnlineOptions,
+) -> Result<()> {
+    let has_state: i64 = conn
+        .query_row(
+            &format!(
+                "SELECT count(*) FROM {} WHERE name = ?1 AND type = 'table'",
+                qualified(schema, "sqlite_schema")
+            ),
+            [STATE],
+            |r| r.get(0),
+        )
+        .map_err(Error::sqlite("looking for an earlier online rebuild"))?;
+    if has_state == 0 {
+        return Ok(());
+    }
+    let row: Option<(String, String)> = conn
+        .query_row(
+            &format!(
+                "SELECT phase, scratch FROM {} WHERE tbl = ?1 COLLATE NOCASE",
+                qualified(schema, STATE)
+            ),
+            [table],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(Error::sqlite("reading an earlier online rebuild's state"))?;
+    let Some((phase, scratch)) = row else {
+        return Ok(());
+    };
+    let run = Run::new(schema, table, &scratch);
+    let _foreign_keys = ForeignKeysPragmaOff::engage(conn, table)?;
+    if phase == "purge" {
+        log::info!(
+            "finishing the purge of an earlier online rebuild of {}",
+            ident(table)
+        );
+        purge_table(conn, schema, &run.aside, opts, &|_| {})?;
+        forget(conn, &run, opts)
+    } else {
+        log::info!(
+            "an earlier online rebuild of {} stopped before its cut-over: removing what it set up",
+            ident(table)
+        );
+        abandon(conn, &run, opts)
+    }
+}
+
+/// Removes what an earlier online rebuild of `table` left, without rebuilding.
+pub(crate) fn clean_up(
+    conn: &Connection,
+    schema: &str,
+    table: &str,
+    opts: &OnlineOptions,
+) -> Result<()> {
+    finish_leftovers(conn, schema, table, opts)
+}
+
+fn count(conn: &Connection, table: &str) -> Result<u64> {
+    checks::count(conn, table)
+}
+
+/// Runs `f` in a `BEGIN IMMEDIATE` transaction, waiting for the write lock up to the
+/// options' limit; commits, or rolls back on error.
+fn write<T, E: From<Error>>(
+    conn: &Connection,
+    opts: &OnlineOptions,
+    what: &str,
+    f: impl FnOnce(&Connection) -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
+    retry_busy(conn, opts, what, "BEGIN IMMEDIATE")?;
+    let result = f(conn);
+    match result {
+        Ok(v) => match retry_busy(conn, opts, what, "COMMIT") {
+            Ok(()) => Ok(v),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(e.into())
+            }
+        },
+        Err(e) => {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Runs `f` in a read transaction, always rolled back.
+fn read<T>(
+    conn: &Connection,
+    _opts: &OnlineOptions,
+    f: impl FnOnce(&Connection) -> Result<T>,
+) -> Result<T> {
+    conn.execute_batch("BEGIN")
+        .map_err(Error::sqlite("beginning a read transaction"))?;
+    let result = f(conn);
+    if !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    result
+}
+
+fn retry_busy(conn: &Connection, opts: &OnlineOptions, what: &str, sql: &str) -> Result<()> {
+    let started = Instant::now();
+    let mut wait = Duration::from_micros(500);
+    loop {
+        match conn.execute_batch(sql) {
+            Ok(()) => return Ok(()),
+            Err(e)
+                if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy)
+                    && started.elapsed() < opts.lock_wait =>
+            {
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(Duration::from_millis(5));
+            }
+            Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {
+                return Err(Error::Busy {
+                    context: what.to_owned(),
+                    source: e,
+                })
+            }
+            Err(e) => return Err(Error::sqlite(what.to_owned())(e)),
+        }
+    }
+}
