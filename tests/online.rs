@@ -27,7 +27,8 @@ fn open(path: &Path) -> Connection {
     let conn = Connection::open(path).unwrap();
     // The pragma rather than rusqlite's busy_timeout, which needs sqlite3_set_clientdata
     // (SQLite 3.44+; CI also links the system's 3.40).
-    conn.execute_batch("PRAGMA busy_timeout = 10000").unwrap();
+    conn.execute_batch("PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON")
+        .unwrap();
     conn
 }
 
