@@ -9,7 +9,9 @@ use common::*;
 use sqlite_rebuild::rusqlite::types::Value;
 use sqlite_rebuild::rusqlite::{Connection, OpenFlags};
 use sqlite_rebuild::{Error, OnlineOptions, Phase};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -260,13 +262,6 @@ fn killed_at_any_report_the_table_is_whole_and_the_next_call_finishes() {
     assert!(copies.len() > 5);
     for (phase, copy, ()) in copies {
         let mut crashed = open(&copy);
-        let state: i64 = crashed
-            .query_row(
-                "SELECT count(*) FROM sqlite_schema WHERE name = 'sqlite-rebuild online'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
         let now = comparable(&crashed);
         let table = |s: &Snapshot| s.rows.get("main.v3_plans").cloned();
         let whole_old = table(&now) == table(&old);
@@ -280,7 +275,6 @@ fn killed_at_any_report_the_table_is_whole_and_the_next_call_finishes() {
             .execute_online(&mut crashed, &options())
             .unwrap();
         assert_same(&unquoted(comparable(&crashed)), &unquoted(expected.clone()));
-        let _ = state;
     }
 }
 
@@ -301,4 +295,268 @@ fn what_the_online_mode_does_not_do_is_refused_before_anything_is_written() {
         "{err:?}"
     );
     assert_same(&snapshot(&conn), &before);
+}
+
+/// The environment variable that makes `sigkill_child` run a rebuild (in a child process).
+const CHILD_DB: &str = "SQLITE_REBUILD_ONLINE_CHILD_DB";
+
+/// Not a test on its own: the child process `killed_by_sigkill_...` starts and kills. It
+/// prints each progress report, so the parent knows where the run is.
+#[test]
+fn sigkill_child() {
+    let Ok(path) = std::env::var(CHILD_DB) else {
+        return;
+    };
+    let mut conn = open(Path::new(&path));
+    with_rules(downgrade())
+        .on_progress(|p| {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "progress {} {}", p.phase(), p.done()).unwrap();
+            out.flush().unwrap();
+        })
+        .execute_online(&mut conn, &options())
+        .unwrap();
+    println!("progress done");
+}
+
+/// Runs the child on `db`; kills it (SIGKILL) at the `n`th report of `phase`, or lets it
+/// finish when `None`. Returns the reports it printed.
+fn run_child(db: &Path, kill_at: Option<(&str, usize)>) -> Vec<String> {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "sigkill_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_DB, db)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut seen = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(report) = line.strip_prefix("progress ") {
+            seen.push(report.to_owned());
+            let phase = report.split(' ').next().unwrap();
+            let nth = seen
+                .iter()
+                .filter(|r| r.split(' ').next() == Some(phase))
+                .count();
+            if kill_at == Some((phase, nth)) {
+                child.kill().unwrap();
+                break;
+            }
+        }
+    }
+    let status = child.wait().unwrap();
+    if kill_at.is_none() {
+        assert!(status.success(), "the child failed: {seen:?}");
+        assert_eq!(seen.last().map(String::as_str), Some("done"));
+    }
+    seen
+}
+
+fn killed_by_sigkill(journal_mode: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir.path().join("template.db");
+    {
+        let conn = open(&template);
+        let mode: String = conn
+            .query_row(&format!("PRAGMA journal_mode = {journal_mode}"), [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(mode, journal_mode);
+        plans_db(&conn, 5_000);
+    }
+    let old = comparable(&open(&template));
+    let mut expected = Connection::open_in_memory().unwrap();
+    plans_db(&expected, 5_000);
+    with_rules(downgrade()).execute(&mut expected).unwrap();
+    let expected = comparable(&expected);
+    let fresh = |name: &str| {
+        let path = dir.path().join(name);
+        open(&template)
+            .execute("VACUUM INTO ?1", [path.to_str().unwrap()])
+            .unwrap();
+        let conn = open(&path);
+        conn.query_row(&format!("PRAGMA journal_mode = {journal_mode}"), [], |_| {
+            Ok(())
+        })
+        .unwrap();
+        path
+    };
+
+    // A whole run first, to know its phases and how many reports each gives; then kills
+    // at the first reports of each phase and spread over the rest.
+    let reports = run_child(&fresh("whole.db"), None);
+    let mut phases: Vec<(&str, usize)> = Vec::new();
+    for r in &reports {
+        let phase = r.split(' ').next().unwrap();
+        match phases.last_mut() {
+            Some((p, n)) if *p == phase => *n += 1,
+            _ => phases.push((phase, 1)),
+        }
+    }
+    let mut moments = Vec::new();
+    for &(phase, n) in phases.iter().filter(|(p, _)| *p != "done") {
+        let mut at: Vec<usize> = [1, 2, 3]
+            .into_iter()
+            .chain((1..=6).map(|k| k * n / 6))
+            .collect();
+        at.retain(|&k| k >= 1 && k <= n);
+        at.sort_unstable();
+        at.dedup();
+        moments.extend(at.into_iter().map(|k| (phase, k)));
+    }
+    let mut phases_killed = std::collections::BTreeSet::new();
+    for (i, moment) in moments.into_iter().enumerate() {
+        let db = fresh(&format!("killed{i}.db"));
+        let seen = run_child(&db, Some(moment));
+        let at = seen.last().cloned().unwrap_or_default();
+        phases_killed.insert(at.split(' ').next().unwrap_or("").to_owned());
+        let mut crashed = open(&db);
+        let now = unquoted(comparable(&crashed));
+        let (old, expected) = (unquoted(old.clone()), unquoted(expected.clone()));
+        let table = |s: &Snapshot| {
+            let def = s
+                .schema
+                .iter()
+                .find(|o| o.0 == "main.table" && o.1 == "v3_plans");
+            (def.cloned(), s.rows.get("main.v3_plans").cloned())
+        };
+        assert!(
+            table(&now) == table(&old) || table(&now) == table(&expected),
+            "{journal_mode}: killed after {at:?}, v3_plans is neither the old table whole nor the new one"
+        );
+        with_rules(downgrade())
+            .execute_online(&mut crashed, &options())
+            .unwrap();
+        assert_same(&unquoted(comparable(&crashed)), &expected);
+        assert_eq!(
+            int(&crashed, "SELECT count(*) FROM pragma_foreign_key_check"),
+            0
+        );
+        let ok: String = crashed
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ok, "ok", "{journal_mode}: killed after {at:?}");
+    }
+    // "indexes" and "checks" are reported inside the cut-over's transaction.
+    for phase in ["copy", "catch-up", "cut-over", "indexes", "checks", "purge"] {
+        assert!(
+            phases_killed.contains(phase),
+            "{journal_mode}: no kill during {phase}: {phases_killed:?}"
+        );
+    }
+}
+
+/// Killed at many moments of a run, in both journal modes (the online mode does not need
+/// WAL; it only lets the application's readers go on during each chunk).
+#[test]
+fn killed_by_sigkill_the_table_is_whole_and_the_next_call_finishes_wal() {
+    killed_by_sigkill("wal");
+}
+
+#[test]
+fn killed_by_sigkill_the_table_is_whole_and_the_next_call_finishes_rollback_journal() {
+    killed_by_sigkill("delete");
+}
+
+/// A unique value moved from a copied row to one not yet copied: the chunk first collides
+/// with the stale copy, then goes through once the change log is applied.
+#[test]
+fn a_chunk_refused_by_a_stale_copy_goes_through_after_the_catch_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let mut conn = open(&path);
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, n INTEGER);
+         WITH RECURSIVE i(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM i WHERE x < 3000)
+         INSERT INTO t SELECT x, 'name ' || x, x FROM i;",
+    )
+    .unwrap();
+    let target =
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT UNIQUE, n INTEGER CHECK (n >= 0))";
+    let writer = Mutex::new(open(&path));
+    let moved = Arc::new(AtomicBool::new(false));
+    let once = moved.clone();
+    sqlite_rebuild::TableRebuild::new("t")
+        .create_sql(target)
+        .on_progress(move |p| {
+            if p.phase() == Phase::Copy && p.done() > 0 && !once.swap(true, Ordering::Relaxed) {
+                writer
+                    .lock()
+                    .unwrap()
+                    .execute_batch(
+                        "BEGIN; UPDATE t SET name = 'moved' WHERE id = 1;
+                         UPDATE t SET name = 'name 1' WHERE id = 3000; COMMIT;",
+                    )
+                    .unwrap();
+            }
+        })
+        .execute_online(&mut conn, &options())
+        .unwrap();
+    assert!(moved.load(Ordering::Relaxed));
+    let mut expected = Connection::open_in_memory().unwrap();
+    expected
+        .execute_batch(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, n INTEGER);
+             WITH RECURSIVE i(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM i WHERE x < 3000)
+             INSERT INTO t SELECT x, 'name ' || x, x FROM i;
+             UPDATE t SET name = 'moved' WHERE id = 1;
+             UPDATE t SET name = 'name 1' WHERE id = 3000;",
+        )
+        .unwrap();
+    sqlite_rebuild::TableRebuild::new("t")
+        .create_sql(target)
+        .execute(&mut expected)
+        .unwrap();
+    assert_same(&unquoted(snapshot(&conn)), &unquoted(snapshot(&expected)));
+}
+
+/// The application changes the schema during the run (a trigger on the table): the
+/// cut-over refuses rather than swap in a table without it, and leaves nothing behind.
+#[test]
+fn a_schema_change_during_the_run_refuses_the_cut_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plans.db");
+    let mut conn = wal_plans(&path, 3_000);
+    let writer = Mutex::new(open(&path));
+    let changed = Arc::new(AtomicBool::new(false));
+    let once = changed.clone();
+    let err = with_rules(downgrade())
+        .on_progress(move |p| {
+            if p.phase() == Phase::Copy && p.done() > 0 && !once.swap(true, Ordering::Relaxed) {
+                writer
+                    .lock()
+                    .unwrap()
+                    .execute_batch(
+                        "CREATE TRIGGER audit AFTER DELETE ON v3_plans BEGIN SELECT 1; END",
+                    )
+                    .unwrap();
+            }
+        })
+        .execute_online(&mut conn, &options())
+        .unwrap_err();
+    assert!(changed.load(Ordering::Relaxed));
+    assert!(
+        matches!(&err, Error::CheckFailed { table, reason } if table == "v3_plans" && reason.contains("schema changed")),
+        "{err:?}"
+    );
+    let mut expected = open(&dir.path().join("expected.db"));
+    plans_db(&expected, 3_000);
+    expected
+        .execute_batch("CREATE TRIGGER audit AFTER DELETE ON v3_plans BEGIN SELECT 1; END")
+        .unwrap();
+    assert_same(&snapshot(&conn), &snapshot(&expected));
+    // Run again, it goes through and keeps the application's trigger.
+    with_rules(downgrade())
+        .execute_online(&mut conn, &options())
+        .unwrap();
+    with_rules(downgrade()).execute(&mut expected).unwrap();
+    assert_same(&unquoted(snapshot(&conn)), &unquoted(snapshot(&expected)));
 }

@@ -438,6 +438,20 @@ pub(crate) fn first_schema_with(conn: &Connection, name: &str) -> Result<Option<
     .map_err(Error::sqlite("finding which schema holds a table"))
 }
 
+/// Whether `schema` holds a table named `name` (compared as SQLite compares names).
+pub(crate) fn has_table(conn: &Connection, schema: &str, name: &str) -> Result<bool> {
+    conn.query_row(
+        &format!(
+            "SELECT count(*) FROM {}.sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
+            ident(schema)
+        ),
+        [name],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+    .map_err(Error::sqlite(format!("looking for the table {}", ident(name))))
+}
+
 /// The triggers on the table `name` in `schema` (TEMP ones included), as they are now.
 pub(crate) fn triggers(conn: &Connection, schema: &str, name: &str) -> Result<Vec<Dependent>> {
     Ok(dependents_of(conn, schema, name)?

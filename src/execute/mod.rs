@@ -24,7 +24,7 @@ use crate::strategy::{self, Choice, PlanContext, Purpose, RebuildPlan};
 use crate::validation::diagnose;
 use checks::Baseline;
 pub(crate) use dry_run::{rehearse_schema, validate};
-pub(crate) use online::{clean_up as clean_up_online, execute_online};
+pub(crate) use online::{execute_online, finish_leftovers as clean_up_online};
 use runtime::{Counts, Runtime};
 use rusqlite::{Connection, ErrorCode, Transaction};
 use std::collections::BTreeMap;

@@ -6,10 +6,11 @@
 //! `"sqlite-rebuild online"` records where a run is, so a later call cleans up what a
 //! killed run set up (before its cut-over) or finishes its purge (after).
 
-use super::checks::{self, Baseline};
+use super::checks::{self, count, Baseline};
 use super::runtime::Runtime;
 use super::{explain, is_violation, report, Stop, Tally};
 use crate::builder::{OnViolation, OnlineOptions, TableRebuild};
+use crate::db::catalog;
 use crate::db::guards::{ForeignKeysOff, ForeignKeysPragmaOff, PragmaSet};
 use crate::error::{DependentKind, Error, Result};
 use crate::introspect::{introspect, preflight, Verb};
@@ -69,7 +70,7 @@ pub(crate) fn execute_online(
     // parents out of order, and the purge must cascade into nothing.
     let foreign_keys = ForeignKeysPragmaOff::engage(conn, &rb.table)?;
     let rb = rb.clone().force_copy(true);
-    let plan = read(conn, opts, |conn| {
+    let plan = read(conn, |conn| {
         let _off = ForeignKeysOff::engage(conn, &rb.table)?;
         let facts = introspect(conn, &rb, &pre)?;
         strategy::plan(conn, &rb, facts, Purpose::Execute)
@@ -153,7 +154,7 @@ fn online(
     let ctx = plan.context();
     let source = &ctx.facts.source;
     let rowid = source.rowid_name().unwrap_or("rowid");
-    let (low, high) = write(conn, opts, "setting up the online rebuild", |conn| {
+    let (low, high, fingerprint) = write(conn, opts, "setting up the online rebuild", |conn| {
         set_up(conn, ctx, run)
     })?;
     log::info!(
@@ -178,6 +179,13 @@ fn online(
     let mut chunk = ChunkSize::new(opts);
     let mut done = low - 1;
     let mut copied = 0u64;
+    let mut retried = false;
+    // A refused chunk or log entry: the whole table's violations, or the error as it is.
+    let stopped = |e: Chunk| match e {
+        Chunk::Copy(e) if is_violation(&e) => refusal(conn, ctx, rb, e),
+        Chunk::Copy(e) => Error::sqlite("copying the rows")(e),
+        Chunk::Other(e) => e,
+    };
     rt.progress(Phase::Copy, 0, total);
     while done < high {
         let rows = chunk.rows;
@@ -220,52 +228,25 @@ fn online(
             Ok((hi, n)) => {
                 done = hi;
                 copied += n;
+                retried = false;
                 chunk.measured(n, started.elapsed());
                 rt.progress(Phase::Copy, copied.min(total), total.max(copied));
             }
-            Err(Chunk::Copy(e)) if is_violation(&e) => {
+            Err(Chunk::Copy(e)) if is_violation(&e) && !retried => {
                 // A row the application changed since may hold a value its old row did:
-                // bring the copied rows up to date, then try once more before refusing.
-                catch_up(rt, ctx, run, &apply, opts, 0).map_err(|e| match e {
-                    Chunk::Copy(e) if is_violation(&e) => refusal(conn, ctx, rb, e, opts),
-                    other => chunk_error(other),
-                })?;
-                let again = write(conn, opts, "copying a chunk", |conn| {
-                    conn.execute(
-                        &format!(
-                            "{copy} WHERE {src_rowid} > {done} AND {src_rowid} <= {}",
-                            done + rows as i64
-                        ),
-                        rusqlite::params_from_iter(ctx.mapping.params.iter()),
-                    )
-                    .map_err(Chunk::Copy)
-                });
-                match again {
-                    Ok(_) => return Err(Error::CheckFailed {
-                        table: source.name.clone(),
-                        reason:
-                            "rows changed while a refused chunk was retried; run the rebuild again"
-                                .into(),
-                    }),
-                    Err(Chunk::Copy(e)) if is_violation(&e) => {
-                        return Err(refusal(conn, ctx, rb, e, opts))
-                    }
-                    Err(Chunk::Copy(e)) => return Err(Error::sqlite("copying a chunk")(e)),
-                    Err(Chunk::Other(e)) => return Err(e),
-                }
+                // bring the copied rows up to date, then copy the chunk once more.
+                log::debug!("a chunk was refused ({e}); catching up before retrying it");
+                catch_up(rt, ctx, run, &apply, opts, 0).map_err(stopped)?;
+                retried = true;
+                continue;
             }
-            Err(Chunk::Copy(e)) => return Err(Error::sqlite("copying a chunk")(e)),
-            Err(Chunk::Other(e)) => return Err(e),
+            Err(e) => return Err(stopped(e)),
         }
         pause(opts);
     }
     // Catch up until the backlog fits in one chunk's budget.
-    catch_up(rt, ctx, run, &apply, opts, chunk.rows).map_err(|e| match e {
-        Chunk::Copy(e) if is_violation(&e) => refusal(conn, ctx, rb, e, opts),
-        Chunk::Copy(e) => Error::sqlite("applying the change log")(e),
-        Chunk::Other(e) => e,
-    })?;
-    let report = cut_over(rt, ctx, run, &apply, opts, rb.sample_size)?;
+    catch_up(rt, ctx, run, &apply, opts, chunk.rows).map_err(stopped)?;
+    let report = cut_over(rt, ctx, run, &apply, opts, &fingerprint).map_err(stopped)?;
     purge(rt, run, opts)?;
     Ok(report)
 }
@@ -284,14 +265,8 @@ impl From<Error> for Chunk {
 
 /// The violations, diagnosed over the whole table as the one-shot does (in a read
 /// transaction: on a WAL database, writers go on).
-fn refusal(
-    conn: &Connection,
-    ctx: &PlanContext,
-    rb: &TableRebuild,
-    e: rusqlite::Error,
-    opts: &OnlineOptions,
-) -> Error {
-    read(conn, opts, |conn| {
+fn refusal(conn: &Connection, ctx: &PlanContext, rb: &TableRebuild, e: rusqlite::Error) -> Error {
+    read(conn, |conn| {
         Ok(explain(conn, ctx, rb.sample_size, Stop::Violations(e)))
     })
     .unwrap_or_else(|e| e)
@@ -329,8 +304,9 @@ fn pause(opts: &OnlineOptions) {
 }
 
 /// The scratch table, the change log and its triggers, and the run's state row, in one
-/// transaction. Returns the range of rowids to copy (rows above it are logged anyway).
-fn set_up(conn: &Connection, ctx: &PlanContext, run: &Run) -> Result<(i64, i64)> {
+/// transaction. Returns the range of rowids to copy (rows above it are logged anyway) and
+/// the schema's fingerprint, which the cut-over compares.
+fn set_up(conn: &Connection, ctx: &PlanContext, run: &Run) -> Result<(i64, i64, String)> {
     let source = &ctx.facts.source;
     let rowid = source.rowid_name().unwrap_or("rowid");
     let batch = |sql: &str, what: &str| {
@@ -380,15 +356,30 @@ fn set_up(conn: &Connection, ctx: &PlanContext, run: &Run) -> Result<(i64, i64)>
         ),
         "creating the change log's triggers",
     )?;
+    let (low, high) = conn
+        .query_row(
+            &format!(
+                "SELECT coalesce(min({r}), 1), coalesce(max({r}), 0) FROM {}",
+                source.qualified()
+            ),
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .map_err(Error::sqlite("reading the range of rowids"))?;
+    Ok((low, high, fingerprint(conn, source)?))
+}
+
+/// What the rebuild depends on in the schema (the table, its family, every view and
+/// trigger), but the run's own objects: the application must not change it meanwhile, or
+/// the cut-over would swap in a table built for the schema as it was.
+fn fingerprint(conn: &Connection, source: &crate::db::catalog::Table) -> Result<String> {
     conn.query_row(
-        &format!(
-            "SELECT coalesce(min({r}), 1), coalesce(max({r}), 0) FROM {}",
-            source.qualified()
-        ),
+        &catalog::fingerprint_sql(&source.schema, &source.name),
         [],
-        |row| Ok((row.get(0)?, row.get(1)?)),
+        |r| r.get::<_, Option<String>>(0),
     )
-    .map_err(Error::sqlite("reading the range of rowids"))
+    .map(Option::unwrap_or_default)
+    .map_err(Error::sqlite("reading what the table depends on"))
 }
 
 /// Applies the change log in chunks until at most `leave` changes are left: each logged
@@ -412,9 +403,19 @@ fn catch_up(
         }
         let started = Instant::now();
         let rows = chunk.rows;
-        let n = write(conn, opts, "applying the change log", |conn| {
+        let n = match write(conn, opts, "applying the change log", |conn| {
             apply_log(conn, ctx, run, apply, Some(rows))
-        })?;
+        }) {
+            // An entry may collide with a row whose own change comes later in the log:
+            // the whole log at once is the table as it is now.
+            Err(Chunk::Copy(e)) if is_violation(&e) => {
+                log::debug!("a change was refused ({e}); applying the whole log at once");
+                write(conn, opts, "applying the change log", |conn| {
+                    apply_log(conn, ctx, run, apply, None)
+                })?
+            }
+            other => other?,
+        };
         applied += n;
         chunk.measured(n, started.elapsed());
         pause(opts);
@@ -473,27 +474,24 @@ fn cut_over(
     run: &Run,
     apply: &str,
     opts: &OnlineOptions,
-    sample_size: usize,
-) -> Result<RebuildReport> {
+    fingerprint_at_set_up: &str,
+) -> std::result::Result<RebuildReport, Chunk> {
     let conn = rt.conn;
     let facts = &ctx.facts;
     let source = &facts.source;
     rt.progress(Phase::CutOver, 0, 1);
     let started = Instant::now();
-    let outcome = write(conn, opts, "cutting over", |conn| {
-        apply_log(conn, ctx, run, apply, None)?;
-        for trigger in run.triggers() {
-            exec(
-                conn,
-                &format!("DROP TRIGGER {}", run.q(&trigger)),
-                "dropping the change log's trigger",
-            )?;
+    let (children, tally) = write(conn, opts, "cutting over", |conn| {
+        if fingerprint(conn, source)? != fingerprint_at_set_up {
+            return Err(Chunk::Other(Error::CheckFailed {
+                table: source.name.clone(),
+                reason: "the schema changed during the online rebuild (the table, a table \
+                         referencing it, a view or a trigger); nothing was swapped, run it again"
+                    .into(),
+            }));
         }
-        exec(
-            conn,
-            &format!("DROP TABLE {}", run.q(&run.log)),
-            "dropping the change log",
-        )?;
+        apply_log(conn, ctx, run, apply, None)?;
+        drop_change_log(conn, run, false)?;
         let baseline = Baseline::take(rt, ctx)?;
         for d in &facts.dropped {
             if let Some(sql) = &d.drop_sql {
@@ -589,18 +587,7 @@ fn cut_over(
         .map_err(Error::sqlite("recording the cut-over"))?;
         let children: Vec<String> = baseline.children.iter().map(|c| c.name.clone()).collect();
         Ok((children, tally))
-    });
-    let (children, tally) = match outcome {
-        Ok(x) => x,
-        Err(Chunk::Copy(e)) if is_violation(&e) => {
-            return Err(read(conn, opts, |conn| {
-                Ok(explain(conn, ctx, sample_size, Stop::Violations(e)))
-            })
-            .unwrap_or_else(|e| e))
-        }
-        Err(Chunk::Copy(e)) => return Err(Error::sqlite("cutting over")(e)),
-        Err(Chunk::Other(e)) => return Err(e),
-    };
+    })?;
     log::info!(
         "online rebuild of {}: cut over in {} ms",
         source.qualified(),
@@ -609,6 +596,28 @@ fn cut_over(
     rt.progress(Phase::CutOver, 1, 1);
     let rule_counts = vec![0; ctx.mapping.rules.len()];
     Ok(report(ctx, &children, tally, rule_counts))
+}
+
+/// The logging triggers and the change log; `if_exists` when a killed run may have left
+/// only part of them (the cut-over insists they are all there).
+fn drop_change_log(
+    conn: &Connection,
+    run: &Run,
+    if_exists: bool,
+) -> std::result::Result<(), Chunk> {
+    let if_exists = if if_exists { "IF EXISTS " } else { "" };
+    for trigger in run.triggers() {
+        exec(
+            conn,
+            &format!("DROP TRIGGER {if_exists}{}", run.q(&trigger)),
+            "dropping the change log's trigger",
+        )?;
+    }
+    exec(
+        conn,
+        &format!("DROP TABLE {if_exists}{}", run.q(&run.log)),
+        "dropping the change log",
+    )
 }
 
 fn exec(conn: &Connection, sql: &str, what: &str) -> std::result::Result<(), Chunk> {
@@ -704,46 +713,13 @@ fn forget(conn: &Connection, run: &Run, opts: &OnlineOptions) -> Result<()> {
 /// writes stop paying for them), then the scratch copy in chunks, then the state row.
 fn abandon(conn: &Connection, run: &Run, opts: &OnlineOptions) -> Result<()> {
     write(conn, opts, "removing the change log", |conn| {
-        for trigger in run.triggers() {
-            exec(
-                conn,
-                &format!("DROP TRIGGER IF EXISTS {}", run.q(&trigger)),
-                "dropping the change log's trigger",
-            )?;
-        }
-        exec(
-            conn,
-            &format!("DROP TABLE IF EXISTS {}", run.q(&run.log)),
-            "dropping the change log",
-        )
+        drop_change_log(conn, run, true)
     })
     .map_err(chunk_error)?;
-    let exists: bool = conn
-        .query_row(
-            &format!(
-                "SELECT count(*) FROM {} WHERE name = ?1 AND type = 'table'",
-                run.q("sqlite_schema")
-            ),
-            [&run.scratch],
-            |r| r.get::<_, i64>(0),
-        )
-        .map_err(Error::sqlite("looking for the scratch table"))?
-        > 0;
-    if exists {
+    if catalog::has_table(conn, &run.schema, &run.scratch)? {
         purge_table(conn, &run.schema, &run.scratch, opts, &|_| {})?;
     }
-    let state: bool = conn
-        .query_row(
-            &format!(
-                "SELECT count(*) FROM {} WHERE name = ?1",
-                run.q("sqlite_schema")
-            ),
-            [STATE],
-            |r| r.get::<_, i64>(0),
-        )
-        .map_err(Error::sqlite("looking for the state table"))?
-        > 0;
-    if state {
+    if catalog::has_table(conn, &run.schema, STATE)? {
         forget(conn, run, opts)?;
     }
     log::info!(
@@ -755,23 +731,13 @@ fn abandon(conn: &Connection, run: &Run, opts: &OnlineOptions) -> Result<()> {
 
 /// What an earlier run left, found through the state table: set-up that never cut over is
 /// removed, a purge that did not finish is finished.
-fn finish_leftovers(
+pub(crate) fn finish_leftovers(
     conn: &Connection,
     schema: &str,
     table: &str,
     opts: &OnlineOptions,
 ) -> Result<()> {
-    let has_state: i64 = conn
-        .query_row(
-            &format!(
-                "SELECT count(*) FROM {} WHERE name = ?1 AND type = 'table'",
-                qualified(schema, "sqlite_schema")
-            ),
-            [STATE],
-            |r| r.get(0),
-        )
-        .map_err(Error::sqlite("looking for an earlier online rebuild"))?;
-    if has_state == 0 {
+    if !catalog::has_table(conn, schema, STATE)? {
         return Ok(());
     }
     let row: Option<(String, String)> = conn
@@ -806,20 +772,6 @@ fn finish_leftovers(
     }
 }
 
-/// Removes what an earlier online rebuild of `table` left, without rebuilding.
-pub(crate) fn clean_up(
-    conn: &Connection,
-    schema: &str,
-    table: &str,
-    opts: &OnlineOptions,
-) -> Result<()> {
-    finish_leftovers(conn, schema, table, opts)
-}
-
-fn count(conn: &Connection, table: &str) -> Result<u64> {
-    checks::count(conn, table)
-}
-
 /// Runs `f` in a `BEGIN IMMEDIATE` transaction, waiting for the write lock up to the
 /// options' limit; commits, or rolls back on error.
 fn write<T, E: From<Error>>(
@@ -848,11 +800,7 @@ fn write<T, E: From<Error>>(
 }
 
 /// Runs `f` in a read transaction, always rolled back.
-fn read<T>(
-    conn: &Connection,
-    _opts: &OnlineOptions,
-    f: impl FnOnce(&Connection) -> Result<T>,
-) -> Result<T> {
+fn read<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
     conn.execute_batch("BEGIN")
         .map_err(Error::sqlite("beginning a read transaction"))?;
     let result = f(conn);
