@@ -11,6 +11,7 @@ pub struct OnlineOptions {
     pub(crate) pause: Duration,
     pub(crate) lock_wait: Duration,
     pub(crate) first_chunk_rows: u64,
+    pub(crate) indexes_at_cut_over: bool,
 }
 
 impl Default for OnlineOptions {
@@ -20,6 +21,7 @@ impl Default for OnlineOptions {
             pause: Duration::from_millis(20),
             lock_wait: Duration::from_secs(30),
             first_chunk_rows: 1_000,
+            indexes_at_cut_over: false,
         }
     }
 }
@@ -50,6 +52,17 @@ impl OnlineOptions {
     /// Rows in the first chunk, before any rate is measured (default 1000).
     pub fn first_chunk_rows(mut self, rows: u64) -> Self {
         self.first_chunk_rows = rows.max(1);
+        self
+    }
+
+    /// Where the table's indexes are built (default `false`: on the new table before the
+    /// copy, so each chunk maintains them and the cut-over only renames them, through
+    /// `writable_schema`). `true` builds them inside the cut-over's transaction, which holds
+    /// the write lock for as long as building them over every row takes (BENCHMARKS.md
+    /// measures both); a `SQLITE_DBCONFIG_DEFENSIVE` connection, which cannot write the
+    /// schema, always does so.
+    pub fn indexes_at_cut_over(mut self, at_cut_over: bool) -> Self {
+        self.indexes_at_cut_over = at_cut_over;
         self
     }
 }

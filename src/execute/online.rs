@@ -8,15 +8,16 @@
 
 use super::checks::{self, count, Baseline};
 use super::runtime::Runtime;
+use super::steps;
 use super::{explain, is_violation, report, Stop, Tally};
 use crate::builder::{OnViolation, OnlineOptions, TableRebuild};
-use crate::db::catalog;
-use crate::db::guards::{ForeignKeysOff, ForeignKeysPragmaOff, PragmaSet};
-use crate::error::{DependentKind, Error, Result};
-use crate::introspect::{introspect, preflight, Verb};
+use crate::db::guards::{ForeignKeysOff, ForeignKeysPragmaOff, PragmaSet, QuotesAsStrings};
+use crate::db::{catalog, connection};
+use crate::error::{sqlite_message, DependentKind, Error, Result};
+use crate::introspect::{introspect, preflight, DependentFacts, Verb};
 use crate::report::{Phase, RebuildReport};
-use crate::sql::{ident, qualified};
-use crate::strategy::{self, Choice, PlanContext, Purpose, RebuildPlan};
+use crate::sql::{self, ident, qualified};
+use crate::strategy::{self, Choice, Payload, PlanContext, Purpose, RebuildPlan, StepKind};
 use rusqlite::{Connection, ErrorCode, OptionalExtension};
 use std::time::{Duration, Instant};
 
@@ -80,7 +81,7 @@ pub(crate) fn execute_online(
         foreign_keys.restore()?;
         return Ok(report(ctx, &[], Tally::default(), Vec::new()));
     }
-    supported(&rb, ctx)?;
+    supported(&rb, &plan)?;
     let mut rt = Runtime::new(conn, &rb, &plan)?;
     let run = Run::new(
         &ctx.facts.source.schema,
@@ -109,7 +110,8 @@ pub(crate) fn execute_online(
 }
 
 /// What the online mode refuses, before anything is written.
-fn supported(rb: &TableRebuild, ctx: &PlanContext) -> Result<()> {
+fn supported(rb: &TableRebuild, plan: &RebuildPlan) -> Result<()> {
+    let ctx = plan.context();
     let facts = &ctx.facts;
     let source = &facts.source;
     let refuse = |reason: &str| {
@@ -139,7 +141,10 @@ fn supported(rb: &TableRebuild, ctx: &PlanContext) -> Result<()> {
     if !facts.full_text.is_empty() {
         return refuse("a full-text index keeps the table as external content");
     }
-    Ok(())
+    match plan.steps().iter().find(|s| !runs_online(s.kind())) {
+        Some(step) => Err(unsupported_step(source, step.kind())),
+        None => Ok(()),
+    }
 }
 
 /// Setup, the chunked copy, the catch-up, the cut-over and the purge.
@@ -155,7 +160,7 @@ fn online(
     let source = &ctx.facts.source;
     let rowid = source.rowid_name().unwrap_or("rowid");
     let (low, high, fingerprint) = write(conn, opts, "setting up the online rebuild", |conn| {
-        set_up(conn, ctx, run)
+        set_up(conn, ctx, run, opts)
     })?;
     log::info!(
         "online rebuild of {}: rows {low}..={high} to copy, changes logged in {}",
@@ -246,7 +251,7 @@ fn online(
     }
     // Catch up until the backlog fits in one chunk's budget.
     catch_up(rt, ctx, run, &apply, opts, chunk.rows).map_err(stopped)?;
-    let report = cut_over(rt, ctx, run, &apply, opts, &fingerprint).map_err(stopped)?;
+    let report = cut_over(rt, plan, run, &apply, opts, &fingerprint).map_err(stopped)?;
     purge(rt, run, opts)?;
     Ok(report)
 }
@@ -306,7 +311,12 @@ fn pause(opts: &OnlineOptions) {
 /// The scratch table, the change log and its triggers, and the run's state row, in one
 /// transaction. Returns the range of rowids to copy (rows above it are logged anyway) and
 /// the schema's fingerprint, which the cut-over compares.
-fn set_up(conn: &Connection, ctx: &PlanContext, run: &Run) -> Result<(i64, i64, String)> {
+fn set_up(
+    conn: &Connection,
+    ctx: &PlanContext,
+    run: &Run,
+    opts: &OnlineOptions,
+) -> Result<(i64, i64, String)> {
     let source = &ctx.facts.source;
     let rowid = source.rowid_name().unwrap_or("rowid");
     let batch = |sql: &str, what: &str| {
@@ -332,6 +342,24 @@ fn set_up(conn: &Connection, ctx: &PlanContext, run: &Run) -> Result<(i64, i64, 
         &ctx.facts.target.create_scratch,
         "creating the scratch table",
     )?;
+    for d in prebuilt(ctx, opts) {
+        let name = qualified(&run.schema, &prebuilt_name(&d.def.name));
+        let Some(create) = d.index_as(&name, &run.scratch) else {
+            continue;
+        };
+        let quotes = d
+            .quotes_are_names
+            .then(|| QuotesAsStrings::in_ddl(conn, false))
+            .transpose()?;
+        let built = conn.execute_batch(&create);
+        drop(quotes);
+        built.map_err(|e| Error::DependentBroken {
+            table: source.name.clone(),
+            kind: DependentKind::Index,
+            name: d.def.name.clone(),
+            reason: sqlite_message(&e),
+        })?;
+    }
     let log = run.q(&run.log);
     batch(
         &format!("CREATE TABLE {log} (seq INTEGER PRIMARY KEY, id INTEGER NOT NULL)"),
@@ -465,20 +493,22 @@ fn apply_log(
     Ok(n as u64)
 }
 
-/// The one transaction that swaps the tables: the last changes, the one-shot's checks
-/// before commit, the old table renamed aside, the copy renamed in, its indexes and
-/// triggers created.
+/// The one transaction that swaps the tables: the last changes, then the plan's own steps
+/// from the drop of the old table on (the old table renamed aside instead, the indexes
+/// built before the copy renamed in), then the one-shot's checks before commit.
 fn cut_over(
     rt: &Runtime<'_>,
-    ctx: &PlanContext,
+    plan: &RebuildPlan,
     run: &Run,
     apply: &str,
     opts: &OnlineOptions,
     fingerprint_at_set_up: &str,
 ) -> std::result::Result<RebuildReport, Chunk> {
     let conn = rt.conn;
+    let ctx = plan.context();
     let facts = &ctx.facts;
     let source = &facts.source;
+    let prebuilt = prebuilt(ctx, opts);
     rt.progress(Phase::CutOver, 0, 1);
     let started = Instant::now();
     let (children, tally) = write(conn, opts, "cutting over", |conn| {
@@ -493,77 +523,42 @@ fn cut_over(
         apply_log(conn, ctx, run, apply, None)?;
         drop_change_log(conn, run, false)?;
         let baseline = Baseline::take(rt, ctx)?;
-        for d in &facts.dropped {
-            if let Some(sql) = &d.drop_sql {
-                exec(conn, sql, "dropping a dependent")?;
-            }
-        }
-        for d in &facts.dependents {
-            let kind = match d.def.kind {
-                DependentKind::Index => "INDEX",
-                _ => "TRIGGER",
-            };
-            exec(
-                conn,
-                &format!("DROP {kind} IF EXISTS {}", run.q(&d.def.name)),
-                "dropping the old table's index or trigger",
-            )?;
-        }
-        let sequence: Option<i64> = if facts.target.autoincrement {
-            conn.query_row(
-                &format!(
-                    "SELECT seq FROM {} WHERE name = ?1",
-                    run.q("sqlite_sequence")
-                ),
-                [&source.name],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(Error::sqlite("reading the AUTOINCREMENT counter"))?
-        } else {
-            None
-        };
-        {
-            // Legacy renames touch nothing that names the table: children's REFERENCES,
-            // views and triggers go on naming it, and find the new table.
-            let _legacy = PragmaSet::legacy_alter_table(conn, true)?;
-            exec(
-                conn,
-                &format!(
-                    "ALTER TABLE {} RENAME TO {}",
-                    source.qualified(),
-                    ident(&run.aside)
-                ),
-                "renaming the old table aside",
-            )?;
-            exec(
-                conn,
-                &format!(
-                    "ALTER TABLE {} RENAME TO {}",
-                    run.q(&run.scratch),
-                    ident(&source.name)
-                ),
-                "renaming the new table in",
-            )?;
-        }
         let mut tally = Tally {
             old_rows: baseline.old_rows,
             rows_copied: baseline.old_rows,
             copy_counts: rt.counts(),
             ..Tally::default()
         };
-        rt.progress(Phase::Indexes, 0, facts.dependents.len() as u64);
-        for (i, d) in facts.dependents.iter().enumerate() {
-            conn.execute_batch(&d.recreate)
-                .map_err(|e| match is_violation(&e) {
-                    true => Chunk::Copy(e),
-                    false => Chunk::Other(Error::sqlite(format!(
-                        "recreating {}",
-                        ident(&d.def.name)
-                    ))(e)),
-                })?;
-            tally.recreated.push(d.def.name.clone());
-            rt.progress(Phase::Indexes, i as u64 + 1, facts.dependents.len() as u64);
+        // The counter as the application left it: its inserts since the plan raised it.
+        let sequence = match facts.target.autoincrement {
+            true => catalog::sequence(conn, &source.schema, &source.name)?,
+            false => None,
+        };
+        for step in plan.steps() {
+            let prebuilt_index = match step.payload() {
+                Payload::Recreate { name, .. } => prebuilt
+                    .iter()
+                    .find(|d| d.def.name.eq_ignore_ascii_case(name)),
+                _ => None,
+            };
+            match step.kind() {
+                // Done before the cut-over, or below with the counter read above.
+                StepKind::CreateTarget | StepKind::Copy | StepKind::RestoreSequence => {}
+                StepKind::DropOld => set_aside(conn, ctx, run, &prebuilt)?,
+                StepKind::CreateIndex if prebuilt_index.is_some() => {
+                    if let Some(d) = prebuilt_index {
+                        move_index_in(conn, run, d)?;
+                        tally.recreated.push(d.def.name.clone());
+                    }
+                }
+                kind if runs_online(kind) => {
+                    steps::run(rt, ctx, step, &mut tally).map_err(|stop| match stop {
+                        Stop::Violations(e) => Chunk::Copy(e),
+                        Stop::Error(e) => Chunk::Other(e),
+                    })?
+                }
+                other => return Err(Chunk::Other(unsupported_step(source, other))),
+            }
         }
         if let Some(seq) = sequence {
             let seq_table = run.q("sqlite_sequence");
@@ -596,6 +591,163 @@ fn cut_over(
     rt.progress(Phase::CutOver, 1, 1);
     let rule_counts = vec![0; ctx.mapping.rules.len()];
     Ok(report(ctx, &children, tally, rule_counts))
+}
+
+/// The plan's steps the online mode runs (the others, it refuses up front).
+fn runs_online(kind: StepKind) -> bool {
+    matches!(
+        kind,
+        StepKind::CreateTarget
+            | StepKind::Copy
+            | StepKind::RestoreSequence
+            | StepKind::DropOld
+            | StepKind::DropDependent
+            | StepKind::KeepStatistics
+            | StepKind::Rename
+            | StepKind::SwitchDefinition
+            | StepKind::CreateIndex
+            | StepKind::CreateTrigger
+            | StepKind::RestoreStatistics
+    )
+}
+
+fn unsupported_step(source: &crate::db::catalog::Table, kind: StepKind) -> Error {
+    Error::OnlineUnsupported {
+        table: source.name.clone(),
+        reason: format!(
+            "its rebuild needs a step the online mode does not run ({})",
+            kind.describe()
+        ),
+    }
+}
+
+/// The old table's indexes that are built on the new table before the copy: all of them,
+/// unless the caller wants them at the cut-over or the connection cannot write the schema
+/// (their names are only free to move in at the cut-over).
+fn prebuilt<'p>(ctx: &'p PlanContext, opts: &OnlineOptions) -> Vec<&'p DependentFacts> {
+    if opts.indexes_at_cut_over || ctx.facts.defensive {
+        return Vec::new();
+    }
+    ctx.facts
+        .dependents
+        .iter()
+        .filter(|d| d.def.kind == DependentKind::Index && d.index.is_some())
+        .collect()
+}
+
+/// The name an index has on the new table until the cut-over.
+fn prebuilt_name(index: &str) -> String {
+    format!("sqlite-rebuild index {index}")
+}
+
+/// The old table out of the way, instead of the one-shot's drop: its triggers dropped (the
+/// plan recreates them), the indexes built again at the cut-over dropped (their names are
+/// needed), the rest going with it; the statistics `DROP TABLE` would delete deleted; then
+/// renamed aside for the purge. Legacy renames touch nothing that names the table:
+/// children's REFERENCES, views and triggers go on naming it, and find the new table.
+fn set_aside(
+    conn: &Connection,
+    ctx: &PlanContext,
+    run: &Run,
+    prebuilt: &[&DependentFacts],
+) -> std::result::Result<(), Chunk> {
+    let facts = &ctx.facts;
+    let source = &facts.source;
+    for d in &facts.dependents {
+        let kind = match d.def.kind {
+            DependentKind::Index if prebuilt.iter().any(|p| p.def.name == d.def.name) => continue,
+            DependentKind::Index => "INDEX",
+            _ => "TRIGGER",
+        };
+        exec(
+            conn,
+            &format!(
+                "DROP {kind} {}",
+                qualified(d.def.owner(&source.schema), &d.def.name)
+            ),
+            "dropping the old table's index or trigger",
+        )?;
+    }
+    for stat in facts.statistics.iter().flat_map(|s| &s.tables) {
+        conn.execute(
+            &format!("DELETE FROM {} WHERE tbl = ?1 COLLATE NOCASE", run.q(stat)),
+            [&source.name],
+        )
+        .map_err(Error::sqlite("deleting the old table's statistics"))?;
+    }
+    let _legacy = PragmaSet::legacy_alter_table(conn, true)?;
+    exec(
+        conn,
+        &format!(
+            "ALTER TABLE {} RENAME TO {}",
+            source.qualified(),
+            ident(&run.aside)
+        ),
+        "renaming the old table aside",
+    )
+}
+
+/// Gives an index built on the new table its name: the old table's index of that name is
+/// renamed aside (it goes with the purge), both by editing `sqlite_schema`, and the schema
+/// version bumped so that every connection reloads it (SQLite's documented procedure).
+/// The moved index's text is the old one's, as the one-shot's `CREATE INDEX` stores it.
+fn move_index_in(
+    conn: &Connection,
+    run: &Run,
+    d: &DependentFacts,
+) -> std::result::Result<(), Chunk> {
+    let fail = |e| {
+        Chunk::Other(Error::sqlite(format!(
+            "moving the index {} in",
+            ident(&d.def.name)
+        ))(e))
+    };
+    let master = run.q("sqlite_schema");
+    let aside_name = format!("sqlite-rebuild old {}", d.def.name);
+    let aside_sql: String = conn
+        .query_row(
+            &format!("SELECT sql FROM {master} WHERE type = 'index' AND name = ?1 COLLATE NOCASE"),
+            [&d.def.name],
+            |r| r.get(0),
+        )
+        .map_err(fail)?;
+    let aside_sql = sql::parse_create_index(&aside_sql)
+        .map(|ix| sql::replace_span(&aside_sql, ix.name_span, &ident(&aside_name)))
+        .map_err(|e| {
+            Chunk::Other(Error::CheckFailed {
+                table: run.table.clone(),
+                reason: format!("the index {} does not parse: {e}", ident(&d.def.name)),
+            })
+        })?;
+    let version = connection::schema_version(conn, &run.schema).map_err(fail)?;
+    let writable = PragmaSet::writable_schema(conn, true)?;
+    let moved = (|| {
+        let aside = conn.execute(
+            &format!("UPDATE {master} SET name = ?1, sql = ?2 WHERE type = 'index' AND name = ?3 COLLATE NOCASE"),
+            (&aside_name, &aside_sql, &d.def.name),
+        )?;
+        let moved_in = conn.execute(
+            &format!("UPDATE {master} SET name = ?1, sql = ?2 WHERE type = 'index' AND name = ?3"),
+            (&d.def.name, &d.def.sql, prebuilt_name(&d.def.name)),
+        )?;
+        Ok::<_, rusqlite::Error>((aside, moved_in))
+    })();
+    writable.restore()?;
+    if moved.map_err(fail)? != (1, 1) {
+        return Err(Chunk::Other(Error::CheckFailed {
+            table: run.table.clone(),
+            reason: format!(
+                "the index {} or its copy on the new table was not found in sqlite_schema",
+                ident(&d.def.name)
+            ),
+        }));
+    }
+    conn.execute_batch(&format!(
+        "PRAGMA {}.schema_version = {}",
+        ident(&run.schema),
+        version + 1
+    ))
+    .map_err(fail)
 }
 
 /// The logging triggers and the change log; `if_exists` when a killed run may have left
