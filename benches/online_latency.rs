@@ -18,7 +18,7 @@ mod common;
 
 use common::*;
 use sqlite_rebuild::rusqlite::Connection;
-use sqlite_rebuild::OnlineOptions;
+use sqlite_rebuild::{OnlineOptions, Phase};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -100,6 +100,9 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 struct Outcome {
     name: &'static str,
+    /// For an online rebuild: how long each phase took, and in which the longest wait
+    /// began.
+    phases: Option<(Vec<(Phase, Duration)>, Phase)>,
     total: Duration,
     p50: Duration,
     p99: Duration,
@@ -113,7 +116,7 @@ fn measure(
     name: &'static str,
     template: &Path,
     n: i64,
-    rebuild: impl FnOnce(&mut Connection),
+    rebuild: impl FnOnce(&mut Connection) -> Vec<(Phase, Instant)>,
 ) -> Outcome {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("plans.db");
@@ -128,21 +131,42 @@ fn measure(
     // The writer's own pace first.
     std::thread::sleep(Duration::from_millis(500));
     let from = started.elapsed();
-    rebuild(&mut conn);
+    let timeline = rebuild(&mut conn);
     let to = started.elapsed();
     std::thread::sleep(Duration::from_millis(200));
     stop.store(true, Ordering::Relaxed);
     let waits = thread.join().unwrap();
-    let mut during: Vec<Duration> = waits
+    let during_writes: Vec<(Duration, Duration)> = waits
         .writes
         .iter()
         .filter(|(due, _)| *due >= from && *due <= to)
-        .map(|(_, wait)| *wait)
+        .copied()
         .collect();
+    let mut during: Vec<Duration> = during_writes.iter().map(|(_, wait)| *wait).collect();
     during.sort_unstable();
+    let phases = (!timeline.is_empty()).then(|| {
+        let end = started + to;
+        let spans: Vec<(Phase, Duration)> = timeline
+            .iter()
+            .enumerate()
+            .map(|(i, (phase, at))| {
+                let next = timeline.get(i + 1).map_or(end, |(_, t)| *t);
+                (*phase, next - *at)
+            })
+            .collect();
+        let longest = during_writes.iter().max_by_key(|(_, wait)| *wait);
+        let at = longest.map_or(started, |(due, _)| started + *due);
+        let phase = timeline
+            .iter()
+            .rev()
+            .find(|(_, t)| *t <= at)
+            .map_or(timeline[0].0, |(p, _)| *p);
+        (spans, phase)
+    });
     check(&conn, n, waits.count);
     Outcome {
         name,
+        phases,
         total: to - from,
         p50: percentile(&during, 0.5),
         p99: percentile(&during, 0.99),
@@ -203,17 +227,54 @@ fn main() {
         built.elapsed().as_secs_f64()
     );
     let hand_sql = hand_written_sql();
-    let online = OnlineOptions::default();
+    // The moments the online rebuild entered each phase (the cut-over's transaction
+    // reports its indexes and checks; they count as the cut-over).
+    let online = |conn: &mut Connection, options: OnlineOptions| {
+        let timeline = Arc::new(std::sync::Mutex::new(Vec::<(Phase, Instant)>::new()));
+        let seen = timeline.clone();
+        story_rebuild()
+            .on_progress(move |p| {
+                let phase = match p.phase() {
+                    Phase::Indexes | Phase::Checks => Phase::CutOver,
+                    other => other,
+                };
+                let mut seen = seen.lock().unwrap();
+                if seen.last().map(|(p, _)| *p) != Some(phase) {
+                    seen.push((phase, Instant::now()));
+                }
+            })
+            .execute_online(conn, &options)
+            .unwrap();
+        let timeline = timeline.lock().unwrap().clone();
+        timeline
+    };
     let outcomes = [
         measure("hand-written SQL", &template, n, |conn| {
-            conn.execute_batch(&hand_sql).unwrap()
+            conn.execute_batch(&hand_sql).unwrap();
+            Vec::new()
         }),
         measure("execute (one-shot)", &template, n, |conn| {
             story_rebuild().execute(conn).unwrap();
+            Vec::new()
         }),
-        measure("execute_online", &template, n, |conn| {
-            story_rebuild().execute_online(conn, &online).unwrap();
+        measure(
+            "execute_online, indexes built before the copy (default)",
+            &template,
+            n,
+            |conn| online(conn, OnlineOptions::default()),
+        ),
+        measure("execute_online, pause(10 ms)", &template, n, |conn| {
+            online(
+                conn,
+                OnlineOptions::default().pause(Duration::from_millis(10)),
+            )
         }),
+        measure(
+            "execute_online, indexes built at the cut-over",
+            &template,
+            n,
+            |conn| online(conn, OnlineOptions::default().indexes_at_cut_over(true)),
+        ),
     ];
     let base = outcomes[0].total.as_secs_f64();
     println!(
@@ -232,5 +293,19 @@ fn main() {
             ms(o.p99),
             ms(o.max)
         );
+    }
+    println!();
+    for o in &outcomes {
+        if let Some((spans, longest)) = &o.phases {
+            let spans: Vec<String> = spans
+                .iter()
+                .map(|(p, d)| format!("{p} {} ms", ms(*d)))
+                .collect();
+            println!(
+                "{}: {}; the longest wait began during the {longest}",
+                o.name,
+                spans.join(", ")
+            );
+        }
     }
 }

@@ -247,7 +247,7 @@ fn online(
             }
             Err(e) => return Err(stopped(e)),
         }
-        pause(opts);
+        pause(conn, &run.schema, opts);
     }
     // Catch up until the backlog fits in one chunk's budget.
     catch_up(rt, ctx, run, &apply, opts, chunk.rows).map_err(stopped)?;
@@ -302,9 +302,29 @@ impl ChunkSize {
     }
 }
 
-fn pause(opts: &OnlineOptions) {
-    if !opts.pause.is_zero() {
-        std::thread::sleep(opts.pause);
+/// The writers' turn between two chunks. On a WAL database the rebuild also checkpoints
+/// (PASSIVE: writers go on) what its chunk added to the log, so that the application's
+/// next commit does not find the log past its auto-checkpoint size and copy the rebuild's
+/// pages while its caller waits.
+fn pause(conn: &Connection, schema: &str, opts: &OnlineOptions) {
+    let started = Instant::now();
+    let wal = conn
+        .query_row(&format!("PRAGMA {}.journal_mode", ident(schema)), [], |r| {
+            r.get::<_, String>(0)
+        })
+        .is_ok_and(|mode| mode.eq_ignore_ascii_case("wal"));
+    if wal {
+        let checkpoint = conn.query_row(
+            &format!("PRAGMA {}.wal_checkpoint(PASSIVE)", ident(schema)),
+            [],
+            |_| Ok(()),
+        );
+        if let Err(e) = checkpoint {
+            log::debug!("a checkpoint between chunks failed: {e}");
+        }
+    }
+    if let Some(left) = opts.pause.checked_sub(started.elapsed()) {
+        std::thread::sleep(left);
     }
 }
 
@@ -446,7 +466,7 @@ fn catch_up(
         };
         applied += n;
         chunk.measured(n, started.elapsed());
-        pause(opts);
+        pause(conn, &run.schema, opts);
     }
 }
 
@@ -793,12 +813,17 @@ fn purge_table(
         let started = Instant::now();
         let rows = chunk.rows;
         let n = write(rt_conn, opts, "purging the old table", |conn| {
-            conn.execute(
-                &format!("DELETE FROM {q} WHERE rowid IN (SELECT rowid FROM {q} LIMIT ?1)"),
-                [rows as i64],
-            )
-            .map(|n| n as u64)
-            .map_err(|e| Chunk::Other(Error::sqlite(format!("purging {}", ident(table)))(e)))
+            // A range of rowids from the start: one seek, then rows in order.
+            let sql = format!(
+                "DELETE FROM {q} WHERE rowid <= (SELECT rowid FROM {q} ORDER BY rowid LIMIT 1 OFFSET ?1)"
+            );
+            let mut n = conn.execute(&sql, [rows as i64 - 1]);
+            if matches!(n, Ok(0)) {
+                // Fewer rows than a chunk are left.
+                n = conn.execute(&format!("DELETE FROM {q}"), []);
+            }
+            n.map(|n| n as u64)
+                .map_err(|e| Chunk::Other(Error::sqlite(format!("purging {}", ident(table)))(e)))
         })
         .map_err(chunk_error)?;
         purged += n;
@@ -807,7 +832,7 @@ fn purge_table(
             break;
         }
         chunk.measured(n, started.elapsed());
-        pause(opts);
+        pause(rt_conn, schema, opts);
     }
     write(rt_conn, opts, "dropping the old table", |conn| {
         exec(
