@@ -569,3 +569,89 @@ fn a_schema_change_during_the_run_refuses_the_cut_over() {
     with_rules(downgrade()).execute(&mut expected).unwrap();
     assert_same(&unquoted(snapshot(&conn)), &unquoted(snapshot(&expected)));
 }
+
+/// The story with a unique index and statistics beside the table's own index.
+fn indexed_plans(path: &Path) -> Connection {
+    let conn = wal_plans(path, 3_000);
+    conn.execute_batch("CREATE UNIQUE INDEX plans_by_name ON v3_plans (name); ANALYZE;")
+        .unwrap();
+    conn
+}
+
+/// Where the indexes are built (on the new table before the copy, by default; inside the
+/// cut-over when asked, or on a defensive connection, which cannot rename them in), the
+/// result is the one-shot's, text of every index and statistics included.
+#[test]
+fn every_index_placement_gives_the_one_shots_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut expected = indexed_plans(&dir.path().join("expected.db"));
+    with_rules(downgrade()).execute(&mut expected).unwrap();
+    let expected = comparable(&expected);
+    let cases = [
+        ("before the copy", options(), false, true),
+        (
+            "at the cut-over",
+            options().indexes_at_cut_over(true),
+            false,
+            false,
+        ),
+        ("defensive connection", options(), true, false),
+    ];
+    for (case, opts, defensive, prebuilt) in cases {
+        let path = dir.path().join(format!("{case}.db"));
+        let mut conn = indexed_plans(&path);
+        if defensive {
+            copy_only(&conn);
+        }
+        let observer = Mutex::new(open(&path));
+        let seen = Arc::new(Mutex::new(None));
+        let during_copy = seen.clone();
+        with_rules(downgrade())
+            .on_progress(move |p| {
+                let mut seen = during_copy.lock().unwrap();
+                if p.phase() == Phase::Copy && seen.is_none() {
+                    *seen = Some(int(
+                        &observer.lock().unwrap(),
+                        "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'sqlite-rebuild index %'",
+                    ));
+                }
+            })
+            .execute_online(&mut conn, &opts)
+            .unwrap();
+        let built_before = seen.lock().unwrap().unwrap();
+        assert_eq!(built_before > 0, prebuilt, "{case}: indexes on the copy");
+        assert_eq!(built_before, if prebuilt { 2 } else { 0 }, "{case}");
+        assert_same(&comparable(&conn), &expected);
+    }
+}
+
+/// A unique index the rules break (two plans end with the same phase and name) refuses
+/// during the copy when the index is built before it, with the one-shot's report.
+#[test]
+fn a_unique_index_the_rules_break_refuses_during_the_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plans.db");
+    let mut conn = wal_plans(&path, 3_000);
+    conn.execute_batch(
+        "CREATE UNIQUE INDEX plans_by_phase_name ON v3_plans (phase, name);
+         UPDATE v3_plans SET phase = 'strategize', processing_state = 'queued';
+         UPDATE v3_plans SET name = 'plan 1', phase = 'action' WHERE id = 2000;",
+    )
+    .unwrap();
+    let before = snapshot(&conn);
+    let rb = || with_rules(downgrade()).sample_size(5);
+    let one_shot = rb().validate(&conn).unwrap();
+    assert_eq!(one_shot.violation_count(), 1);
+    let phases = Arc::new(Mutex::new(Vec::new()));
+    let seen = phases.clone();
+    let err = rb()
+        .on_progress(move |p| seen.lock().unwrap().push(p.phase()))
+        .execute_online(&mut conn, &options())
+        .unwrap_err();
+    let Error::Violations(report) = err else {
+        panic!("expected violations, got {err:?}");
+    };
+    assert_eq!(format!("{report}"), format!("{one_shot}"));
+    assert!(!phases.lock().unwrap().contains(&Phase::CutOver));
+    assert_same(&snapshot(&conn), &before);
+}

@@ -24,6 +24,9 @@ use std::time::{Duration, Instant};
 /// The table recording online runs in progress, one row per table.
 const STATE: &str = "sqlite-rebuild online";
 
+/// What the kept statistics' index names start with while the old indexes are dropped.
+const STAT_LABEL: &str = "sqlite-rebuild kept ";
+
 /// The names of what one run sets up beside the table.
 struct Run {
     schema: String,
@@ -673,6 +676,23 @@ fn set_aside(
 ) -> std::result::Result<(), Chunk> {
     let facts = &ctx.facts;
     let source = &facts.source;
+    let stats: Vec<&String> = facts.statistics.iter().flat_map(|s| &s.tables).collect();
+    // DROP INDEX deletes the statistics of its name, wherever the plan set them aside:
+    // they are labelled apart around the drops.
+    let stash = |from: &str, to: &str| -> std::result::Result<(), Chunk> {
+        for stat in &stats {
+            conn.execute(
+                &format!(
+                    "UPDATE {} SET idx = ?2 || substr(idx, length(?1) + 1) WHERE tbl = ?3 COLLATE NOCASE AND substr(idx, 1, length(?1)) = ?1",
+                    run.q(stat)
+                ),
+                (from, to, &facts.scratch),
+            )
+            .map_err(Error::sqlite("setting the kept statistics apart"))?;
+        }
+        Ok(())
+    };
+    stash("", STAT_LABEL)?;
     for d in &facts.dependents {
         let kind = match d.def.kind {
             DependentKind::Index if prebuilt.iter().any(|p| p.def.name == d.def.name) => continue,
@@ -688,7 +708,8 @@ fn set_aside(
             "dropping the old table's index or trigger",
         )?;
     }
-    for stat in facts.statistics.iter().flat_map(|s| &s.tables) {
+    stash(STAT_LABEL, "")?;
+    for stat in &stats {
         conn.execute(
             &format!("DELETE FROM {} WHERE tbl = ?1 COLLATE NOCASE", run.q(stat)),
             [&source.name],
@@ -989,7 +1010,9 @@ fn read<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Resul
 
 fn retry_busy(conn: &Connection, opts: &OnlineOptions, what: &str, sql: &str) -> Result<()> {
     let started = Instant::now();
-    let mut wait = Duration::from_micros(500);
+    // Short polls: the application's writers sleep in their busy handlers too, and a
+    // rebuild polling as slowly as they do would rarely find the lock free between them.
+    let mut wait = Duration::from_micros(100);
     loop {
         match conn.execute_batch(sql) {
             Ok(()) => return Ok(()),
@@ -998,7 +1021,7 @@ fn retry_busy(conn: &Connection, opts: &OnlineOptions, what: &str, sql: &str) ->
                     && started.elapsed() < opts.lock_wait =>
             {
                 std::thread::sleep(wait);
-                wait = (wait * 2).min(Duration::from_millis(5));
+                wait = (wait * 2).min(Duration::from_millis(1));
             }
             Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {
                 return Err(Error::Busy {
