@@ -24,6 +24,9 @@ use std::time::{Duration, Instant};
 /// The table recording online runs in progress, one row per table.
 const STATE: &str = "sqlite-rebuild online";
 
+/// Catch-up rounds without a smaller backlog before the cut-over takes the rest.
+const STALLED_ROUNDS: u32 = 50;
+
 /// What the kept statistics' index names start with while the old indexes are dropped.
 const STAT_LABEL: &str = "sqlite-rebuild kept ";
 
@@ -170,18 +173,15 @@ fn online(
         source.qualified(),
         ident(&run.log)
     );
+    // Rows may be copied again from the change log: the rules' hits are counted on the
+    // old table as the cut-over left it, during the purge.
     let copy = ctx.mapping.copy_sql(
-        &run.q(&run.scratch),
-        &source.qualified(),
-        &source.name,
-        ctx.mapping.counts_in_copy(),
-    );
-    let apply = ctx.mapping.copy_sql(
         &run.q(&run.scratch),
         &source.qualified(),
         &source.name,
         false,
     );
+    let apply = &copy;
     let src_rowid = format!("{}.{}", source.qualified(), ident(rowid));
     let total = count(conn, &source.qualified())?;
     let mut chunk = ChunkSize::new(opts);
@@ -197,8 +197,7 @@ fn online(
     rt.progress(Phase::Copy, 0, total);
     while done < high {
         let rows = chunk.rows;
-        let started = Instant::now();
-        let attempt = write(conn, opts, "copying a chunk", |conn| {
+        let attempt = write_held(conn, opts, "copying a chunk", |conn| {
             let hi: i64 = conn
                 .query_row(
                     &format!(
@@ -233,18 +232,18 @@ fn online(
             Ok((hi, n as u64))
         });
         match attempt {
-            Ok((hi, n)) => {
+            Ok(((hi, n), held)) => {
                 done = hi;
                 copied += n;
                 retried = false;
-                chunk.measured(n, started.elapsed());
+                chunk.measured(n, held);
                 rt.progress(Phase::Copy, copied.min(total), total.max(copied));
             }
             Err(Chunk::Copy(e)) if is_violation(&e) && !retried => {
                 // A row the application changed since may hold a value its old row did:
                 // bring the copied rows up to date, then copy the chunk once more.
                 log::debug!("a chunk was refused ({e}); catching up before retrying it");
-                catch_up(rt, ctx, run, &apply, opts, 0).map_err(stopped)?;
+                catch_up(rt, ctx, run, apply, opts, 0).map_err(stopped)?;
                 retried = true;
                 continue;
             }
@@ -253,10 +252,28 @@ fn online(
         pause(conn, &run.schema, opts);
     }
     // Catch up until the backlog fits in one chunk's budget.
-    catch_up(rt, ctx, run, &apply, opts, chunk.rows).map_err(stopped)?;
-    let report = cut_over(rt, plan, run, &apply, opts, &fingerprint).map_err(stopped)?;
-    purge(rt, run, opts)?;
-    Ok(report)
+    catch_up(rt, ctx, run, apply, opts, chunk.rows).map_err(stopped)?;
+    let (children, mut tally) =
+        cut_over(rt, plan, run, apply, opts, &fingerprint).map_err(stopped)?;
+    rt.reset_counts();
+    let counting = ctx.mapping.counts_in_copy() || !ctx.mapping.chains.is_empty();
+    let hits = counting.then(|| {
+        format!(
+            "SELECT {} FROM {} AS {}",
+            ctx.mapping.select_exprs(&source.name, true).join(", "),
+            run.q(&run.aside),
+            ident(&source.name)
+        )
+    });
+    let params = ctx.mapping.params.as_slice();
+    purge(rt, run, opts, hits.as_deref().map(|sql| (sql, params)))?;
+    tally.copy_counts = rt.counts();
+    Ok(report(
+        ctx,
+        &children,
+        tally,
+        vec![0; ctx.mapping.rules.len()],
+    ))
 }
 
 /// What a chunk's transaction stopped on: a row SQLite refused, or anything else.
@@ -446,29 +463,42 @@ fn catch_up(
     let conn = rt.conn;
     let mut chunk = ChunkSize::new(opts);
     let mut applied = 0u64;
+    let (mut smallest, mut stalled) = (u64::MAX, 0);
     loop {
         let backlog = count(conn, &run.q(&run.log))?;
         rt.progress(Phase::CatchUp, applied, applied + backlog);
         if backlog <= leave || backlog == 0 {
             return Ok(());
         }
-        let started = Instant::now();
+        // Writers outpacing the catch-up: the cut-over applies the rest, holding the lock
+        // longer, rather than never ending.
+        (smallest, stalled) = match backlog < smallest {
+            true => (backlog, 0),
+            false => (smallest, stalled + 1),
+        };
+        if stalled >= STALLED_ROUNDS {
+            log::warn!(
+                "the application writes faster than the online rebuild of {} catches up: {backlog} changes left for the cut-over",
+                ident(&run.table)
+            );
+            return Ok(());
+        }
         let rows = chunk.rows;
-        let n = match write(conn, opts, "applying the change log", |conn| {
+        let (n, held) = match write_held(conn, opts, "applying the change log", |conn| {
             apply_log(conn, ctx, run, apply, Some(rows))
         }) {
             // An entry may collide with a row whose own change comes later in the log:
             // the whole log at once is the table as it is now.
             Err(Chunk::Copy(e)) if is_violation(&e) => {
                 log::debug!("a change was refused ({e}); applying the whole log at once");
-                write(conn, opts, "applying the change log", |conn| {
+                write_held(conn, opts, "applying the change log", |conn| {
                     apply_log(conn, ctx, run, apply, None)
                 })?
             }
             other => other?,
         };
         applied += n;
-        chunk.measured(n, started.elapsed());
+        chunk.measured(n, held);
         pause(conn, &run.schema, opts);
     }
 }
@@ -526,7 +556,7 @@ fn cut_over(
     apply: &str,
     opts: &OnlineOptions,
     fingerprint_at_set_up: &str,
-) -> std::result::Result<RebuildReport, Chunk> {
+) -> std::result::Result<(Vec<String>, Tally), Chunk> {
     let conn = rt.conn;
     let ctx = plan.context();
     let facts = &ctx.facts;
@@ -534,7 +564,7 @@ fn cut_over(
     let prebuilt = prebuilt(ctx, opts);
     rt.progress(Phase::CutOver, 0, 1);
     let started = Instant::now();
-    let (children, tally) = write(conn, opts, "cutting over", |conn| {
+    let cut = write(conn, opts, "cutting over", |conn| {
         if fingerprint(conn, source)? != fingerprint_at_set_up {
             return Err(Chunk::Other(Error::CheckFailed {
                 table: source.name.clone(),
@@ -549,7 +579,6 @@ fn cut_over(
         let mut tally = Tally {
             old_rows: baseline.old_rows,
             rows_copied: baseline.old_rows,
-            copy_counts: rt.counts(),
             ..Tally::default()
         };
         // The counter as the application left it: its inserts since the plan raised it.
@@ -612,8 +641,7 @@ fn cut_over(
         started.elapsed().as_millis()
     );
     rt.progress(Phase::CutOver, 1, 1);
-    let rule_counts = vec![0; ctx.mapping.rules.len()];
-    Ok(report(ctx, &children, tally, rule_counts))
+    Ok(cut)
 }
 
 /// The plan's steps the online mode runs (the others, it refuses up front).
@@ -825,34 +853,44 @@ fn purge_table(
     schema: &str,
     table: &str,
     opts: &OnlineOptions,
+    read_first: Option<(&str, &[rusqlite::types::Value])>,
     progress: &dyn Fn(u64),
 ) -> Result<()> {
     let q = qualified(schema, table);
     let mut chunk = ChunkSize::new(opts);
     let mut purged = 0u64;
+    let failed = |e| Chunk::Other(Error::sqlite(format!("purging {}", ident(table)))(e));
     loop {
-        let started = Instant::now();
         let rows = chunk.rows;
-        let n = write(rt_conn, opts, "purging the old table", |conn| {
-            // A range of rowids from the start: one seek, then rows in order.
-            let sql = format!(
-                "DELETE FROM {q} WHERE rowid <= (SELECT rowid FROM {q} ORDER BY rowid LIMIT 1 OFFSET ?1)"
-            );
-            let mut n = conn.execute(&sql, [rows as i64 - 1]);
-            if matches!(n, Ok(0)) {
-                // Fewer rows than a chunk are left.
-                n = conn.execute(&format!("DELETE FROM {q}"), []);
+        let n = write_held(rt_conn, opts, "purging the old table", |conn| {
+            // A range of rowids from the start (all that is left, at the end).
+            let hi: Option<i64> = conn
+                .query_row(
+                    &format!("SELECT rowid FROM {q} ORDER BY rowid LIMIT 1 OFFSET ?1"),
+                    [rows as i64 - 1],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(failed)?;
+            let range = hi.map_or(String::new(), |hi| format!(" WHERE rowid <= {hi}"));
+            if let Some((select, params)) = read_first {
+                let mut stmt = conn.prepare(&format!("{select}{range}")).map_err(failed)?;
+                let mut rows = stmt
+                    .query(rusqlite::params_from_iter(params))
+                    .map_err(failed)?;
+                while rows.next().map_err(failed)?.is_some() {}
             }
-            n.map(|n| n as u64)
-                .map_err(|e| Chunk::Other(Error::sqlite(format!("purging {}", ident(table)))(e)))
-        })
-        .map_err(chunk_error)?;
+            conn.execute(&format!("DELETE FROM {q}{range}"), [])
+                .map(|n| (n as u64, hi.is_none()))
+                .map_err(failed)
+        });
+        let ((n, last), held) = n.map_err(chunk_error)?;
         purged += n;
         progress(purged);
-        if n < rows {
+        if last {
             break;
         }
-        chunk.measured(n, started.elapsed());
+        chunk.measured(n, held);
         pause(rt_conn, schema, opts);
     }
     write(rt_conn, opts, "dropping the old table", |conn| {
@@ -873,10 +911,17 @@ fn chunk_error(e: Chunk) -> Error {
 }
 
 /// After the cut-over: the old table goes in chunks, then the run's state row.
-fn purge(rt: &Runtime<'_>, run: &Run, opts: &OnlineOptions) -> Result<()> {
+/// `hits` reads the old table's rows through the rules' counting expressions: each chunk
+/// is read through it before it goes, so the counts are the one-shot's over the final data.
+fn purge(
+    rt: &Runtime<'_>,
+    run: &Run,
+    opts: &OnlineOptions,
+    hits: Option<(&str, &[rusqlite::types::Value])>,
+) -> Result<()> {
     let total = count(rt.conn, &run.q(&run.aside))?;
     rt.progress(Phase::Purge, 0, total);
-    purge_table(rt.conn, &run.schema, &run.aside, opts, &|n| {
+    purge_table(rt.conn, &run.schema, &run.aside, opts, hits, &|n| {
         rt.progress(Phase::Purge, n, total)
     })?;
     forget(rt.conn, run, opts)
@@ -915,7 +960,7 @@ fn abandon(conn: &Connection, run: &Run, opts: &OnlineOptions) -> Result<()> {
     })
     .map_err(chunk_error)?;
     if catalog::has_table(conn, &run.schema, &run.scratch)? {
-        purge_table(conn, &run.schema, &run.scratch, opts, &|_| {})?;
+        purge_table(conn, &run.schema, &run.scratch, opts, None, &|_| {})?;
     }
     if catalog::has_table(conn, &run.schema, STATE)? {
         forget(conn, run, opts)?;
@@ -959,7 +1004,7 @@ pub(crate) fn finish_leftovers(
             "finishing the purge of an earlier online rebuild of {}",
             ident(table)
         );
-        purge_table(conn, schema, &run.aside, opts, &|_| {})?;
+        purge_table(conn, schema, &run.aside, opts, None, &|_| {})?;
         forget(conn, &run, opts)
     } else {
         log::info!(
@@ -995,6 +1040,23 @@ fn write<T, E: From<Error>>(
             Err(e)
         }
     }
+}
+
+/// [`write`], also returning how long the transaction held the write lock: chunk sizes
+/// follow that, not the wait for the lock before it (which would shrink them to nothing
+/// under busy writers).
+fn write_held<T, E: From<Error>>(
+    conn: &Connection,
+    opts: &OnlineOptions,
+    what: &str,
+    f: impl FnOnce(&Connection) -> std::result::Result<T, E>,
+) -> std::result::Result<(T, Duration), E> {
+    let mut began = Instant::now();
+    write(conn, opts, what, |conn| {
+        began = Instant::now();
+        f(conn)
+    })
+    .map(|v| (v, began.elapsed()))
 }
 
 /// Runs `f` in a read transaction, always rolled back.
