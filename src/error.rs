@@ -459,6 +459,21 @@ pub enum Error {
         reason: String,
     },
 
+    /// Another online rebuild of the table made progress `seconds_ago` seconds ago: it is
+    /// probably still running, and what it set up is left alone. A run that was killed is
+    /// taken over once its state is older than the lock wait plus 10 s, or at once by
+    /// [`clean_up_online`](crate::TableRebuild::clean_up_online).
+    #[error(
+        "another online rebuild of \"{table}\" made progress {seconds_ago} s ago and is probably \
+         still running; if it was killed, call clean_up_online() or wait; nothing was changed"
+    )]
+    OnlineRunning {
+        /// The table.
+        table: String,
+        /// Seconds since that run last recorded progress.
+        seconds_ago: i64,
+    },
+
     /// SQLite reported an error; `context` says which step.
     #[error("{context}: {source}")]
     Sqlite {

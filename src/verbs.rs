@@ -141,14 +141,17 @@ impl TableRebuild {
 
     /// Removes what an online rebuild of this table that was killed left behind: before its
     /// cut-over, the logging triggers, the change log and the scratch copy; after it, the
-    /// rest of the old table. Does nothing when nothing was left.
+    /// rest of the old table. Does nothing when nothing was left. Unlike the next
+    /// `execute_online`, which refuses with [`Error::OnlineRunning`](crate::Error::OnlineRunning)
+    /// while the state shows recent progress, this takes the caller's word that the run is
+    /// dead.
     ///
     /// # Errors
     ///
     /// [`Error::Busy`](crate::Error::Busy) when the write lock is not free in time; SQLite's
     /// errors.
     pub fn clean_up_online(&self, conn: &Connection, options: &OnlineOptions) -> Result<()> {
-        execute::clean_up_online(conn, &self.schema, &self.table, options)
+        execute::clean_up_online(conn, &self.schema, &self.table, options, true)
     }
 }
 

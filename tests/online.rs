@@ -44,6 +44,21 @@ fn wal_plans(path: &Path, plans: i64) -> Connection {
     conn
 }
 
+fn has_state(conn: &Connection) -> bool {
+    int(
+        conn,
+        "SELECT count(*) FROM sqlite_schema WHERE name = 'sqlite-rebuild online'",
+    ) > 0
+}
+
+/// What time does to a killed run's state: its last progress an hour ago.
+fn age_state(conn: &Connection) {
+    if has_state(conn) {
+        conn.execute_batch(r#"UPDATE "sqlite-rebuild online" SET beat = beat - 3600"#)
+            .unwrap();
+    }
+}
+
 /// One write of a writer thread, replayable on another database.
 type Op = (String, Vec<Value>);
 
@@ -274,10 +289,20 @@ fn killed_at_any_report_the_table_is_whole_and_the_next_call_finishes() {
             whole_old || whole_new,
             "at {phase}: v3_plans is neither whole"
         );
-        // The next call cleans up (or finishes the purge), then rebuilds if needed.
-        with_rules(downgrade())
-            .execute_online(&mut crashed, &options())
-            .unwrap();
+        // The next call, once the killed run's state is old, cleans up (or finishes the
+        // purge), then rebuilds if needed.
+        let rb = with_rules(downgrade());
+        let refused = rb.clone().execute_online(&mut crashed, &options());
+        if has_state(&crashed) {
+            assert!(
+                matches!(&refused, Err(Error::OnlineRunning { table, .. }) if table == "v3_plans"),
+                "at {phase}: a run with recent progress is left alone: {refused:?}"
+            );
+            age_state(&crashed);
+            rb.execute_online(&mut crashed, &options()).unwrap();
+        } else {
+            refused.unwrap();
+        }
         assert_same(&unquoted(comparable(&crashed)), &unquoted(expected.clone()));
     }
 }
@@ -437,6 +462,15 @@ fn killed_by_sigkill(journal_mode: &str) {
             table(&now) == table(&old) || table(&now) == table(&expected),
             "{journal_mode}: killed after {at:?}, v3_plans is neither the old table whole nor the new one"
         );
+        // Half the time the caller says the run is dead; else its state is aged, as
+        // waiting would.
+        if i % 2 == 0 {
+            with_rules(downgrade())
+                .clean_up_online(&crashed, &options())
+                .unwrap();
+        } else {
+            age_state(&crashed);
+        }
         with_rules(downgrade())
             .execute_online(&mut crashed, &options())
             .unwrap();
@@ -682,5 +716,41 @@ fn the_report_counts_the_rules_over_the_table_as_it_was_cut_over() {
     let one_shot = with_rules(downgrade()).execute(&mut expected).unwrap();
     assert_eq!(report.rules(), one_shot.rules());
     assert_eq!(report.rows_copied(), one_shot.rows_copied());
+    assert_same(&comparable(&conn), &comparable(&expected));
+}
+
+/// A second online rebuild of the table while one runs: refused, and the first one goes on
+/// to the end untouched.
+#[test]
+fn a_second_run_while_one_is_running_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plans.db");
+    let mut conn = wal_plans(&path, 3_000);
+    let second = Mutex::new(open(&path));
+    let refusal = Arc::new(Mutex::new(None));
+    let seen = refusal.clone();
+    let report = with_rules(downgrade())
+        .on_progress(move |p| {
+            let mut seen = seen.lock().unwrap();
+            if p.phase() == Phase::Copy && p.done() > 0 && seen.is_none() {
+                let mut other = second.lock().unwrap();
+                *seen = Some(
+                    with_rules(downgrade())
+                        .execute_online(&mut other, &options())
+                        .unwrap_err(),
+                );
+            }
+        })
+        .execute_online(&mut conn, &options())
+        .unwrap();
+    let refusal = refusal.lock().unwrap().take().unwrap();
+    assert!(
+        matches!(&refusal, Error::OnlineRunning { table, seconds_ago } if table == "v3_plans" && *seconds_ago < 5),
+        "{refusal:?}"
+    );
+    assert_eq!(report.rows_copied(), 3_000);
+    let mut expected = Connection::open_in_memory().unwrap();
+    plans_db(&expected, 3_000);
+    with_rules(downgrade()).execute(&mut expected).unwrap();
     assert_same(&comparable(&conn), &comparable(&expected));
 }

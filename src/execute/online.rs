@@ -24,6 +24,12 @@ use std::time::{Duration, Instant};
 /// The table recording online runs in progress, one row per table.
 const STATE: &str = "sqlite-rebuild online";
 
+/// The state's clock: seconds, as SQLite reads them.
+const NOW: &str = "CAST(strftime('%s', 'now') AS INTEGER)";
+
+/// Seconds beyond the lock wait after which a run's state with no progress is a killed run's.
+const ALIVE_MARGIN_SECS: i64 = 10;
+
 /// Catch-up rounds without a smaller backlog before the cut-over takes the rest.
 const STALLED_ROUNDS: u32 = 50;
 
@@ -72,7 +78,7 @@ pub(crate) fn execute_online(
     let conn: &Connection = conn;
     let pre = preflight(conn, rb, Verb::Execute)?;
     let schema = rb.schema.clone();
-    finish_leftovers(conn, &schema, &rb.table, opts)?;
+    finish_leftovers(conn, &schema, &rb.table, opts, false)?;
     // Enforcement off on this connection for the whole run: the copy writes children's
     // parents out of order, and the purge must cascade into nothing.
     let foreign_keys = ForeignKeysPragmaOff::engage(conn, &rb.table)?;
@@ -225,7 +231,10 @@ fn online(
                 )
                 .map_err(Chunk::Copy)?;
             conn.execute(
-                &format!("UPDATE {} SET high = ?1 WHERE tbl = ?2", run.state()),
+                &format!(
+                    "UPDATE {} SET high = ?1, beat = {NOW} WHERE tbl = ?2",
+                    run.state()
+                ),
                 (hi, &run.table),
             )
             .map_err(Error::sqlite("recording the copy's progress"))?;
@@ -365,14 +374,14 @@ fn set_up(
     };
     batch(
         &format!(
-            "CREATE TABLE IF NOT EXISTS {} (tbl TEXT PRIMARY KEY, phase TEXT NOT NULL, scratch TEXT NOT NULL, high INTEGER)",
+            "CREATE TABLE IF NOT EXISTS {} (tbl TEXT PRIMARY KEY, phase TEXT NOT NULL, scratch TEXT NOT NULL, high INTEGER, beat INTEGER NOT NULL)",
             run.state()
         ),
         "creating the state table",
     )?;
     conn.execute(
         &format!(
-            "INSERT INTO {} (tbl, phase, scratch) VALUES (?1, 'copy', ?2)",
+            "INSERT INTO {} (tbl, phase, scratch, beat) VALUES (?1, 'copy', ?2, {NOW})",
             run.state()
         ),
         (&run.table, &run.scratch),
@@ -543,6 +552,7 @@ fn apply_log(
     let n = conn
         .execute(&format!("DELETE FROM {log} WHERE {within}"), [])
         .map_err(Error::sqlite("emptying the change log"))?;
+    beat(conn, run)?;
     Ok(n as u64)
 }
 
@@ -628,7 +638,10 @@ fn cut_over(
             Err(Stop::Error(e)) => return Err(Chunk::Other(e)),
         }
         conn.execute(
-            &format!("UPDATE {} SET phase = 'purge' WHERE tbl = ?1", run.state()),
+            &format!(
+                "UPDATE {} SET phase = 'purge', beat = {NOW} WHERE tbl = ?1",
+                run.state()
+            ),
             [&run.table],
         )
         .map_err(Error::sqlite("recording the cut-over"))?;
@@ -850,12 +863,13 @@ fn exec(conn: &Connection, sql: &str, what: &str) -> std::result::Result<(), Chu
 /// large table would hold the lock while it frees every page.
 fn purge_table(
     rt_conn: &Connection,
-    schema: &str,
+    run: &Run,
     table: &str,
     opts: &OnlineOptions,
     read_first: Option<(&str, &[rusqlite::types::Value])>,
     progress: &dyn Fn(u64),
 ) -> Result<()> {
+    let schema = run.schema.as_str();
     let q = qualified(schema, table);
     let mut chunk = ChunkSize::new(opts);
     let mut purged = 0u64;
@@ -880,9 +894,11 @@ fn purge_table(
                     .map_err(failed)?;
                 while rows.next().map_err(failed)?.is_some() {}
             }
-            conn.execute(&format!("DELETE FROM {q}{range}"), [])
-                .map(|n| (n as u64, hi.is_none()))
-                .map_err(failed)
+            let n = conn
+                .execute(&format!("DELETE FROM {q}{range}"), [])
+                .map_err(failed)?;
+            beat(conn, run)?;
+            Ok((n as u64, hi.is_none()))
         });
         let ((n, last), held) = n.map_err(chunk_error)?;
         purged += n;
@@ -921,10 +937,20 @@ fn purge(
 ) -> Result<()> {
     let total = count(rt.conn, &run.q(&run.aside))?;
     rt.progress(Phase::Purge, 0, total);
-    purge_table(rt.conn, &run.schema, &run.aside, opts, hits, &|n| {
+    purge_table(rt.conn, run, &run.aside, opts, hits, &|n| {
         rt.progress(Phase::Purge, n, total)
     })?;
     forget(rt.conn, run, opts)
+}
+
+/// Records that the run is alive (inside one of its transactions).
+fn beat(conn: &Connection, run: &Run) -> Result<()> {
+    conn.execute(
+        &format!("UPDATE {} SET beat = {NOW} WHERE tbl = ?1", run.state()),
+        [&run.table],
+    )
+    .map(drop)
+    .map_err(Error::sqlite("recording the online rebuild's progress"))
 }
 
 /// Removes the run's state row, and the state table once no run is left.
@@ -960,7 +986,7 @@ fn abandon(conn: &Connection, run: &Run, opts: &OnlineOptions) -> Result<()> {
     })
     .map_err(chunk_error)?;
     if catalog::has_table(conn, &run.schema, &run.scratch)? {
-        purge_table(conn, &run.schema, &run.scratch, opts, None, &|_| {})?;
+        purge_table(conn, run, &run.scratch, opts, None, &|_| {})?;
     }
     if catalog::has_table(conn, &run.schema, STATE)? {
         forget(conn, run, opts)?;
@@ -973,30 +999,41 @@ fn abandon(conn: &Connection, run: &Run, opts: &OnlineOptions) -> Result<()> {
 }
 
 /// What an earlier run left, found through the state table: set-up that never cut over is
-/// removed, a purge that did not finish is finished.
+/// removed, a purge that did not finish is finished. A run that recorded progress lately
+/// may be alive in another process: it is left alone unless `force`.
 pub(crate) fn finish_leftovers(
     conn: &Connection,
     schema: &str,
     table: &str,
     opts: &OnlineOptions,
+    force: bool,
 ) -> Result<()> {
     if !catalog::has_table(conn, schema, STATE)? {
         return Ok(());
     }
-    let row: Option<(String, String)> = conn
+    let row: Option<(String, String, i64)> = conn
         .query_row(
             &format!(
-                "SELECT phase, scratch FROM {} WHERE tbl = ?1 COLLATE NOCASE",
+                "SELECT phase, scratch, {NOW} - beat FROM {} WHERE tbl = ?1 COLLATE NOCASE",
                 qualified(schema, STATE)
             ),
             [table],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()
         .map_err(Error::sqlite("reading an earlier online rebuild's state"))?;
-    let Some((phase, scratch)) = row else {
+    let Some((phase, scratch, seconds_ago)) = row else {
         return Ok(());
     };
+    // A live run records progress in each of its transactions, and waits at most
+    // `lock_wait` for each.
+    let alive_within = opts.lock_wait.as_secs() as i64 + ALIVE_MARGIN_SECS;
+    if !force && seconds_ago < alive_within {
+        return Err(Error::OnlineRunning {
+            table: table.to_owned(),
+            seconds_ago,
+        });
+    }
     let run = Run::new(schema, table, &scratch);
     let _foreign_keys = ForeignKeysPragmaOff::engage(conn, table)?;
     if phase == "purge" {
@@ -1004,7 +1041,7 @@ pub(crate) fn finish_leftovers(
             "finishing the purge of an earlier online rebuild of {}",
             ident(table)
         );
-        purge_table(conn, schema, &run.aside, opts, None, &|_| {})?;
+        purge_table(conn, &run, &run.aside, opts, None, &|_| {})?;
         forget(conn, &run, opts)
     } else {
         log::info!(
