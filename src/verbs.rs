@@ -111,26 +111,42 @@ impl TableRebuild {
     }
 
     /// Runs the rebuild online, for a connection of its own while the application goes on
-    /// writing through others (on a WAL database, readers and writers both go on).
+    /// writing through others (on a WAL database, readers and writers both go on; in
+    /// rollback-journal mode each chunk also blocks the readers while it commits).
     ///
-    /// Triggers on the old table log which rows the application changes; the rows are
-    /// copied in chunks, each its own short transaction sized to
-    /// [`OnlineOptions::chunk_time`], with a pause between them; the log is applied until
-    /// little is left; one cut-over transaction applies the rest, runs the same checks as
-    /// [`execute`](Self::execute), renames the old table aside and the copy in, and
-    /// creates the indexes and triggers; the old table is then deleted in chunks. A run
-    /// that is killed leaves the application's table whole: before the cut-over commits it
-    /// is the old one (with the logging triggers until a later call), after it the new one.
-    /// The next `execute_online` of the table, or [`clean_up_online`](Self::clean_up_online),
-    /// removes what was left (or finishes the purge).
+    /// One short transaction creates the copy (with the table's indexes, by default), a
+    /// change log and triggers on the old table that log which rows the application
+    /// changes. The rows are copied in chunks by rowid, each its own transaction sized to
+    /// [`OnlineOptions::chunk_time`], through the one-shot's own copy statement (same rules,
+    /// same constraints), with [`OnlineOptions::pause`] left to the writers between them;
+    /// the log is applied in chunks until little is left. One cut-over transaction applies
+    /// the rest, runs the rest of the one-shot's plan (the old table renamed aside instead
+    /// of dropped, the copy renamed in, its indexes renamed in, triggers and statistics
+    /// back) and its checks before commit; the old table is then purged in chunks, each
+    /// read through the rules first, so the report counts what they changed in the table
+    /// the cut-over swapped out. Progress goes to [`on_progress`](Self::on_progress):
+    /// [`Phase::Copy`](crate::Phase::Copy), [`Phase::CatchUp`](crate::Phase::CatchUp)
+    /// (the log's backlog), [`Phase::CutOver`](crate::Phase::CutOver), and
+    /// [`Phase::Purge`](crate::Phase::Purge).
+    ///
+    /// A run that is killed leaves the application's table whole: the old one until the
+    /// cut-over commits (with the logging triggers until a later call), the new one after.
+    /// The next `execute_online` of the table removes what was left and starts again (or
+    /// finishes the purge) once the killed run's state shows no progress for
+    /// [`OnlineOptions::lock_wait`] plus 10 s; [`clean_up_online`](Self::clean_up_online)
+    /// does so at once. A change the application makes meanwhile to the schema the rebuild
+    /// depends on (the table, its family, views, triggers) refuses the cut-over.
     ///
     /// # Errors
     ///
-    /// As [`execute`](Self::execute); [`Error::OnlineUnsupported`](crate::Error::OnlineUnsupported)
+    /// As [`execute`](Self::execute) (violations found in any chunk refuse the whole
+    /// rebuild with the one-shot's report); [`Error::OnlineUnsupported`](crate::Error::OnlineUnsupported)
     /// for what only the one-shot rebuild does (WITHOUT ROWID tables, rowids that change,
     /// children's keys that follow a remap, quarantine, column renames, full-text external
-    /// content); [`Error::Busy`](crate::Error::Busy) when the write lock is not free within
-    /// [`OnlineOptions::lock_wait`]. On error, whatever was set up is removed.
+    /// content); [`Error::OnlineRunning`](crate::Error::OnlineRunning) while another run of
+    /// the table makes progress; [`Error::Busy`](crate::Error::Busy) when the write lock is
+    /// not free within [`OnlineOptions::lock_wait`]. On error, whatever was set up is
+    /// removed.
     pub fn execute_online(
         &self,
         conn: &mut Connection,
