@@ -711,6 +711,8 @@ fn the_report_counts_the_rules_over_the_table_as_it_was_cut_over() {
         .unwrap();
     assert!(wrote.load(Ordering::Relaxed));
     let mut expected = Connection::open_in_memory().unwrap();
+    // As the writer's connection (the system SQLite's default is off).
+    expected.execute_batch("PRAGMA foreign_keys = ON").unwrap();
     plans_db(&expected, 3_000);
     expected.execute_batch(writes).unwrap();
     let one_shot = with_rules(downgrade()).execute(&mut expected).unwrap();
