@@ -269,6 +269,12 @@ fn main() {
                 OnlineOptions::default().pause(Duration::from_millis(10)),
             )
         }),
+        measure("execute_online, chunk_time(20 ms)", &template, n, |conn| {
+            online(
+                conn,
+                OnlineOptions::default().chunk_time(Duration::from_millis(20)),
+            )
+        }),
         measure(
             "execute_online, indexes built at the cut-over",
             &template,
