@@ -756,3 +756,53 @@ fn a_second_run_while_one_is_running_is_refused() {
     with_rules(downgrade()).execute(&mut expected).unwrap();
     assert_same(&comparable(&conn), &comparable(&expected));
 }
+
+/// The same with a rule run in Rust (a closure, counted as it runs): rows it changed that
+/// the application changed again, or deleted, are counted as the one-shot counts them.
+#[test]
+fn a_closure_rule_is_counted_over_the_table_as_it_was_cut_over() {
+    use sqlite_rebuild::rusqlite::types::ValueRef;
+    let lower = |rb: sqlite_rebuild::TableRebuild| {
+        rb.create_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, tag TEXT CHECK (tag = lower(tag)))")
+            .remap_with("tag", |v: ValueRef<'_>| match v {
+                ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).to_lowercase()),
+                other => Value::try_from(other).unwrap_or(Value::Null),
+            })
+    };
+    let table = "CREATE TABLE t (id INTEGER PRIMARY KEY, tag TEXT);
+         WITH RECURSIVE i(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM i WHERE x < 3000)
+         INSERT INTO t SELECT x, CASE x % 3 WHEN 0 THEN 'tag ' ELSE 'Tag ' END || x FROM i;";
+    let writes = "UPDATE t SET tag = lower(tag) WHERE id <= 50;
+                  DELETE FROM t WHERE id BETWEEN 51 AND 60;
+                  UPDATE t SET tag = 'NEW' WHERE id = 2999;";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let mut conn = open(&path);
+    conn.execute_batch(&format!("PRAGMA journal_mode = WAL; {table}"))
+        .unwrap();
+    let writer = Mutex::new(open(&path));
+    let wrote = Arc::new(AtomicBool::new(false));
+    let once = wrote.clone();
+    let report = lower(sqlite_rebuild::TableRebuild::new("t"))
+        .on_progress(move |p| {
+            if p.phase() == Phase::Copy && p.done() >= 100 && !once.swap(true, Ordering::Relaxed) {
+                writer.lock().unwrap().execute_batch(writes).unwrap();
+            }
+        })
+        .execute_online(&mut conn, &options())
+        .unwrap();
+    assert!(wrote.load(Ordering::Relaxed));
+    let mut expected = Connection::open_in_memory().unwrap();
+    expected
+        .execute_batch(&format!("{table} {writes}"))
+        .unwrap();
+    let one_shot = lower(sqlite_rebuild::TableRebuild::new("t"))
+        .execute(&mut expected)
+        .unwrap();
+    assert_eq!(
+        one_shot.rules()[0].rows_changed(),
+        2000 - 50 + 50 / 3 - 7 + 1
+    );
+    assert_eq!(report.rules(), one_shot.rules());
+    assert_same(&comparable(&conn), &comparable(&expected));
+}
