@@ -474,6 +474,21 @@ pub enum Error {
         seconds_ago: i64,
     },
 
+    /// An online rebuild cut over (the table is rebuilt and checked, and committed), then
+    /// stopped while deleting the old table, set aside under `"sqlite-rebuild old <table>"`:
+    /// the next `execute_online` of the table, or
+    /// [`clean_up_online`](crate::TableRebuild::clean_up_online), finishes deleting it.
+    #[error(
+        "the online rebuild of \"{table}\" is done, but deleting the old table stopped: {source}; \
+         the next execute_online() or clean_up_online() finishes it"
+    )]
+    PurgeUnfinished {
+        /// The rebuilt table.
+        table: String,
+        /// Why the purge stopped.
+        source: Box<Error>,
+    },
+
     /// SQLite reported an error; `context` says which step.
     #[error("{context}: {source}")]
     Sqlite {

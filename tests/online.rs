@@ -806,3 +806,52 @@ fn a_closure_rule_is_counted_over_the_table_as_it_was_cut_over() {
     assert_eq!(report.rules(), one_shot.rules());
     assert_same(&comparable(&conn), &comparable(&expected));
 }
+
+/// The purge cannot get the write lock (another connection holds it): the rebuild is done
+/// and says so (`Error::PurgeUnfinished`), the old table waits aside, and clean_up_online
+/// finishes it.
+#[test]
+fn a_purge_that_stops_leaves_the_rebuilt_table_and_is_finished_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plans.db");
+    let mut conn = wal_plans(&path, 3_000);
+    // SQLite's own busy handler would wait its 10 s before each of the rebuild's attempts.
+    conn.execute_batch("PRAGMA busy_timeout = 0").unwrap();
+    let blocker = Arc::new(Mutex::new(open(&path)));
+    let holding = blocker.clone();
+    let err = with_rules(downgrade())
+        .on_progress(move |p| {
+            let blocker = holding.lock().unwrap();
+            if p.phase() == Phase::Purge && blocker.is_autocommit() {
+                blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+            }
+        })
+        .execute_online(&mut conn, &options().lock_wait(Duration::from_millis(200)))
+        .unwrap_err();
+    blocker.lock().unwrap().execute_batch("COMMIT").unwrap();
+
+    assert!(
+        matches!(&err, Error::PurgeUnfinished { table, source } if table == "v3_plans" && matches!(**source, Error::Busy { .. })),
+        "{err:?}"
+    );
+    let mut expected = Connection::open_in_memory().unwrap();
+    plans_db(&expected, 3_000);
+    with_rules(downgrade()).execute(&mut expected).unwrap();
+    let expected = comparable(&expected);
+    let now = comparable(&conn);
+    assert_eq!(
+        now.rows.get("main.v3_plans"),
+        expected.rows.get("main.v3_plans")
+    );
+    assert_eq!(
+        int(
+            &conn,
+            r#"SELECT count(*) FROM "sqlite-rebuild old v3_plans""#
+        ),
+        3_000
+    );
+    with_rules(downgrade())
+        .clean_up_online(&conn, &options())
+        .unwrap();
+    assert_same(&comparable(&conn), &expected);
+}

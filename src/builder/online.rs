@@ -47,7 +47,9 @@ impl OnlineOptions {
     }
 
     /// How long the rebuild waits for the write lock before each of its transactions
-    /// (default 30 s) before giving up with [`Error::Busy`](crate::Error::Busy).
+    /// (default 30 s) before giving up with [`Error::Busy`](crate::Error::Busy). It polls
+    /// the lock itself, every 0.1 to 1 ms; a busy timeout set on the connection also applies
+    /// to each attempt, so keep it short (or 0) on the rebuild's connection.
     pub fn lock_wait(mut self, wait: Duration) -> Self {
         self.lock_wait = wait;
         self

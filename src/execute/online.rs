@@ -77,8 +77,7 @@ pub(crate) fn execute_online(
 ) -> Result<RebuildReport> {
     let conn: &Connection = conn;
     let pre = preflight(conn, rb, Verb::Execute)?;
-    let schema = rb.schema.clone();
-    finish_leftovers(conn, &schema, &rb.table, opts, false)?;
+    finish_leftovers(conn, &pre.schema, &rb.table, opts, false)?;
     // Enforcement off on this connection for the whole run: the copy writes children's
     // parents out of order, and the purge must cascade into nothing.
     let foreign_keys = ForeignKeysPragmaOff::engage(conn, &rb.table)?;
@@ -101,19 +100,6 @@ pub(crate) fn execute_online(
         &ctx.facts.scratch,
     );
     let result = online(&mut rt, &rb, &plan, &run, opts);
-    let result = match result {
-        Ok(report) => Ok(report),
-        Err(e) => {
-            // Whatever was set up goes; the old table is as the application left it.
-            if let Err(cleanup) = abandon(conn, &run, opts) {
-                log::error!(
-                    "could not remove what the online rebuild of {} set up: {cleanup}",
-                    ident(&run.table)
-                );
-            }
-            Err(e)
-        }
-    };
     drop(rt);
     let restored = foreign_keys.restore();
     let report = result?;
@@ -159,7 +145,7 @@ fn supported(rb: &TableRebuild, plan: &RebuildPlan) -> Result<()> {
     }
 }
 
-/// Setup, the chunked copy, the catch-up, the cut-over and the purge.
+/// The set-up, then the copy up to the cut-over (undone if it stops), then the purge.
 fn online(
     rt: &mut Runtime<'_>,
     rb: &TableRebuild,
@@ -170,10 +156,64 @@ fn online(
     let conn = rt.conn;
     let ctx = plan.context();
     let source = &ctx.facts.source;
-    let rowid = source.rowid_name().unwrap_or("rowid");
     let (low, high, fingerprint) = write(conn, opts, "setting up the online rebuild", |conn| {
         set_up(conn, ctx, run, opts)
     })?;
+    // From here on, whatever this run set up goes if it stops before the cut-over: the
+    // old table is as the application left it.
+    let swapped = copy_and_swap(rt, rb, plan, run, opts, (low, high), &fingerprint);
+    let (children, mut tally) = match swapped {
+        Ok(swapped) => swapped,
+        Err(e) => {
+            if let Err(cleanup) = abandon(conn, run, opts) {
+                log::error!(
+                    "could not remove what the online rebuild of {} set up: {cleanup}",
+                    ident(&run.table)
+                );
+            }
+            return Err(e);
+        }
+    };
+    rt.reset_counts();
+    let counting = ctx.mapping.counts_in_copy() || !ctx.mapping.chains.is_empty();
+    let hits = counting.then(|| {
+        format!(
+            "SELECT {} FROM {} AS {}",
+            ctx.mapping.select_exprs(&source.name, true).join(", "),
+            run.q(&run.aside),
+            ident(&source.name)
+        )
+    });
+    let params = ctx.mapping.params.as_slice();
+    purge(rt, run, opts, hits.as_deref().map(|sql| (sql, params))).map_err(|e| {
+        Error::PurgeUnfinished {
+            table: run.table.clone(),
+            source: Box::new(e),
+        }
+    })?;
+    tally.copy_counts = rt.counts();
+    Ok(report(
+        ctx,
+        &children,
+        tally,
+        vec![0; ctx.mapping.rules.len()],
+    ))
+}
+
+/// The chunked copy, the catch-up and the cut-over, after the set-up.
+fn copy_and_swap(
+    rt: &mut Runtime<'_>,
+    rb: &TableRebuild,
+    plan: &RebuildPlan,
+    run: &Run,
+    opts: &OnlineOptions,
+    (low, high): (i64, i64),
+    fingerprint: &str,
+) -> Result<(Vec<String>, Tally)> {
+    let conn = rt.conn;
+    let ctx = plan.context();
+    let source = &ctx.facts.source;
+    let rowid = source.rowid_name().unwrap_or("rowid");
     log::info!(
         "online rebuild of {}: rows {low}..={high} to copy, changes logged in {}",
         source.qualified(),
@@ -262,27 +302,7 @@ fn online(
     }
     // Catch up until the backlog fits in one chunk's budget.
     catch_up(rt, ctx, run, apply, opts, chunk.rows).map_err(stopped)?;
-    let (children, mut tally) =
-        cut_over(rt, plan, run, apply, opts, &fingerprint).map_err(stopped)?;
-    rt.reset_counts();
-    let counting = ctx.mapping.counts_in_copy() || !ctx.mapping.chains.is_empty();
-    let hits = counting.then(|| {
-        format!(
-            "SELECT {} FROM {} AS {}",
-            ctx.mapping.select_exprs(&source.name, true).join(", "),
-            run.q(&run.aside),
-            ident(&source.name)
-        )
-    });
-    let params = ctx.mapping.params.as_slice();
-    purge(rt, run, opts, hits.as_deref().map(|sql| (sql, params)))?;
-    tally.copy_counts = rt.counts();
-    Ok(report(
-        ctx,
-        &children,
-        tally,
-        vec![0; ctx.mapping.rules.len()],
-    ))
+    cut_over(rt, plan, run, apply, opts, fingerprint).map_err(stopped)
 }
 
 /// What a chunk's transaction stopped on: a row SQLite refused, or anything else.
