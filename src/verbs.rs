@@ -139,11 +139,15 @@ impl TableRebuild {
     ///
     /// # Errors
     ///
-    /// As [`execute`](Self::execute) (violations found in any chunk refuse the whole
-    /// rebuild with the one-shot's report); [`Error::OnlineUnsupported`](crate::Error::OnlineUnsupported)
+    /// As [`execute`](Self::execute): violations found in any chunk refuse the whole
+    /// rebuild with the one-shot's report, or, with
+    /// [`on_violation`](Self::on_violation) set to quarantine, the rows that violate move
+    /// with their child rows into quarantine as the one-shot moves them (each such pass is
+    /// one transaction that reads the whole table: the writers wait for it), and the copy
+    /// goes on. [`Error::OnlineUnsupported`](crate::Error::OnlineUnsupported)
     /// for what only the one-shot rebuild does (WITHOUT ROWID tables, rowids that change,
-    /// children's keys that follow a remap, quarantine, column renames, full-text external
-    /// content); [`Error::OnlineRunning`](crate::Error::OnlineRunning) while another run of
+    /// children's keys that follow a remap, restoring quarantined rows, column renames,
+    /// full-text external content); [`Error::OnlineRunning`](crate::Error::OnlineRunning) while another run of
     /// the table makes progress; [`Error::Busy`](crate::Error::Busy) when the write lock is
     /// not free within [`OnlineOptions::lock_wait`]. On error, whatever was set up is
     /// removed.

@@ -855,3 +855,75 @@ fn a_purge_that_stops_leaves_the_rebuilt_table_and_is_finished_later() {
         .unwrap();
     assert_same(&comparable(&conn), &expected);
 }
+
+/// The quarantine tables of `conn` without what says when and in which pass a row moved
+/// (the moment, the order of rowids): an online run moves rows in passes.
+fn quarantine_as_sets(conn: &Connection) -> Snapshot {
+    let tables: Vec<String> = query_all(
+        conn,
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE '%\\_\\_rejected%' ESCAPE '\\'",
+    )
+    .into_iter()
+    .map(|r| match &r[0] {
+        Value::Text(t) => t.clone(),
+        other => panic!("{other:?}"),
+    })
+    .collect();
+    for t in &tables {
+        conn.execute_batch(&format!(
+            "UPDATE \"{t}\" SET sqlite_rebuild_quarantined_at = NULL"
+        ))
+        .unwrap();
+    }
+    let mut s = comparable(conn);
+    for t in &tables {
+        if let Some(rows) = s.rows.get_mut(&format!("main.{t}")) {
+            for r in rows.iter_mut() {
+                r.remove(0);
+            }
+            rows.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+        }
+    }
+    s
+}
+
+/// Quarantine online: the rows that violate, and a row the application makes violate during
+/// the copy, move into quarantine with their child rows, as the one-shot moves them from
+/// the final data.
+#[test]
+fn quarantine_online_moves_what_the_one_shot_moves() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plans.db");
+    let mut conn = wal_plans(&path, 3_000);
+    // The phase rule only: the v3-only states (two plans in three) violate.
+    let rb = || {
+        downgrade()
+            .remap("phase", "action", "strategize")
+            .on_violation(sqlite_rebuild::OnViolation::Quarantine)
+    };
+    let write = "UPDATE v3_plans SET processing_state = 'applied' WHERE id = 3";
+    let writer = Mutex::new(open(&path));
+    let wrote = Arc::new(AtomicBool::new(false));
+    let once = wrote.clone();
+    let report = rb()
+        .on_progress(move |p| {
+            if p.phase() == Phase::Copy && p.done() >= 100 && !once.swap(true, Ordering::Relaxed) {
+                writer.lock().unwrap().execute_batch(write).unwrap();
+            }
+        })
+        .execute_online(&mut conn, &options())
+        .unwrap();
+    assert!(wrote.load(Ordering::Relaxed));
+    let mut expected = Connection::open_in_memory().unwrap();
+    expected.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+    plans_db(&expected, 3_000);
+    expected.execute_batch(write).unwrap();
+    let one_shot = rb().execute(&mut expected).unwrap();
+    assert_eq!(report.quarantined(), one_shot.quarantined());
+    assert_eq!(report.rows_copied(), one_shot.rows_copied());
+    assert!(
+        report.quarantine_reports().len() >= 2,
+        "a pass for the write"
+    );
+    assert_same(&quarantine_as_sets(&conn), &quarantine_as_sets(&expected));
+}

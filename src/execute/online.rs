@@ -9,13 +9,14 @@
 use super::checks::{self, count, Baseline};
 use super::runtime::Runtime;
 use super::steps;
-use super::{explain, is_violation, report, Stop, Tally};
+use super::{explain, is_violation, quarantine, report, Stop, Tally};
+use crate::builder::quarantine::default_quarantine_name;
 use crate::builder::{OnViolation, OnlineOptions, TableRebuild};
 use crate::db::guards::{ForeignKeysOff, ForeignKeysPragmaOff, PragmaSet, QuotesAsStrings};
 use crate::db::{catalog, connection};
 use crate::error::{sqlite_message, DependentKind, Error, Result};
 use crate::introspect::{introspect, preflight, DependentFacts, Verb};
-use crate::report::{Phase, RebuildReport};
+use crate::report::{MovedRows, Phase, RebuildReport};
 use crate::sql::{self, ident, qualified};
 use crate::strategy::{self, Choice, Payload, PlanContext, Purpose, RebuildPlan, StepKind};
 use rusqlite::{Connection, ErrorCode, OptionalExtension};
@@ -92,7 +93,7 @@ pub(crate) fn execute_online(
         foreign_keys.restore()?;
         return Ok(report(ctx, &[], Tally::default(), Vec::new()));
     }
-    supported(&rb, &plan)?;
+    supported(&plan)?;
     let mut rt = Runtime::new(conn, &rb, &plan)?;
     let run = Run::new(
         &ctx.facts.source.schema,
@@ -108,7 +109,7 @@ pub(crate) fn execute_online(
 }
 
 /// What the online mode refuses, before anything is written.
-fn supported(rb: &TableRebuild, plan: &RebuildPlan) -> Result<()> {
+fn supported(plan: &RebuildPlan) -> Result<()> {
     let ctx = plan.context();
     let facts = &ctx.facts;
     let source = &facts.source;
@@ -129,9 +130,6 @@ fn supported(rb: &TableRebuild, plan: &RebuildPlan) -> Result<()> {
     }
     if !ctx.mapping.follow.is_empty() {
         return refuse("children's keys follow remapped keys (run it with execute)");
-    }
-    if rb.on_violation != OnViolation::Abort {
-        return refuse("quarantine moves rows in one transaction (run it with execute)");
     }
     if facts.restore.is_some() || facts.kept_old.is_some() || !facts.renames.is_empty() {
         return refuse("restoring quarantined rows, keeping the old table and renaming columns run with execute");
@@ -162,7 +160,7 @@ fn online(
     // From here on, whatever this run set up goes if it stops before the cut-over: the
     // old table is as the application left it.
     let swapped = copy_and_swap(rt, rb, plan, run, opts, (low, high), &fingerprint);
-    let (children, mut tally) = match swapped {
+    let (children, mut tally, moved) = match swapped {
         Ok(swapped) => swapped,
         Err(e) => {
             if let Err(cleanup) = abandon(conn, run, opts) {
@@ -192,12 +190,11 @@ fn online(
         }
     })?;
     tally.copy_counts = rt.counts();
-    Ok(report(
-        ctx,
-        &children,
-        tally,
-        vec![0; ctx.mapping.rules.len()],
-    ))
+    let mut report = report(ctx, &children, tally, vec![0; ctx.mapping.rules.len()]);
+    report.quarantined = moved.rows;
+    report.keys_nulled = moved.keys_nulled;
+    report.quarantine_reports = moved.reports;
+    Ok(report)
 }
 
 /// The chunked copy, the catch-up and the cut-over, after the set-up.
@@ -209,24 +206,41 @@ fn copy_and_swap(
     opts: &OnlineOptions,
     (low, high): (i64, i64),
     fingerprint: &str,
-) -> Result<(Vec<String>, Tally)> {
+) -> Result<(Vec<String>, Tally, Moved)> {
     let conn = rt.conn;
     let ctx = plan.context();
     let source = &ctx.facts.source;
     let rowid = source.rowid_name().unwrap_or("rowid");
+    let mut fingerprint = fingerprint.to_owned();
+    let mut moved = Moved::default();
+    let into = match &rb.on_violation {
+        OnViolation::Abort => None,
+        OnViolation::Quarantine => Some(default_quarantine_name(&source.name)),
+        OnViolation::QuarantineInto(name) => Some(name.clone()),
+    };
+    // Violations that stay: moved into quarantine when asked (then the work goes on), else
+    // the whole table's report.
+    let settle = |e: rusqlite::Error, moved: &mut Moved, fingerprint: &mut String| match &into {
+        Some(into) if quarantine_pass(conn, ctx, rb, run, opts, into, moved, fingerprint)? => {
+            Ok(())
+        }
+        _ => Err(refusal(conn, ctx, rb, e)),
+    };
+    // The catch-up, with what it refuses settled.
+    let caught_up = |leave: u64, moved: &mut Moved, fingerprint: &mut String| loop {
+        match catch_up(rt, ctx, run, &apply_sql(ctx, run), opts, leave) {
+            Ok(()) => return Ok(()),
+            Err(Chunk::Copy(e)) if is_violation(&e) => settle(e, moved, fingerprint)?,
+            Err(Chunk::Copy(e)) => return Err(Error::sqlite("applying the change log")(e)),
+            Err(Chunk::Other(e)) => return Err(e),
+        }
+    };
     log::info!(
         "online rebuild of {}: rows {low}..={high} to copy, changes logged in {}",
         source.qualified(),
         ident(&run.log)
     );
-    // Rows may be copied again from the change log: the rules' hits are counted on the
-    // old table as the cut-over left it, during the purge.
-    let copy = ctx.mapping.copy_sql(
-        &run.q(&run.scratch),
-        &source.qualified(),
-        &source.name,
-        false,
-    );
+    let copy = apply_sql(ctx, run);
     let apply = &copy;
     let src_rowid = format!("{}.{}", source.qualified(), ident(rowid));
     let total = count(conn, &source.qualified())?;
@@ -292,8 +306,13 @@ fn copy_and_swap(
                 // A row the application changed since may hold a value its old row did:
                 // bring the copied rows up to date, then copy the chunk once more.
                 log::debug!("a chunk was refused ({e}); catching up before retrying it");
-                catch_up(rt, ctx, run, apply, opts, 0).map_err(stopped)?;
+                caught_up(0, &mut moved, &mut fingerprint)?;
                 retried = true;
+                continue;
+            }
+            Err(Chunk::Copy(e)) if is_violation(&e) => {
+                settle(e, &mut moved, &mut fingerprint)?;
+                retried = false;
                 continue;
             }
             Err(e) => return Err(stopped(e)),
@@ -301,8 +320,109 @@ fn copy_and_swap(
         pause(conn, &run.schema, opts);
     }
     // Catch up until the backlog fits in one chunk's budget.
-    catch_up(rt, ctx, run, apply, opts, chunk.rows).map_err(stopped)?;
-    cut_over(rt, plan, run, apply, opts, fingerprint).map_err(stopped)
+    caught_up(chunk.rows, &mut moved, &mut fingerprint)?;
+    loop {
+        match cut_over(rt, plan, run, apply, opts, &fingerprint) {
+            Ok((children, tally)) => return Ok((children, tally, moved)),
+            Err(Chunk::Copy(e)) if is_violation(&e) => {
+                settle(e, &mut moved, &mut fingerprint)?;
+                caught_up(chunk.rows, &mut moved, &mut fingerprint)?;
+            }
+            Err(e) => return Err(stopped(e)),
+        }
+    }
+}
+
+/// The copy's statement, for the chunks and the change log alike. Rows may be copied again
+/// from the log: the rules' hits are counted on the old table as the cut-over left it,
+/// during the purge.
+fn apply_sql(ctx: &PlanContext, run: &Run) -> String {
+    let source = &ctx.facts.source;
+    ctx.mapping.copy_sql(
+        &run.q(&run.scratch),
+        &source.qualified(),
+        &source.name,
+        false,
+    )
+}
+
+/// What the quarantine passes did, for the report.
+#[derive(Default)]
+struct Moved {
+    reports: Vec<crate::report::ValidationReport>,
+    rows: Vec<MovedRows>,
+    keys_nulled: Vec<MovedRows>,
+}
+
+/// Moves the rows that violate the target, and their children's rows, into quarantine as
+/// the one-shot does between attempts, in one transaction: it reads the whole table, so
+/// the writers wait for it (only when rows violate). The table's triggers, the change
+/// log's among them, are suspended while rows move: the copies of the moved rows go here.
+/// False when nothing could be moved.
+#[allow(clippy::too_many_arguments)]
+fn quarantine_pass(
+    conn: &Connection,
+    ctx: &PlanContext,
+    rb: &TableRebuild,
+    run: &Run,
+    opts: &OnlineOptions,
+    into: &str,
+    moved: &mut Moved,
+    expected_fingerprint: &mut String,
+) -> Result<bool> {
+    let source = &ctx.facts.source;
+    let rowid = ident(source.rowid_name().unwrap_or("rowid"));
+    let found = write(conn, opts, "quarantining rows", |conn| {
+        if fingerprint(conn, source)? != *expected_fingerprint {
+            return Err(schema_changed(source));
+        }
+        let found = quarantine::move_violations(
+            conn,
+            &ctx.facts,
+            &ctx.mapping,
+            into,
+            (rb.sample_size, rb.orphans),
+        )?;
+        if found.is_some() {
+            conn.execute(
+                &format!(
+                    "DELETE FROM {} WHERE rowid NOT IN (SELECT {rowid} FROM {})",
+                    run.q(&run.scratch),
+                    source.qualified()
+                ),
+                [],
+            )
+            .map_err(Error::sqlite("removing the copies of quarantined rows"))?;
+            // The quarantine tables are new; what the cut-over compares is the schema now.
+            *expected_fingerprint = fingerprint(conn, source)?;
+        }
+        Ok(found)
+    })?;
+    let Some((report, rows, nulled)) = found else {
+        return Ok(false);
+    };
+    log::info!(
+        "online rebuild of {}: {} rows violating the target moved into quarantine",
+        source.qualified(),
+        report.violation_count()
+    );
+    moved.reports.push(report);
+    for m in rows {
+        MovedRows::merge_into(&mut moved.rows, m);
+    }
+    for m in nulled {
+        MovedRows::merge_into(&mut moved.keys_nulled, m);
+    }
+    Ok(true)
+}
+
+fn schema_changed(source: &crate::db::catalog::Table) -> Error {
+    Error::CheckFailed {
+        table: source.name.clone(),
+        reason: "the schema changed during the online rebuild (the table, a table \
+                 referencing it, a view or a trigger); nothing was swapped, run it again"
+            .into(),
+    }
 }
 
 /// What a chunk's transaction stopped on: a row SQLite refused, or anything else.
@@ -596,12 +716,7 @@ fn cut_over(
     let started = Instant::now();
     let cut = write(conn, opts, "cutting over", |conn| {
         if fingerprint(conn, source)? != fingerprint_at_set_up {
-            return Err(Chunk::Other(Error::CheckFailed {
-                table: source.name.clone(),
-                reason: "the schema changed during the online rebuild (the table, a table \
-                         referencing it, a view or a trigger); nothing was swapped, run it again"
-                    .into(),
-            }));
+            return Err(Chunk::Other(schema_changed(source)));
         }
         apply_log(conn, ctx, run, apply, None)?;
         drop_change_log(conn, run, false)?;
