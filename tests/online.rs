@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use sqlite_rebuild::rusqlite::types::Value;
 use sqlite_rebuild::rusqlite::{Connection, OpenFlags};
-use sqlite_rebuild::{Error, OnlineOptions, Phase};
+use sqlite_rebuild::{Error, OnlineOptions, Phase, TableRebuild};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -42,6 +42,24 @@ fn wal_plans(path: &Path, plans: i64) -> Connection {
     assert_eq!(mode, "wal");
     plans_db(&conn, plans);
     conn
+}
+
+/// `rb`, writing `sql` once through a connection of its own to `path` as soon as the first
+/// chunk is copied; the flag says it did.
+fn writing_during_the_copy(
+    rb: TableRebuild,
+    path: &Path,
+    sql: &'static str,
+) -> (TableRebuild, Arc<AtomicBool>) {
+    let writer = Mutex::new(open(path));
+    let wrote = Arc::new(AtomicBool::new(false));
+    let once = wrote.clone();
+    let rb = rb.on_progress(move |p| {
+        if p.phase() == Phase::Copy && p.done() > 0 && !once.swap(true, Ordering::Relaxed) {
+            writer.lock().unwrap().execute_batch(sql).unwrap();
+        }
+    });
+    (rb, wrote)
 }
 
 fn has_state(conn: &Connection) -> bool {
@@ -211,23 +229,13 @@ fn a_violation_written_during_the_copy_refuses() {
     let mut conn = wal_plans(&path, 3_000);
     conn.execute_batch("UPDATE v3_plans SET phase = 'execute', processing_state = 'queued'")
         .unwrap();
-    let writer = open(&path);
-    let wrote = Arc::new(AtomicBool::new(false));
-    let once = wrote.clone();
-    let writer = Mutex::new(writer);
-    let err = downgrade()
-        .on_progress(move |p| {
-            if p.phase() == Phase::Copy && p.done() > 0 && !once.swap(true, Ordering::Relaxed) {
-                // The first plan, copied already, now holds a value the target rejects.
-                writer
-                    .lock()
-                    .unwrap()
-                    .execute_batch("UPDATE v3_plans SET phase = 'action' WHERE id = 1")
-                    .unwrap();
-            }
-        })
-        .execute_online(&mut conn, &options())
-        .unwrap_err();
+    // The first plan, copied already, comes to hold a value the target rejects.
+    let (rb, wrote) = writing_during_the_copy(
+        downgrade(),
+        &path,
+        "UPDATE v3_plans SET phase = 'action' WHERE id = 1",
+    );
+    let err = rb.execute_online(&mut conn, &options()).unwrap_err();
     assert!(wrote.load(Ordering::Relaxed));
     let Error::Violations(report) = err else {
         panic!("expected violations, got {err:?}");
@@ -315,7 +323,7 @@ fn what_the_online_mode_does_not_do_is_refused_before_anything_is_written() {
     )
     .unwrap();
     let before = snapshot(&conn);
-    let err = sqlite_rebuild::TableRebuild::new("k")
+    let err = TableRebuild::new("k")
         .create_sql("CREATE TABLE k (a TEXT PRIMARY KEY, b NOT NULL) WITHOUT ROWID")
         .execute_online(&mut conn, &options())
         .unwrap_err();
@@ -521,25 +529,13 @@ fn a_chunk_refused_by_a_stale_copy_goes_through_after_the_catch_up() {
     .unwrap();
     let target =
         "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT UNIQUE, n INTEGER CHECK (n >= 0))";
-    let writer = Mutex::new(open(&path));
-    let moved = Arc::new(AtomicBool::new(false));
-    let once = moved.clone();
-    sqlite_rebuild::TableRebuild::new("t")
-        .create_sql(target)
-        .on_progress(move |p| {
-            if p.phase() == Phase::Copy && p.done() > 0 && !once.swap(true, Ordering::Relaxed) {
-                writer
-                    .lock()
-                    .unwrap()
-                    .execute_batch(
-                        "BEGIN; UPDATE t SET name = 'moved' WHERE id = 1;
-                         UPDATE t SET name = 'name 1' WHERE id = 3000; COMMIT;",
-                    )
-                    .unwrap();
-            }
-        })
-        .execute_online(&mut conn, &options())
-        .unwrap();
+    let (rb, moved) = writing_during_the_copy(
+        TableRebuild::new("t").create_sql(target),
+        &path,
+        "BEGIN; UPDATE t SET name = 'moved' WHERE id = 1;
+         UPDATE t SET name = 'name 1' WHERE id = 3000; COMMIT;",
+    );
+    rb.execute_online(&mut conn, &options()).unwrap();
     assert!(moved.load(Ordering::Relaxed));
     let mut expected = Connection::open_in_memory().unwrap();
     expected
@@ -551,7 +547,7 @@ fn a_chunk_refused_by_a_stale_copy_goes_through_after_the_catch_up() {
              UPDATE t SET name = 'name 1' WHERE id = 3000;",
         )
         .unwrap();
-    sqlite_rebuild::TableRebuild::new("t")
+    TableRebuild::new("t")
         .create_sql(target)
         .execute(&mut expected)
         .unwrap();
@@ -565,23 +561,12 @@ fn a_schema_change_during_the_run_refuses_the_cut_over() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("plans.db");
     let mut conn = wal_plans(&path, 3_000);
-    let writer = Mutex::new(open(&path));
-    let changed = Arc::new(AtomicBool::new(false));
-    let once = changed.clone();
-    let err = with_rules(downgrade())
-        .on_progress(move |p| {
-            if p.phase() == Phase::Copy && p.done() > 0 && !once.swap(true, Ordering::Relaxed) {
-                writer
-                    .lock()
-                    .unwrap()
-                    .execute_batch(
-                        "CREATE TRIGGER audit AFTER DELETE ON v3_plans BEGIN SELECT 1; END",
-                    )
-                    .unwrap();
-            }
-        })
-        .execute_online(&mut conn, &options())
-        .unwrap_err();
+    let (rb, changed) = writing_during_the_copy(
+        with_rules(downgrade()),
+        &path,
+        "CREATE TRIGGER audit AFTER DELETE ON v3_plans BEGIN SELECT 1; END",
+    );
+    let err = rb.execute_online(&mut conn, &options()).unwrap_err();
     assert!(changed.load(Ordering::Relaxed));
     assert!(
         matches!(&err, Error::CheckFailed { table, reason } if table == "v3_plans" && reason.contains("schema changed")),
@@ -698,17 +683,8 @@ fn the_report_counts_the_rules_over_the_table_as_it_was_cut_over() {
                   UPDATE v3_plans SET phase = 'action' WHERE id BETWEEN 31 AND 40 AND phase = 'execute';
                   DELETE FROM v3_plans WHERE id BETWEEN 41 AND 60;
                   UPDATE v3_plans SET processing_state = 'applied' WHERE id > 2990;";
-    let writer = Mutex::new(open(&path));
-    let wrote = Arc::new(AtomicBool::new(false));
-    let once = wrote.clone();
-    let report = with_rules(downgrade())
-        .on_progress(move |p| {
-            if p.phase() == Phase::Copy && p.done() >= 100 && !once.swap(true, Ordering::Relaxed) {
-                writer.lock().unwrap().execute_batch(writes).unwrap();
-            }
-        })
-        .execute_online(&mut conn, &options())
-        .unwrap();
+    let (rb, wrote) = writing_during_the_copy(with_rules(downgrade()), &path, writes);
+    let report = rb.execute_online(&mut conn, &options()).unwrap();
     assert!(wrote.load(Ordering::Relaxed));
     let mut expected = Connection::open_in_memory().unwrap();
     // As the writer's connection (the system SQLite's default is off).
@@ -780,23 +756,14 @@ fn a_closure_rule_is_counted_over_the_table_as_it_was_cut_over() {
     let mut conn = open(&path);
     conn.execute_batch(&format!("PRAGMA journal_mode = WAL; {table}"))
         .unwrap();
-    let writer = Mutex::new(open(&path));
-    let wrote = Arc::new(AtomicBool::new(false));
-    let once = wrote.clone();
-    let report = lower(sqlite_rebuild::TableRebuild::new("t"))
-        .on_progress(move |p| {
-            if p.phase() == Phase::Copy && p.done() >= 100 && !once.swap(true, Ordering::Relaxed) {
-                writer.lock().unwrap().execute_batch(writes).unwrap();
-            }
-        })
-        .execute_online(&mut conn, &options())
-        .unwrap();
+    let (rb, wrote) = writing_during_the_copy(lower(TableRebuild::new("t")), &path, writes);
+    let report = rb.execute_online(&mut conn, &options()).unwrap();
     assert!(wrote.load(Ordering::Relaxed));
     let mut expected = Connection::open_in_memory().unwrap();
     expected
         .execute_batch(&format!("{table} {writes}"))
         .unwrap();
-    let one_shot = lower(sqlite_rebuild::TableRebuild::new("t"))
+    let one_shot = lower(TableRebuild::new("t"))
         .execute(&mut expected)
         .unwrap();
     assert_eq!(
@@ -902,17 +869,8 @@ fn quarantine_online_moves_what_the_one_shot_moves() {
             .on_violation(sqlite_rebuild::OnViolation::Quarantine)
     };
     let write = "UPDATE v3_plans SET processing_state = 'applied' WHERE id = 3";
-    let writer = Mutex::new(open(&path));
-    let wrote = Arc::new(AtomicBool::new(false));
-    let once = wrote.clone();
-    let report = rb()
-        .on_progress(move |p| {
-            if p.phase() == Phase::Copy && p.done() >= 100 && !once.swap(true, Ordering::Relaxed) {
-                writer.lock().unwrap().execute_batch(write).unwrap();
-            }
-        })
-        .execute_online(&mut conn, &options())
-        .unwrap();
+    let (online, wrote) = writing_during_the_copy(rb(), &path, write);
+    let report = online.execute_online(&mut conn, &options()).unwrap();
     assert!(wrote.load(Ordering::Relaxed));
     let mut expected = Connection::open_in_memory().unwrap();
     expected.execute_batch("PRAGMA foreign_keys = ON").unwrap();
