@@ -9,7 +9,7 @@
 use super::checks::{self, count, Baseline};
 use super::runtime::Runtime;
 use super::steps;
-use super::{explain, is_violation, quarantine, report, Stop, Tally};
+use super::{explain, foreign_key_violation, is_violation, quarantine, report, Stop, Tally};
 use crate::builder::quarantine::default_quarantine_name;
 use crate::builder::{OnViolation, OnlineOptions, TableRebuild};
 use crate::db::guards::{ForeignKeysOff, ForeignKeysPragmaOff, PragmaSet, QuotesAsStrings};
@@ -82,18 +82,41 @@ pub(crate) fn execute_online(
     // Enforcement off on this connection for the whole run: the copy writes children's
     // parents out of order, and the purge must cascade into nothing.
     let foreign_keys = ForeignKeysPragmaOff::engage(conn, &rb.table)?;
-    let rb = rb.clone().force_copy(true);
-    let plan = read(conn, |conn| {
-        let _off = ForeignKeysOff::engage(conn, &rb.table)?;
-        let facts = introspect(conn, &rb, &pre)?;
-        strategy::plan(conn, &rb, facts, Purpose::Execute)
-    })?;
-    let ctx = plan.context();
-    if ctx.choice == Choice::Unchanged {
+    // The plan as `execute` would make it; one that would not copy (SQLite's ALTER TABLE,
+    // in place) is made again as a copy: those run in one transaction.
+    let planned = |rb: &TableRebuild| {
+        read(conn, |conn| {
+            let _off = ForeignKeysOff::engage(conn, &rb.table)?;
+            let facts = introspect(conn, rb, &pre)?;
+            strategy::plan(conn, rb, facts, Purpose::Execute)
+        })
+    };
+    let mut plan = planned(rb)?;
+    if plan.context().choice == Choice::Unchanged {
         foreign_keys.restore()?;
-        return Ok(report(ctx, &[], Tally::default(), Vec::new()));
+        return Ok(report(plan.context(), &[], Tally::default(), Vec::new()));
     }
+    let rb = rb.clone().force_copy(true);
+    if plan.context().choice != Choice::Copy {
+        plan = planned(&rb)?;
+    }
+    let ctx = plan.context();
     supported(&plan)?;
+    let source = &ctx.facts.source;
+    if !source.schema.eq_ignore_ascii_case("temp")
+        && catalog::has_table(conn, "temp", &source.name)?
+    {
+        return Err(Error::OnlineUnsupported {
+            table: source.name.clone(),
+            reason: "a TEMP table of the same name shadows it on this connection, and SQLite \
+                     cannot rename a shadowed table that has indexes (run it with execute)"
+                .into(),
+        });
+    }
+    // What the cut-over would refuse in the schema (a dependent the target breaks), found
+    // on a schema-only replica before anything is written: the set-up commits, and may
+    // create what a refusal could not take back (sqlite_sequence, for AUTOINCREMENT).
+    super::dry_run::rehearse_schema(conn, &rb, &plan)?;
     let mut rt = Runtime::new(conn, &rb, &plan)?;
     let run = Run::new(
         &ctx.facts.source.schema,
@@ -243,6 +266,7 @@ fn copy_and_swap(
     let copy = apply_sql(ctx, run);
     let apply = &copy;
     let src_rowid = format!("{}.{}", source.qualified(), ident(rowid));
+    let copy_rowid = ident(ctx.facts.target.table.rowid_name().unwrap_or("rowid"));
     let total = count(conn, &source.qualified())?;
     let mut chunk = ChunkSize::new(opts);
     let mut done = low - 1;
@@ -272,7 +296,7 @@ fn copy_and_swap(
                 .map_or(high, |hi: i64| hi.min(high));
             conn.execute(
                 &format!(
-                    "DELETE FROM {} WHERE rowid > ?1 AND rowid <= ?2",
+                    "DELETE FROM {} WHERE {copy_rowid} > ?1 AND {copy_rowid} <= ?2",
                     run.q(&run.scratch)
                 ),
                 (done, hi),
@@ -372,6 +396,7 @@ fn quarantine_pass(
 ) -> Result<bool> {
     let source = &ctx.facts.source;
     let rowid = ident(source.rowid_name().unwrap_or("rowid"));
+    let copy_rowid = ident(ctx.facts.target.table.rowid_name().unwrap_or("rowid"));
     let found = write(conn, opts, "quarantining rows", |conn| {
         if fingerprint(conn, source)? != *expected_fingerprint {
             return Err(schema_changed(source));
@@ -386,7 +411,7 @@ fn quarantine_pass(
         if found.is_some() {
             conn.execute(
                 &format!(
-                    "DELETE FROM {} WHERE rowid NOT IN (SELECT {rowid} FROM {})",
+                    "DELETE FROM {} WHERE {copy_rowid} NOT IN (SELECT {rowid} FROM {})",
                     run.q(&run.scratch),
                     source.qualified()
                 ),
@@ -680,7 +705,11 @@ fn apply_log(
     };
     let ids = format!("SELECT id FROM {log} WHERE {within}");
     conn.execute(
-        &format!("DELETE FROM {} WHERE rowid IN ({ids})", run.q(&run.scratch)),
+        &format!(
+            "DELETE FROM {} WHERE {} IN ({ids})",
+            run.q(&run.scratch),
+            ident(ctx.facts.target.table.rowid_name().unwrap_or("rowid"))
+        ),
         [],
     )
     .map_err(Error::sqlite("removing changed rows from the copy"))?;
@@ -766,6 +795,24 @@ fn cut_over(
             .map_err(Error::sqlite("raising the AUTOINCREMENT counter"))?;
             conn.execute(&format!("INSERT INTO {seq_table} (name, seq) SELECT ?2, ?1 WHERE NOT EXISTS (SELECT 1 FROM {seq_table} WHERE name = ?2)"), (seq, &source.name))
                 .map_err(Error::sqlite("recording the AUTOINCREMENT counter"))?;
+        }
+        // The one-shot proves the target's own foreign keys on the rows before its copy;
+        // here the parents may have changed since any chunk: every row, now (the cost of
+        // a target with foreign keys: one lookup per row inside the cut-over).
+        if !facts.target.foreign_keys.is_empty() {
+            let violations: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM pragma_foreign_key_check(?1, ?2)",
+                    [&source.name, &source.schema],
+                    |r| r.get(0),
+                )
+                .map_err(Error::sqlite("checking the table's foreign keys"))?;
+            if violations > 0 {
+                return Err(match foreign_key_violation() {
+                    Stop::Violations(e) => Chunk::Copy(e),
+                    Stop::Error(e) => Chunk::Other(e),
+                });
+            }
         }
         match checks::before_commit(rt, ctx, &baseline, &mut tally) {
             Ok(()) => {}
@@ -1009,19 +1056,29 @@ fn purge_table(
     let mut chunk = ChunkSize::new(opts);
     let mut purged = 0u64;
     let failed = |e| Chunk::Other(Error::sqlite(format!("purging {}", ident(table)))(e));
+    // Its rowid by a name no column hides (the old table's columns may be named rowid).
+    let rowid = match catalog::resolve_table(rt_conn, schema, table)?.rowid_name() {
+        Some(name) => ident(name),
+        None => {
+            return Err(Error::RowidUnreachable {
+                table: table.to_owned(),
+                reason: "its columns rowid, oid and _rowid_ hide it".into(),
+            })
+        }
+    };
     loop {
         let rows = chunk.rows;
         let n = write_held(rt_conn, opts, "purging the old table", |conn| {
             // A range of rowids from the start (all that is left, at the end).
             let hi: Option<i64> = conn
                 .query_row(
-                    &format!("SELECT rowid FROM {q} ORDER BY rowid LIMIT 1 OFFSET ?1"),
+                    &format!("SELECT {rowid} FROM {q} ORDER BY {rowid} LIMIT 1 OFFSET ?1"),
                     [rows as i64 - 1],
                     |r| r.get(0),
                 )
                 .optional()
                 .map_err(failed)?;
-            let range = hi.map_or(String::new(), |hi| format!(" WHERE rowid <= {hi}"));
+            let range = hi.map_or(String::new(), |hi| format!(" WHERE {rowid} <= {hi}"));
             if let Some((select, params)) = read_first {
                 let mut stmt = conn.prepare(&format!("{select}{range}")).map_err(failed)?;
                 let mut rows = stmt
