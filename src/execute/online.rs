@@ -113,6 +113,17 @@ pub(crate) fn execute_online(
                 .into(),
         });
     }
+    if ctx.facts.target.autoincrement
+        && !catalog::has_table(conn, &source.schema, "sqlite_sequence")?
+    {
+        return Err(Error::OnlineUnsupported {
+            table: source.name.clone(),
+            reason: "its target is the schema's first AUTOINCREMENT table: creating it creates \
+                     sqlite_sequence, which SQLite cannot drop again if a chunk is refused \
+                     (run it with execute)"
+                .into(),
+        });
+    }
     // What the cut-over would refuse in the schema (a dependent the target breaks), found
     // on a schema-only replica before anything is written: the set-up commits, and may
     // create what a refusal could not take back (sqlite_sequence, for AUTOINCREMENT).
