@@ -315,6 +315,45 @@ fn killed_at_any_report_the_table_is_whole_and_the_next_call_finishes() {
     }
 }
 
+/// Each refusal names the table and why, and the database is exactly as it was.
+#[test]
+fn what_sqlite_cannot_undo_or_rename_online_is_refused_before_anything_is_written() {
+    let cases = [
+        (
+            // SQLite's rename of main.t fails while temp.t shadows it and it has indexes.
+            "CREATE TABLE t (a INTEGER PRIMARY KEY, b); CREATE INDEX t_b ON t (b);
+             INSERT INTO t VALUES (1, 2); CREATE TEMP TABLE t (x);",
+            "CREATE TABLE t (a INTEGER PRIMARY KEY, b NOT NULL)",
+            "TEMP table",
+        ),
+        (
+            // The schema's first AUTOINCREMENT table would create sqlite_sequence.
+            "CREATE TABLE t (a INTEGER PRIMARY KEY, b); INSERT INTO t VALUES (1, 2);",
+            "CREATE TABLE t (a INTEGER PRIMARY KEY AUTOINCREMENT, b)",
+            "sqlite_sequence",
+        ),
+    ];
+    for (setup, target, why) in cases {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(setup).unwrap();
+        let before = snapshot(&conn);
+        let err = TableRebuild::new("t")
+            .create_sql(target)
+            .execute_online(&mut conn, &options())
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::OnlineUnsupported { table, reason } if table == "t" && reason.contains(why)),
+            "{err:?}"
+        );
+        assert_same(&snapshot(&conn), &before);
+        // The one-shot does it.
+        TableRebuild::new("t")
+            .create_sql(target)
+            .execute(&mut conn)
+            .unwrap();
+    }
+}
+
 #[test]
 fn what_the_online_mode_does_not_do_is_refused_before_anything_is_written() {
     let mut conn = Connection::open_in_memory().unwrap();
