@@ -474,6 +474,20 @@ pub enum Error {
         seconds_ago: i64,
     },
 
+    /// An online rebuild of the table is running, or was killed and not yet cleaned up: its
+    /// logging triggers are still on the table, so the other verbs leave it alone.
+    #[error(
+        "an online rebuild of \"{table}\" is running or was killed (phase {phase}); let it \
+         finish, or call execute_online() or clean_up_online() to finish or remove it; \
+         nothing was changed"
+    )]
+    OnlineInProgress {
+        /// The table.
+        table: String,
+        /// The phase its state records: `copy` (before the cut-over) or `purge` (after).
+        phase: String,
+    },
+
     /// An online rebuild cut over (the table is rebuilt and checked, and committed), then
     /// stopped while deleting the old table, set aside under `"sqlite-rebuild old <table>"`:
     /// the next `execute_online` of the table, or

@@ -924,3 +924,53 @@ fn quarantine_online_moves_what_the_one_shot_moves() {
     );
     assert_same(&quarantine_as_sets(&conn), &quarantine_as_sets(&expected));
 }
+
+/// A killed online run's triggers are on the table: the other verbs refuse it (they would
+/// take the triggers for the table's own and recreate them), untouched, until the online
+/// mode finishes or removes the run.
+#[test]
+fn a_killed_runs_leftovers_are_refused_by_the_other_verbs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plans.db");
+    let mut conn = wal_plans(&path, 3_000);
+    let crashed = dir.path().join("crashed.db");
+    let (source, copy) = (path.clone(), crashed.clone());
+    let taken = Arc::new(AtomicBool::new(false));
+    let once = taken.clone();
+    with_rules(downgrade())
+        .on_progress(move |p| {
+            if p.phase() == Phase::Copy && p.done() > 0 && !once.swap(true, Ordering::Relaxed) {
+                // What a SIGKILL here would leave: every committed transaction.
+                Connection::open_with_flags(&source, OpenFlags::SQLITE_OPEN_READ_ONLY)
+                    .unwrap()
+                    .execute("VACUUM INTO ?1", [copy.to_str().unwrap()])
+                    .unwrap();
+            }
+        })
+        .execute_online(&mut conn, &options())
+        .unwrap();
+    assert!(taken.load(Ordering::Relaxed));
+    let mut conn = open(&crashed);
+    let before = snapshot(&conn);
+    let in_progress = |e: Error| {
+        assert!(
+            matches!(&e, Error::OnlineInProgress { table, phase } if table == "v3_plans" && phase == "copy"),
+            "{e:?}"
+        )
+    };
+    in_progress(with_rules(downgrade()).validate(&conn).unwrap_err());
+    in_progress(with_rules(downgrade()).plan(&conn).unwrap_err());
+    in_progress(with_rules(downgrade()).execute(&mut conn).unwrap_err());
+    let tx = conn.transaction().unwrap();
+    in_progress(with_rules(downgrade()).execute_in(&tx).unwrap_err());
+    drop(tx);
+    assert_same(&snapshot(&conn), &before);
+    with_rules(downgrade())
+        .clean_up_online(&conn, &options())
+        .unwrap();
+    with_rules(downgrade()).execute(&mut conn).unwrap();
+    let mut expected = Connection::open_in_memory().unwrap();
+    plans_db(&expected, 3_000);
+    with_rules(downgrade()).execute(&mut expected).unwrap();
+    assert_same(&comparable(&conn), &comparable(&expected));
+}

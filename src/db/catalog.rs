@@ -438,6 +438,27 @@ pub(crate) fn first_schema_with(conn: &Connection, name: &str) -> Result<Option<
     .map_err(Error::sqlite("finding which schema holds a table"))
 }
 
+/// The table in which online rebuilds record where they are, one row per table.
+pub(crate) const ONLINE_STATE: &str = "sqlite-rebuild online";
+
+/// The phase of an online rebuild of `table` recorded in `schema` (running, or killed and
+/// not yet cleaned up), if there is one.
+pub(crate) fn online_phase(conn: &Connection, schema: &str, table: &str) -> Result<Option<String>> {
+    if !has_table(conn, schema, ONLINE_STATE)? {
+        return Ok(None);
+    }
+    conn.query_row(
+        &format!(
+            "SELECT phase FROM {} WHERE tbl = ?1 COLLATE NOCASE",
+            qualified(schema, ONLINE_STATE)
+        ),
+        [table],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(Error::sqlite("reading the online rebuilds' state"))
+}
+
 /// Whether `schema` holds a table named `name` (compared as SQLite compares names).
 pub(crate) fn has_table(conn: &Connection, schema: &str, name: &str) -> Result<bool> {
     conn.query_row(

@@ -15,7 +15,7 @@ use crate::builder::{OnViolation, OnlineOptions, TableRebuild};
 use crate::db::guards::{ForeignKeysOff, ForeignKeysPragmaOff, PragmaSet, QuotesAsStrings};
 use crate::db::{catalog, connection};
 use crate::error::{sqlite_message, DependentKind, Error, Result};
-use crate::introspect::{introspect, preflight, DependentFacts, Verb};
+use crate::introspect::{introspect, preflight_online, DependentFacts};
 use crate::report::{MovedRows, Phase, RebuildReport};
 use crate::sql::{self, ident, qualified};
 use crate::strategy::{self, Choice, Payload, PlanContext, Purpose, RebuildPlan, StepKind};
@@ -23,7 +23,7 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension};
 use std::time::{Duration, Instant};
 
 /// The table recording online runs in progress, one row per table.
-const STATE: &str = "sqlite-rebuild online";
+const STATE: &str = catalog::ONLINE_STATE;
 
 /// The state's clock: seconds, as SQLite reads them.
 const NOW: &str = "CAST(strftime('%s', 'now') AS INTEGER)";
@@ -77,7 +77,7 @@ pub(crate) fn execute_online(
     opts: &OnlineOptions,
 ) -> Result<RebuildReport> {
     let conn: &Connection = conn;
-    let pre = preflight(conn, rb, Verb::Execute)?;
+    let pre = preflight_online(conn, rb)?;
     finish_leftovers(conn, &pre.schema, &rb.table, opts, false)?;
     // Enforcement off on this connection for the whole run: the copy writes children's
     // parents out of order, and the purge must cascade into nothing.

@@ -11,7 +11,7 @@ mod restore;
 mod target;
 
 pub(crate) use edit::described_by_operations;
-pub(crate) use preflight::{preflight, Preflight, Verb};
+pub(crate) use preflight::{preflight, preflight_online, Preflight, Verb};
 pub(crate) use quotes::check_quoted_names;
 pub(crate) use restore::Restore;
 

@@ -3,7 +3,7 @@
 //! writes, write access, and the transaction state.
 
 use crate::builder::TableRebuild;
-use crate::db::catalog::lookup_table;
+use crate::db::catalog::{self, lookup_table};
 use crate::db::{check_sqlite, connection};
 use crate::error::{Error, Result};
 use rusqlite::{Connection, TransactionBehavior};
@@ -36,6 +36,24 @@ pub(crate) struct Preflight {
 /// `temp`; each undoes its work by rolling back, which `journal_mode=OFF` cannot), write
 /// access to them, and a target statement.
 pub(crate) fn preflight(conn: &Connection, rb: &TableRebuild, verb: Verb) -> Result<Preflight> {
+    let pre = checks(conn, rb, verb)?;
+    // A killed online run's logging triggers would pass for the table's own (and be
+    // recreated on the new table); only the online mode itself finishes or removes them.
+    if let Some(phase) = catalog::online_phase(conn, &pre.schema, &rb.table)? {
+        return Err(Error::OnlineInProgress {
+            table: rb.table.clone(),
+            phase,
+        });
+    }
+    Ok(pre)
+}
+
+/// The preflight of `execute_online`, which finds an earlier online run itself.
+pub(crate) fn preflight_online(conn: &Connection, rb: &TableRebuild) -> Result<Preflight> {
+    checks(conn, rb, Verb::Execute)
+}
+
+fn checks(conn: &Connection, rb: &TableRebuild, verb: Verb) -> Result<Preflight> {
     match verb {
         Verb::Execute if !conn.is_autocommit() => return Err(Error::TransactionOpen),
         Verb::ExecuteIn if conn.is_autocommit() => return Err(Error::TransactionEnded),
