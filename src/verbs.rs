@@ -147,8 +147,8 @@ impl TableRebuild {
     /// goes on. [`Error::OnlineUnsupported`](crate::Error::OnlineUnsupported)
     /// for what only the one-shot rebuild does (WITHOUT ROWID tables, rowids that change,
     /// children's keys that follow a remap, restoring quarantined rows, column renames,
-    /// full-text external content, a TEMP table of the same name on this connection, a
-    /// target that would be the schema's first AUTOINCREMENT table); [`Error::OnlineRunning`](crate::Error::OnlineRunning) while another run of
+    /// full-text external content, a TEMP table of the same name on this connection, on a
+    /// defensive connection a target that is the schema's first AUTOINCREMENT table); [`Error::OnlineRunning`](crate::Error::OnlineRunning) while another run of
     /// the table makes progress; [`Error::Busy`](crate::Error::Busy) when the write lock is
     /// not free within [`OnlineOptions::lock_wait`]. On error, whatever was set up is
     /// removed.

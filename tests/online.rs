@@ -344,7 +344,8 @@ fn what_sqlite_cannot_undo_or_rename_online_is_refused_before_anything_is_writte
             "TEMP table",
         ),
         (
-            // The schema's first AUTOINCREMENT table would create sqlite_sequence.
+            // The schema's first AUTOINCREMENT table would create sqlite_sequence for good,
+            // and a defensive connection cannot add the keyword at the cut-over.
             "CREATE TABLE t (a INTEGER PRIMARY KEY, b); INSERT INTO t VALUES (1, 2);",
             "CREATE TABLE t (a INTEGER PRIMARY KEY AUTOINCREMENT, b)",
             "sqlite_sequence",
@@ -353,6 +354,7 @@ fn what_sqlite_cannot_undo_or_rename_online_is_refused_before_anything_is_writte
     for (setup, target, why) in cases {
         let mut conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(setup).unwrap();
+        copy_only(&conn);
         let before = snapshot(&conn);
         let err = TableRebuild::new("t")
             .create_sql(target)
@@ -990,4 +992,48 @@ fn a_killed_runs_leftovers_are_refused_by_the_other_verbs() {
     plans_db(&expected, 3_000);
     with_rules(downgrade()).execute(&mut expected).unwrap();
     assert_same(&comparable(&conn), &comparable(&expected));
+}
+
+/// The schema's first AUTOINCREMENT table: the copy goes without the keyword, the cut-over
+/// gives it back (and sqlite_sequence appears only then). A refusal leaves no
+/// sqlite_sequence; a success is the one-shot's database, counter included.
+#[test]
+fn the_schemas_first_autoincrement_table_comes_at_the_cut_over() {
+    let setup = "CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT);
+                 WITH RECURSIVE i(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM i WHERE x < 500)
+                 INSERT INTO t SELECT x * 2, 'b' || x FROM i;";
+    let target = "CREATE TABLE t (a INTEGER PRIMARY KEY  AUTOINCREMENT, b TEXT NOT NULL)";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let mut conn = open(&path);
+    conn.execute_batch(&format!("PRAGMA journal_mode = WAL; {setup}"))
+        .unwrap();
+    // Refused during the copy: a row the writer empties.
+    let before = snapshot(&conn);
+    let (rb, wrote) = writing_during_the_copy(
+        TableRebuild::new("t").create_sql(target),
+        &path,
+        "UPDATE t SET b = NULL WHERE a = 1000",
+    );
+    let err = rb.execute_online(&mut conn, &options()).unwrap_err();
+    assert!(wrote.load(Ordering::Relaxed));
+    assert!(matches!(err, Error::Violations(_)), "{err:?}");
+    conn.execute_batch("UPDATE t SET b = 'b500' WHERE a = 1000")
+        .unwrap();
+    assert_same(&snapshot(&conn), &before);
+    // Then done, as the one-shot does it.
+    TableRebuild::new("t")
+        .create_sql(target)
+        .execute_online(&mut conn, &options())
+        .unwrap();
+    let mut expected = Connection::open_in_memory().unwrap();
+    expected.execute_batch(setup).unwrap();
+    TableRebuild::new("t")
+        .create_sql(target)
+        .execute(&mut expected)
+        .unwrap();
+    assert_same(&comparable(&conn), &comparable(&expected));
+    conn.execute("INSERT INTO t (b) VALUES ('next')", [])
+        .unwrap();
+    assert_eq!(int(&conn, "SELECT max(a) FROM t"), 1001);
 }

@@ -1,7 +1,7 @@
 //! Pieces of SQL text the crate checks or edits: one expression, a bare column name, the
 //! names an expression mentions, byte-span edits, and the arguments of a virtual table.
 
-use super::lex::{err, identifier_value, significant, tokenize, SqlError, TokenKind};
+use super::lex::{err, identifier_value, significant, tokenize, SqlError, Token, TokenKind};
 use rusqlite::types::Value;
 
 /// Ok when `expr` is one expression that can be spliced into a SELECT list.
@@ -234,6 +234,24 @@ pub(crate) fn without_self_qualifiers(
     }
     out.push_str(&body[at..]);
     Some(out)
+}
+
+/// The byte span of the `AUTOINCREMENT` keyword of a `CREATE TABLE` statement: the word
+/// that follows `PRIMARY KEY`, its order or its conflict clause (a column may be named
+/// autoincrement too).
+pub(crate) fn autoincrement_span(sql: &str) -> Option<(usize, usize)> {
+    let tokens = significant(&tokenize(sql).ok()?);
+    let word = |t: &Token, w: &str| {
+        t.kind == TokenKind::Word && sql[t.start..t.end].eq_ignore_ascii_case(w)
+    };
+    tokens.windows(2).find_map(|pair| {
+        let after = [
+            "KEY", "ASC", "DESC", "ROLLBACK", "ABORT", "FAIL", "IGNORE", "REPLACE",
+        ]
+        .iter()
+        .any(|w| word(&pair[0], w));
+        (after && word(&pair[1], "AUTOINCREMENT")).then_some((pair[1].start, pair[1].end))
+    })
 }
 
 /// Replaces the byte range `span` of `sql` with `replacement`.

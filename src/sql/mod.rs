@@ -18,10 +18,10 @@ pub(crate) use create_index::{parse_create_index, CreateIndex};
 pub(crate) use create_table::{parse_create_table, CreateTable};
 pub(crate) use create_trigger::{parse_trigger_head, TriggerEvent};
 pub(crate) use fragment::{
-    allowed_values, balanced, column_name, default_literal, first_name, literal_or_name,
-    mentions_identifier, replace_span, retarget_references, same_tokens, schema_prefix,
-    single_expression, split_statements, view_name_span, virtual_table_args, virtual_table_module,
-    with_temp_keyword, without_schema_prefix, without_self_qualifiers,
+    allowed_values, autoincrement_span, balanced, column_name, default_literal, first_name,
+    literal_or_name, mentions_identifier, replace_span, retarget_references, same_tokens,
+    schema_prefix, single_expression, split_statements, view_name_span, virtual_table_args,
+    virtual_table_module, with_temp_keyword, without_schema_prefix, without_self_qualifiers,
 };
 pub(crate) use lex::identifier_value;
 pub(crate) use quote::{ident, literal, qualified, with_literals};

@@ -10,7 +10,7 @@ use crate::execute::runtime::Runtime;
 use crate::execute::{is_violation, quarantine};
 use crate::introspect::DependentFacts;
 use crate::report::{MovedRows, Phase};
-use crate::sql::{ident, qualified};
+use crate::sql::{self, ident, qualified};
 use crate::strategy::PlanContext;
 use rusqlite::{Connection, OptionalExtension};
 
@@ -47,10 +47,12 @@ pub(super) fn set_up(
         (&run.table, &run.scratch),
     )
     .map_err(Error::sqlite("recording the online rebuild"))?;
-    batch(
-        &ctx.facts.target.create_scratch,
-        "creating the scratch table",
-    )?;
+    let create = &ctx.facts.target.create_scratch;
+    let create = match &run.autoincrement_later {
+        Some(later) => sql::replace_span(create, later.span, ""),
+        None => create.clone(),
+    };
+    batch(&create, "creating the scratch table")?;
     for d in prebuilt(ctx, opts) {
         let name = qualified(&run.schema, &prebuilt_name(&d.def.name));
         let Some(create) = d.index_as(&name, &run.scratch) else {

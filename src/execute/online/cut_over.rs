@@ -82,6 +82,10 @@ pub(super) fn cut_over(
                 other => return Err(Chunk::Other(unsupported_step(source, other))),
             }
         }
+        if let Some(later) = &run.autoincrement_later {
+            let rowid = facts.target.table.rowid_name().unwrap_or("rowid");
+            give_autoincrement(conn, run, source, later, rowid)?;
+        }
         if let Some(seq) = sequence {
             let seq_table = run.q("sqlite_sequence");
             conn.execute(
@@ -226,6 +230,76 @@ pub(super) fn set_aside(
         ),
         "renaming the old table aside",
     )
+}
+
+/// The AUTOINCREMENT keyword the copy was created without, back into the new table's
+/// stored statement where the target has it (`writable_schema`, then a new schema
+/// version); `sqlite_sequence` made by an AUTOINCREMENT table created and dropped here,
+/// inside the cut-over; the counter where the one-shot's copy leaves it (the largest rowid,
+/// or 0 below it).
+fn give_autoincrement(
+    conn: &Connection,
+    run: &Run,
+    source: &crate::db::catalog::Table,
+    later: &Autoincrement,
+    rowid: &str,
+) -> std::result::Result<(), Chunk> {
+    let fail = |e| Chunk::Other(Error::sqlite("giving the new table its AUTOINCREMENT")(e));
+    let maker = run.q("sqlite-rebuild sequence");
+    exec(
+        conn,
+        &format!("CREATE TABLE {maker} (k INTEGER PRIMARY KEY AUTOINCREMENT); DROP TABLE {maker}"),
+        "creating sqlite_sequence",
+    )?;
+    let master = run.q("sqlite_schema");
+    let stored: String = conn
+        .query_row(
+            &format!("SELECT sql FROM {master} WHERE type = 'table' AND name = ?1"),
+            [&source.name],
+            |r| r.get(0),
+        )
+        .map_err(fail)?;
+    let at = sql::parse_create_table(&stored)
+        .ok()
+        .map(|t| t.name_span.1 + later.after_name)
+        .filter(|at| stored.is_char_boundary(*at));
+    let Some(at) = at else {
+        return Err(Chunk::Other(Error::CheckFailed {
+            table: source.name.clone(),
+            reason: "the new table's statement does not take its AUTOINCREMENT back".into(),
+        }));
+    };
+    let with = format!("{}{}{}", &stored[..at], later.keyword, &stored[at..]);
+    let version = connection::schema_version(conn, &run.schema).map_err(fail)?;
+    let writable = PragmaSet::writable_schema(conn, true)?;
+    let switched = conn.execute(
+        &format!("UPDATE {master} SET sql = ?1 WHERE type = 'table' AND name = ?2"),
+        (&with, &source.name),
+    );
+    writable.restore()?;
+    if switched.map_err(fail)? != 1 {
+        return Err(Chunk::Other(Error::CheckFailed {
+            table: source.name.clone(),
+            reason: "the new table's statement was not found in sqlite_schema".into(),
+        }));
+    }
+    conn.execute_batch(&format!(
+        "PRAGMA {}.schema_version = {}",
+        ident(&run.schema),
+        version + 1
+    ))
+    .map_err(fail)?;
+    let rowid = ident(rowid);
+    conn.execute(
+        &format!(
+            "INSERT INTO {} (name, seq) SELECT ?1, max(0, coalesce(max({rowid}), 0)) FROM {}",
+            run.q("sqlite_sequence"),
+            source.qualified()
+        ),
+        [&source.name],
+    )
+    .map_err(fail)?;
+    Ok(())
 }
 
 /// Gives an index built on the new table its name: the old table's index of that name is

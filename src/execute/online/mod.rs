@@ -71,27 +71,42 @@ pub(crate) fn execute_online(
                 .into(),
         });
     }
-    if ctx.facts.target.autoincrement
+    // SQLite creates sqlite_sequence with the first AUTOINCREMENT table and cannot drop it
+    // again: a run refused after its set-up would leave it. The copy goes without the
+    // keyword, and the cut-over gives it back by editing the stored statement.
+    let autoincrement_later = match ctx.facts.target.autoincrement
         && !catalog::has_table(conn, &source.schema, "sqlite_sequence")?
     {
-        return Err(Error::OnlineUnsupported {
-            table: source.name.clone(),
-            reason: "its target is the schema's first AUTOINCREMENT table: creating it creates \
-                     sqlite_sequence, which SQLite cannot drop again if a chunk is refused \
-                     (run it with execute)"
-                .into(),
-        });
-    }
+        false => None,
+        true => match (
+            ctx.facts.defensive,
+            Autoincrement::of(&ctx.facts.target.create_scratch),
+        ) {
+            (false, Some(later)) => Some(later),
+            _ => {
+                return Err(Error::OnlineUnsupported {
+                    table: source.name.clone(),
+                    reason: "its target is the schema's first AUTOINCREMENT table, which creates \
+                             sqlite_sequence for good, and this connection cannot write the \
+                             schema to add the keyword at the cut-over (run it with execute)"
+                        .into(),
+                })
+            }
+        },
+    };
     // What the cut-over would refuse in the schema (a dependent the target breaks), found
     // on a schema-only replica before anything is written: the set-up commits, and may
     // create what a refusal could not take back (sqlite_sequence, for AUTOINCREMENT).
     super::dry_run::rehearse_schema(conn, &rb, &plan)?;
     let mut rt = Runtime::new(conn, &rb, &plan)?;
-    let run = Run::new(
-        &ctx.facts.source.schema,
-        &ctx.facts.source.name,
-        &ctx.facts.scratch,
-    );
+    let run = Run {
+        autoincrement_later,
+        ..Run::new(
+            &ctx.facts.source.schema,
+            &ctx.facts.source.name,
+            &ctx.facts.scratch,
+        )
+    };
     let result = online(&mut rt, &rb, &plan, &run, opts);
     drop(rt);
     let restored = foreign_keys.restore();

@@ -7,7 +7,7 @@ use crate::builder::OnlineOptions;
 use crate::db::catalog;
 use crate::db::guards::ForeignKeysPragmaOff;
 use crate::error::{Error, Result};
-use crate::sql::{ident, qualified};
+use crate::sql::{self, ident, qualified};
 use rusqlite::{Connection, OptionalExtension};
 
 /// The table recording online runs in progress, one row per table.
@@ -26,6 +26,33 @@ pub(super) struct Run {
     pub(super) scratch: String,
     pub(super) log: String,
     pub(super) aside: String,
+    /// The target is the schema's first AUTOINCREMENT table: the copy is created without
+    /// the keyword (which would create `sqlite_sequence`, for good), and the cut-over gives
+    /// it back.
+    pub(super) autoincrement_later: Option<Autoincrement>,
+}
+
+/// Where the `AUTOINCREMENT` keyword goes back into the table's stored statement.
+pub(super) struct Autoincrement {
+    /// Its span in the copy's `CREATE TABLE` statement.
+    pub(super) span: (usize, usize),
+    /// Its distance from the end of the table's name (the same in the stored statement,
+    /// whose name the renames rewrite).
+    pub(super) after_name: usize,
+    pub(super) keyword: String,
+}
+
+impl Autoincrement {
+    /// For the copy's statement `create`, when its AUTOINCREMENT can be found by token.
+    pub(super) fn of(create: &str) -> Option<Autoincrement> {
+        let span = sql::autoincrement_span(create)?;
+        let name_end = sql::parse_create_table(create).ok()?.name_span.1;
+        Some(Autoincrement {
+            span,
+            after_name: span.0.checked_sub(name_end)?,
+            keyword: create.get(span.0..span.1)?.to_owned(),
+        })
+    }
 }
 
 impl Run {
@@ -36,6 +63,7 @@ impl Run {
             scratch: scratch.to_owned(),
             log: format!("sqlite-rebuild log {table}"),
             aside: format!("sqlite-rebuild old {table}"),
+            autoincrement_later: None,
         }
     }
 
