@@ -1037,3 +1037,40 @@ fn the_schemas_first_autoincrement_table_comes_at_the_cut_over() {
         .unwrap();
     assert_eq!(int(&conn, "SELECT max(a) FROM t"), 1001);
 }
+
+/// Killed between the purge's last two transactions (the old table dropped, the state not
+/// yet removed): the clean-up finds nothing to purge and ends the run.
+#[test]
+fn a_run_killed_after_dropping_the_old_table_is_ended_by_the_next_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plans.db");
+    let mut conn = wal_plans(&path, 1_000);
+    let crashed = dir.path().join("crashed.db");
+    let (source, copy) = (path.clone(), crashed.clone());
+    let taken = Arc::new(AtomicBool::new(false));
+    let once = taken.clone();
+    with_rules(downgrade())
+        .on_progress(move |p| {
+            if p.phase() == Phase::Purge && !once.swap(true, Ordering::Relaxed) {
+                Connection::open_with_flags(&source, OpenFlags::SQLITE_OPEN_READ_ONLY)
+                    .unwrap()
+                    .execute("VACUUM INTO ?1", [copy.to_str().unwrap()])
+                    .unwrap();
+            }
+        })
+        .execute_online(&mut conn, &options())
+        .unwrap();
+    let mut crashed = open(&crashed);
+    crashed
+        .execute_batch(r#"DROP TABLE "sqlite-rebuild old v3_plans""#)
+        .unwrap();
+    with_rules(downgrade())
+        .clean_up_online(&crashed, &options())
+        .unwrap();
+    assert!(!has_state(&crashed));
+    // Nothing left to do: the table is the target already.
+    with_rules(downgrade())
+        .execute_online(&mut crashed, &options())
+        .unwrap();
+    assert_same(&comparable(&crashed), &comparable(&conn));
+}

@@ -135,6 +135,10 @@ pub(super) fn purge_table(
     progress: &dyn Fn(u64),
 ) -> Result<()> {
     let schema = run.schema.as_str();
+    // A killed run may have dropped it already, and not yet recorded so.
+    if !catalog::has_table(rt_conn, schema, table)? {
+        return Ok(());
+    }
     let q = qualified(schema, table);
     let mut chunk = ChunkSize::new(opts);
     let mut purged = 0u64;
