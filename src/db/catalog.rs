@@ -607,6 +607,15 @@ ORDER BY 1, 2)"
     )
 }
 
+/// What [`fingerprint_sql`] finds for `table` of `schema` now.
+pub(crate) fn fingerprint(conn: &Connection, schema: &str, table: &str) -> Result<String> {
+    conn.query_row(&fingerprint_sql(schema, table), [], |r| {
+        r.get::<_, Option<String>>(0)
+    })
+    .map(Option::unwrap_or_default)
+    .map_err(Error::sqlite("reading what the table depends on"))
+}
+
 /// The ANALYZE statistics tables (`sqlite_stat1`, `sqlite_stat4`) that `schema` holds.
 pub(crate) fn statistics_tables(conn: &Connection, schema: &str) -> Result<Vec<String>> {
     conn.prepare(&format!(

@@ -360,3 +360,32 @@ impl Drop for AttachedMemory<'_> {
         }
     }
 }
+
+/// Edits rows of `schema`'s `sqlite_schema` with `writable_schema` on (as it was again on
+/// every path), then bumps `schema_version` so that every connection reloads the schema:
+/// SQLite's documented procedure for changes that keep the stored format. `edit` says
+/// whether it found every row it meant to change; the version is bumped only then. The
+/// outer error is the pragma's; the inner one is SQLite's, for the caller to name.
+pub(crate) fn edit_schema(
+    conn: &Connection,
+    schema: &str,
+    edit: impl FnOnce(&Connection) -> rusqlite::Result<bool>,
+) -> Result<rusqlite::Result<bool>> {
+    let version = match connection::schema_version(conn, schema) {
+        Ok(version) => version,
+        Err(e) => return Ok(Err(e)),
+    };
+    let writable = PragmaSet::writable_schema(conn, true)?;
+    let edited = edit(conn);
+    writable.restore()?;
+    Ok(match edited {
+        Ok(true) => conn
+            .execute_batch(&format!(
+                "PRAGMA {}.schema_version = {}",
+                crate::sql::ident(schema),
+                version + 1
+            ))
+            .map(|()| true),
+        other => other,
+    })
+}

@@ -4,8 +4,7 @@
 
 use super::runtime::Runtime;
 use super::{foreign_key_violation, is_violation, Stop, Tally};
-use crate::db::connection;
-use crate::db::guards::{PragmaSet, QuotesAsStrings, TriggersSuspended};
+use crate::db::guards::{edit_schema, PragmaSet, QuotesAsStrings, TriggersSuspended};
 use crate::error::{sqlite_message, Error};
 use crate::report::{MovedRows, Phase};
 use crate::sql::ident;
@@ -218,13 +217,11 @@ fn drop_old(rt: &Runtime<'_>, ctx: &PlanContext, step: &PlanStep, tally: &mut Ta
 /// SQLite reloads the schema (SQLite's documented procedure for changes that keep the
 /// stored format). `writable_schema` is as it was again on every path.
 fn switch_definition(conn: &Connection, ctx: &PlanContext, step: &PlanStep) -> StepResult {
-    let schema = &ctx.facts.source.schema;
     let failed = |e| fail(ctx, "switching the stored definition", e);
-    let version = connection::schema_version(conn, schema).map_err(failed)?;
-    let writable = PragmaSet::writable_schema(conn, true)?;
-    let switched = exec(conn, step);
-    writable.restore()?;
-    if switched.map_err(failed)? != 1 {
+    let switched = edit_schema(conn, &ctx.facts.source.schema, |conn| {
+        exec(conn, step).map(|n| n == 1)
+    })?;
+    if !switched.map_err(failed)? {
         return Err(failed(rusqlite::Error::SqliteFailure(
             rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
             Some(format!(
@@ -233,12 +230,7 @@ fn switch_definition(conn: &Connection, ctx: &PlanContext, step: &PlanStep) -> S
             )),
         )));
     }
-    conn.execute_batch(&format!(
-        "PRAGMA {}.schema_version = {}",
-        ident(schema),
-        version + 1
-    ))
-    .map_err(failed)
+    Ok(())
 }
 
 /// The rules applied to the rows where they are: not an event of the application's, so

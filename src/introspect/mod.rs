@@ -238,15 +238,7 @@ pub(crate) fn introspect(conn: &Connection, rb: &TableRebuild, pre: &Preflight) 
     let source = catalog::resolve_table(conn, &pre.schema, &rb.table)?;
     // Only a plan renders a script; read before the probe changes anything.
     let fingerprint = match pre.verb {
-        Verb::Plan => Some(
-            conn.query_row(
-                &catalog::fingerprint_sql(&source.schema, &source.name),
-                [],
-                |r| r.get::<_, Option<String>>(0),
-            )
-            .map_err(Error::sqlite("reading what the table depends on"))?
-            .unwrap_or_default(),
-        ),
+        Verb::Plan => Some(catalog::fingerprint(conn, &source.schema, &source.name)?),
         _ => None,
     };
     let source_def = sql::parse_create_table(&source.sql).ok();

@@ -3,6 +3,7 @@
 
 use super::{lock::*, state::*};
 use crate::builder::{OnlineOptions, TableRebuild};
+use crate::db::catalog;
 use crate::db::guards::QuotesAsStrings;
 use crate::error::{sqlite_message, DependentKind, Error, Result};
 use crate::execute::checks::count;
@@ -105,7 +106,14 @@ pub(super) fn set_up(
             |row| Ok((row.get(0)?, row.get(1)?)),
         )
         .map_err(Error::sqlite("reading the range of rowids"))?;
-    Ok((low, high, fingerprint(conn, source)?))
+    // What the rebuild depends on in the schema (the table, its family, every view and
+    // trigger, but the run's own objects): the application must not change it meanwhile,
+    // or the cut-over would swap in a table built for the schema as it was.
+    Ok((
+        low,
+        high,
+        catalog::fingerprint(conn, &source.schema, &source.name)?,
+    ))
 }
 
 /// The old table's indexes that are built on the new table before the copy: all of them,
@@ -269,7 +277,7 @@ pub(super) fn quarantine_pass(
     let rowid = ident(source.rowid_name().unwrap_or("rowid"));
     let copy_rowid = ident(ctx.facts.target.table.rowid_name().unwrap_or("rowid"));
     let found = write(conn, opts, "quarantining rows", |conn| {
-        if fingerprint(conn, source)? != *expected_fingerprint {
+        if catalog::fingerprint(conn, &source.schema, &source.name)? != *expected_fingerprint {
             return Err(schema_changed(source));
         }
         let found = quarantine::move_violations(
@@ -290,7 +298,7 @@ pub(super) fn quarantine_pass(
             )
             .map_err(Error::sqlite("removing the copies of quarantined rows"))?;
             // The quarantine tables are new; what the cut-over compares is the schema now.
-            *expected_fingerprint = fingerprint(conn, source)?;
+            *expected_fingerprint = catalog::fingerprint(conn, &source.schema, &source.name)?;
         }
         Ok(found)
     })?;

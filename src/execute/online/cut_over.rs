@@ -4,8 +4,8 @@
 
 use super::{copy::*, lock::*, state::*};
 use crate::builder::OnlineOptions;
-use crate::db::guards::PragmaSet;
-use crate::db::{catalog, connection};
+use crate::db::catalog;
+use crate::db::guards::{edit_schema, PragmaSet};
 use crate::error::{DependentKind, Error};
 use crate::execute::checks::{self, Baseline};
 use crate::execute::runtime::Runtime;
@@ -40,7 +40,7 @@ pub(super) fn cut_over(
     rt.progress(Phase::CutOver, 0, 1);
     let started = Instant::now();
     let cut = write(conn, opts, "cutting over", |conn| {
-        if fingerprint(conn, source)? != fingerprint_at_set_up {
+        if catalog::fingerprint(conn, &source.schema, &source.name)? != fingerprint_at_set_up {
             return Err(Chunk::Other(schema_changed(source)));
         }
         apply_log(conn, ctx, run, apply, None)?;
@@ -270,25 +270,19 @@ fn give_autoincrement(
         }));
     };
     let with = format!("{}{}{}", &stored[..at], later.keyword, &stored[at..]);
-    let version = connection::schema_version(conn, &run.schema).map_err(fail)?;
-    let writable = PragmaSet::writable_schema(conn, true)?;
-    let switched = conn.execute(
-        &format!("UPDATE {master} SET sql = ?1 WHERE type = 'table' AND name = ?2"),
-        (&with, &source.name),
-    );
-    writable.restore()?;
-    if switched.map_err(fail)? != 1 {
+    let switched = edit_schema(conn, &run.schema, |conn| {
+        conn.execute(
+            &format!("UPDATE {master} SET sql = ?1 WHERE type = 'table' AND name = ?2"),
+            (&with, &source.name),
+        )
+        .map(|n| n == 1)
+    })?;
+    if !switched.map_err(fail)? {
         return Err(Chunk::Other(Error::CheckFailed {
             table: source.name.clone(),
             reason: "the new table's statement was not found in sqlite_schema".into(),
         }));
     }
-    conn.execute_batch(&format!(
-        "PRAGMA {}.schema_version = {}",
-        ident(&run.schema),
-        version + 1
-    ))
-    .map_err(fail)?;
     let rowid = ident(rowid);
     conn.execute(
         &format!(
@@ -334,9 +328,7 @@ pub(super) fn move_index_in(
                 reason: format!("the index {} does not parse: {e}", ident(&d.def.name)),
             })
         })?;
-    let version = connection::schema_version(conn, &run.schema).map_err(fail)?;
-    let writable = PragmaSet::writable_schema(conn, true)?;
-    let moved = (|| {
+    let moved = edit_schema(conn, &run.schema, |conn| {
         let aside = conn.execute(
             &format!("UPDATE {master} SET name = ?1, sql = ?2 WHERE type = 'index' AND name = ?3 COLLATE NOCASE"),
             (&aside_name, &aside_sql, &d.def.name),
@@ -345,10 +337,9 @@ pub(super) fn move_index_in(
             &format!("UPDATE {master} SET name = ?1, sql = ?2 WHERE type = 'index' AND name = ?3"),
             (&d.def.name, &d.def.sql, prebuilt_name(&d.def.name)),
         )?;
-        Ok::<_, rusqlite::Error>((aside, moved_in))
-    })();
-    writable.restore()?;
-    if moved.map_err(fail)? != (1, 1) {
+        Ok((aside, moved_in) == (1, 1))
+    })?;
+    if !moved.map_err(fail)? {
         return Err(Chunk::Other(Error::CheckFailed {
             table: run.table.clone(),
             reason: format!(
@@ -357,10 +348,5 @@ pub(super) fn move_index_in(
             ),
         }));
     }
-    conn.execute_batch(&format!(
-        "PRAGMA {}.schema_version = {}",
-        ident(&run.schema),
-        version + 1
-    ))
-    .map_err(fail)
+    Ok(())
 }

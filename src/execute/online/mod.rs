@@ -59,18 +59,8 @@ pub(crate) fn execute_online(
         plan = planned(&rb)?;
     }
     let ctx = plan.context();
-    supported(&plan)?;
+    supported(conn, &plan)?;
     let source = &ctx.facts.source;
-    if !source.schema.eq_ignore_ascii_case("temp")
-        && catalog::has_table(conn, "temp", &source.name)?
-    {
-        return Err(Error::OnlineUnsupported {
-            table: source.name.clone(),
-            reason: "a TEMP table of the same name shadows it on this connection, and SQLite \
-                     cannot rename a shadowed table that has indexes (run it with execute)"
-                .into(),
-        });
-    }
     // SQLite creates sqlite_sequence with the first AUTOINCREMENT table and cannot drop it
     // again: a run refused after its set-up would leave it. The copy goes without the
     // keyword, and the cut-over gives it back by editing the stored statement.
@@ -116,7 +106,7 @@ pub(crate) fn execute_online(
 }
 
 /// What the online mode refuses, before anything is written.
-fn supported(plan: &RebuildPlan) -> Result<()> {
+fn supported(conn: &Connection, plan: &RebuildPlan) -> Result<()> {
     let ctx = plan.context();
     let facts = &ctx.facts;
     let source = &facts.source;
@@ -143,6 +133,14 @@ fn supported(plan: &RebuildPlan) -> Result<()> {
     }
     if !facts.full_text.is_empty() {
         return refuse("a full-text index keeps the table as external content");
+    }
+    if !source.schema.eq_ignore_ascii_case("temp")
+        && catalog::has_table(conn, "temp", &source.name)?
+    {
+        return refuse(
+            "a TEMP table of the same name shadows it on this connection, and SQLite \
+                       cannot rename a shadowed table that has indexes (run it with execute)",
+        );
     }
     match plan.steps().iter().find(|s| !runs_online(s.kind())) {
         Some(step) => Err(unsupported_step(source, step.kind())),

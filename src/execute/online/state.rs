@@ -80,19 +80,6 @@ impl Run {
     }
 }
 
-/// What the rebuild depends on in the schema (the table, its family, every view and
-/// trigger), but the run's own objects: the application must not change it meanwhile, or
-/// the cut-over would swap in a table built for the schema as it was.
-pub(super) fn fingerprint(conn: &Connection, source: &crate::db::catalog::Table) -> Result<String> {
-    conn.query_row(
-        &catalog::fingerprint_sql(&source.schema, &source.name),
-        [],
-        |r| r.get::<_, Option<String>>(0),
-    )
-    .map(Option::unwrap_or_default)
-    .map_err(Error::sqlite("reading what the table depends on"))
-}
-
 pub(super) fn schema_changed(source: &crate::db::catalog::Table) -> Error {
     Error::CheckFailed {
         table: source.name.clone(),
