@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use sqlite_rebuild::rusqlite::types::Value;
 use sqlite_rebuild::rusqlite::{Connection, OpenFlags};
-use sqlite_rebuild::{Error, OnlineOptions, Phase, TableRebuild};
+use sqlite_rebuild::{Error, OnlineOptions, Phase, RebuildReport, TableRebuild};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -66,6 +66,17 @@ fn writing_during_the_copy(
         }
     });
     (rb, wrote)
+}
+
+/// The story's `plans` plans, then `sql` (writes, ANALYZE), then `rb` run by `execute`: what
+/// an online run must give. Foreign keys on, as the writers' connections.
+fn one_shot(plans: i64, sql: &str, rb: TableRebuild) -> (Connection, RebuildReport) {
+    let mut conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+    plans_db(&conn, plans);
+    conn.execute_batch(sql).unwrap();
+    let report = rb.execute(&mut conn).unwrap();
+    (conn, report)
 }
 
 fn has_state(conn: &Connection) -> bool {
@@ -277,10 +288,7 @@ fn killed_at_any_report_the_table_is_whole_and_the_next_call_finishes() {
     let path = dir.path().join("plans.db");
     let mut conn = wal_plans(&path, 5_000);
     let old = comparable(&conn);
-    let mut expected = Connection::open_in_memory().unwrap();
-    plans_db(&expected, 5_000);
-    with_rules(downgrade()).execute(&mut expected).unwrap();
-    let expected = comparable(&expected);
+    let expected = comparable(&one_shot(5_000, "", with_rules(downgrade())).0);
 
     let copies = Arc::new(Mutex::new(Vec::new()));
     let taken = copies.clone();
@@ -469,11 +477,7 @@ fn killed_by_sigkill(journal_mode: &str) {
         conn.execute_batch("ANALYZE").unwrap();
     }
     let old = comparable(&open(&template));
-    let mut expected = Connection::open_in_memory().unwrap();
-    plans_db(&expected, 5_000);
-    expected.execute_batch("ANALYZE").unwrap();
-    with_rules(downgrade()).execute(&mut expected).unwrap();
-    let expected = comparable(&expected);
+    let expected = comparable(&one_shot(5_000, "ANALYZE", with_rules(downgrade())).0);
     let fresh = |name: &str| {
         let path = dir.path().join(name);
         open(&template)
@@ -744,12 +748,7 @@ fn the_report_counts_the_rules_over_the_table_as_it_was_cut_over() {
     let (rb, wrote) = writing_during_the_copy(with_rules(downgrade()), &path, writes);
     let report = rb.execute_online(&mut conn, &options()).unwrap();
     assert!(wrote.load(Ordering::Relaxed));
-    let mut expected = Connection::open_in_memory().unwrap();
-    // As the writer's connection (the system SQLite's default is off).
-    expected.execute_batch("PRAGMA foreign_keys = ON").unwrap();
-    plans_db(&expected, 3_000);
-    expected.execute_batch(writes).unwrap();
-    let one_shot = with_rules(downgrade()).execute(&mut expected).unwrap();
+    let (expected, one_shot) = one_shot(3_000, writes, with_rules(downgrade()));
     assert_eq!(report.rules(), one_shot.rules());
     assert_eq!(report.rows_copied(), one_shot.rows_copied());
     assert_same(&comparable(&conn), &comparable(&expected));
@@ -785,9 +784,7 @@ fn a_second_run_while_one_is_running_is_refused() {
         "{refusal:?}"
     );
     assert_eq!(report.rows_copied(), 3_000);
-    let mut expected = Connection::open_in_memory().unwrap();
-    plans_db(&expected, 3_000);
-    with_rules(downgrade()).execute(&mut expected).unwrap();
+    let (expected, _) = one_shot(3_000, "", with_rules(downgrade()));
     assert_same(&comparable(&conn), &comparable(&expected));
 }
 
@@ -859,10 +856,7 @@ fn a_purge_that_stops_leaves_the_rebuilt_table_and_is_finished_later() {
         matches!(&err, Error::PurgeUnfinished { table, source } if table == "v3_plans" && matches!(**source, Error::Busy { .. })),
         "{err:?}"
     );
-    let mut expected = Connection::open_in_memory().unwrap();
-    plans_db(&expected, 3_000);
-    with_rules(downgrade()).execute(&mut expected).unwrap();
-    let expected = comparable(&expected);
+    let expected = comparable(&one_shot(3_000, "", with_rules(downgrade())).0);
     let now = comparable(&conn);
     assert_eq!(
         now.rows.get("main.v3_plans"),
@@ -930,11 +924,7 @@ fn quarantine_online_moves_what_the_one_shot_moves() {
     let (online, wrote) = writing_during_the_copy(rb(), &path, write);
     let report = online.execute_online(&mut conn, &options()).unwrap();
     assert!(wrote.load(Ordering::Relaxed));
-    let mut expected = Connection::open_in_memory().unwrap();
-    expected.execute_batch("PRAGMA foreign_keys = ON").unwrap();
-    plans_db(&expected, 3_000);
-    expected.execute_batch(write).unwrap();
-    let one_shot = rb().execute(&mut expected).unwrap();
+    let (expected, one_shot) = one_shot(3_000, write, rb());
     assert_eq!(report.quarantined(), one_shot.quarantined());
     assert_eq!(report.rows_copied(), one_shot.rows_copied());
     assert!(
@@ -988,9 +978,7 @@ fn a_killed_runs_leftovers_are_refused_by_the_other_verbs() {
         .clean_up_online(&conn, &options())
         .unwrap();
     with_rules(downgrade()).execute(&mut conn).unwrap();
-    let mut expected = Connection::open_in_memory().unwrap();
-    plans_db(&expected, 3_000);
-    with_rules(downgrade()).execute(&mut expected).unwrap();
+    let (expected, _) = one_shot(3_000, "", with_rules(downgrade()));
     assert_same(&comparable(&conn), &comparable(&expected));
 }
 
