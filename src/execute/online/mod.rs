@@ -216,6 +216,8 @@ fn copy_and_swap(
     let ctx = plan.context();
     let source = &ctx.facts.source;
     let rowid = source.rowid_name().unwrap_or("rowid");
+    let copy = apply_sql(ctx, run);
+    let apply = &copy;
     let mut fingerprint = fingerprint.to_owned();
     let mut moved = Moved::default();
     let into = match &rb.on_violation {
@@ -233,7 +235,7 @@ fn copy_and_swap(
     };
     // The catch-up, with what it refuses settled.
     let caught_up = |leave: u64, moved: &mut Moved, fingerprint: &mut String| loop {
-        match catch_up(rt, ctx, run, &apply_sql(ctx, run), opts, leave) {
+        match catch_up(rt, ctx, run, apply, opts, leave) {
             Ok(()) => return Ok(()),
             Err(Chunk::Copy(e)) if is_violation(&e) => settle(e, moved, fingerprint)?,
             Err(Chunk::Copy(e)) => return Err(Error::sqlite("applying the change log")(e)),
@@ -245,8 +247,6 @@ fn copy_and_swap(
         source.qualified(),
         ident(&run.log)
     );
-    let copy = apply_sql(ctx, run);
-    let apply = &copy;
     let src_rowid = format!("{}.{}", source.qualified(), ident(rowid));
     let copy_rowid = ident(ctx.facts.target.table.rowid_name().unwrap_or("rowid"));
     let total = count(conn, &source.qualified())?;
